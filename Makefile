@@ -1,0 +1,48 @@
+# Hydite: `make dev` starts the whole stack, `make test` runs every test.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+PACKAGES := -e libs/common[embedded] -e services/controlplane -e services/dataplane -e services/spend-ingest
+PROTO_OUT := libs/common/src
+
+.PHONY: install dev test lint fmt proto proto-check migrate bench clean
+
+$(STAMP): constraints.txt requirements-dev.txt libs/common/pyproject.toml services/*/pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install -q --disable-pip-version-check -c constraints.txt $(PACKAGES) -r requirements-dev.txt
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+dev: install
+	$(BIN)/python -m hydite_common.devstack
+
+test: install
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+	$(BIN)/mypy libs/common/src services/dataplane/src services/controlplane/src services/spend-ingest/src tests bench
+
+fmt: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+proto: install
+	$(BIN)/python proto/generate.py $(PROTO_OUT)
+
+proto-check: install
+	$(BIN)/python -m pytest libs/common/tests/test_proto_stubs_current.py
+
+migrate: install
+	$(BIN)/hydite-controlplane migrate
+
+bench: install
+	$(BIN)/python -m bench.run
+
+clean:
+	rm -rf $(VENV) .data

@@ -1,0 +1,1 @@
+"""Code shared by the Hydite services: protocol stubs, usage events, settings, errors, pricing."""

@@ -1,0 +1,107 @@
+"""aiohttp pieces every service shares: JSON responses, the error middleware, health routes."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from hydite_common.errors import (
+    HyditeError,
+    InvalidRequestError,
+    NotFoundError,
+    PayloadTooLargeError,
+    to_openai_error,
+)
+
+log = logging.getLogger(__name__)
+
+JSON_HEADERS = {"Content-Type": "application/json"}
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+ReadinessCheck = Callable[[], Awaitable[str | None]]
+"""Returns None when ready, else the reason it is not."""
+
+
+def json_response(payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    """A JSON response serialised with orjson."""
+    return web.Response(
+        body=orjson.dumps(payload), status=status, headers={**JSON_HEADERS, **(headers or {})}
+    )
+
+
+def error_response(exc: BaseException, headers: dict[str, str] | None = None) -> web.Response:
+    """An OpenAI-shaped error response for any exception."""
+    status, body = to_openai_error(exc)
+    extra = exc.headers if isinstance(exc, HyditeError) else {}
+    return web.Response(body=body, status=status, headers={**JSON_HEADERS, **extra, **(headers or {})})
+
+
+async def read_json_object(request: web.Request) -> dict[str, Any]:
+    """The request body as a JSON object, or an OpenAI-shaped 400."""
+    raw = await request.read()
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidRequestError(
+            f"request body is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})",
+            code="invalid_json",
+        ) from None
+    if not isinstance(body, dict):
+        raise InvalidRequestError("request body must be a JSON object", code="invalid_json")
+    return body
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Render every error before the response starts as OpenAI error JSON; never a traceback."""
+    try:
+        return await handler(request)
+    except HyditeError as exc:
+        return error_response(exc)
+    except web.HTTPException as exc:
+        if exc.status == 404:
+            return error_response(NotFoundError(f"no route for {request.method} {request.path}"))
+        if exc.status == 405:
+            return _method_not_allowed(request, exc)
+        if exc.status == 413:
+            return error_response(PayloadTooLargeError("request body exceeds the configured limit"))
+        if exc.status >= 400:
+            return error_response(InvalidRequestError(exc.reason))
+        raise
+    except Exception as exc:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return error_response(exc)
+
+
+def _method_not_allowed(request: web.Request, exc: web.HTTPException) -> web.Response:
+    err = InvalidRequestError(
+        f"method {request.method} not allowed on {request.path}", code="method_not_allowed"
+    )
+    response = error_response(err)
+    response.set_status(405)
+    if allow := exc.headers.get("Allow"):
+        response.headers["Allow"] = allow
+    return response
+
+
+def health_routes(readiness: ReadinessCheck) -> list[web.RouteDef]:
+    """GET /health/liveliness (process alive) and /health/readiness (dependencies ok)."""
+
+    async def liveliness(_: web.Request) -> web.Response:
+        return json_response({"status": "healthy"})
+
+    async def ready(_: web.Request) -> web.Response:
+        reason = await readiness()
+        if reason is None:
+            return json_response({"status": "ready"})
+        return json_response({"status": "not_ready", "reason": reason}, status=503)
+
+    return [
+        web.get("/health/liveliness", liveliness),
+        web.get("/health/liveness", liveliness),
+        web.get("/health/readiness", ready),
+    ]

@@ -1,0 +1,1 @@
+"""LiteLLM-compatible admin routes of the control plane."""

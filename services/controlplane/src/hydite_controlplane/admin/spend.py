@@ -1,0 +1,89 @@
+"""Spend routes: /spend/logs."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import web
+from sqlmodel import col, select
+
+from hydite_common.errors import InvalidRequestError
+from hydite_common.http import json_response
+from hydite_common.keys import key_or_hash_to_hash
+from hydite_common.spend_tables import SpendLog
+from hydite_controlplane.admin.auth import require_master_key
+from hydite_controlplane.appkeys import SESSIONS, SETTINGS
+
+MAX_ROWS = 1000
+
+
+def spend_log_public(row: SpendLog) -> dict[str, Any]:
+    """A spend row as LiteLLM's /spend/logs returns it."""
+    return {
+        "request_id": row.request_id,
+        "call_type": row.call_type,
+        "api_key": row.api_key,
+        "spend": row.spend,
+        "total_tokens": row.total_tokens,
+        "prompt_tokens": row.prompt_tokens,
+        "completion_tokens": row.completion_tokens,
+        "startTime": row.start_time.isoformat(),
+        "endTime": row.end_time.isoformat(),
+        "model": row.model,
+        "model_group": row.model_group,
+        "model_id": row.model_id,
+        "custom_llm_provider": row.custom_llm_provider,
+        "api_base": row.api_base,
+        "user": row.user_id,
+        "team_id": row.team_id,
+        "organization_id": row.organization_id,
+        "end_user": row.end_user,
+        "request_tags": row.request_tags,
+        "status": row.status,
+        "metadata": {
+            "key_alias": row.key_alias,
+            "cached_tokens": row.cached_tokens,
+            "reasoning_tokens": row.reasoning_tokens,
+            "http_status": row.http_status,
+            "error_code": row.error_code,
+            "stream": row.stream,
+            "ttft_ms": row.ttft_ms,
+            "attempts": row.attempts,
+            "usage_estimated": row.usage_estimated,
+            "upstream_model": row.upstream_model,
+        },
+    }
+
+
+def _parse_date(name: str, value: str) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise InvalidRequestError(f"{name} must be an ISO date such as 2026-01-31", param=name) from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+async def spend_logs(request: web.Request) -> web.Response:
+    """GET /spend/logs?api_key=&request_id=&user_id=&team_id=&start_date=&end_date=."""
+    require_master_key(request, request.app[SETTINGS].master_key)
+    query = select(SpendLog).order_by(col(SpendLog.start_time).desc()).limit(MAX_ROWS)
+    params = request.query
+    if api_key := params.get("api_key"):
+        query = query.where(SpendLog.api_key == key_or_hash_to_hash(api_key))
+    if request_id := params.get("request_id"):
+        query = query.where(SpendLog.request_id == request_id)
+    if user_id := params.get("user_id"):
+        query = query.where(SpendLog.user_id == user_id)
+    if team_id := params.get("team_id"):
+        query = query.where(SpendLog.team_id == team_id)
+    if start := params.get("start_date"):
+        query = query.where(col(SpendLog.start_time) >= _parse_date("start_date", start))
+    if end := params.get("end_date"):
+        query = query.where(col(SpendLog.start_time) <= _parse_date("end_date", end))
+    async with request.app[SESSIONS]() as session:
+        rows = (await session.exec(query)).all()
+    return json_response([spend_log_public(r) for r in rows])
+
+
+ROUTES = [web.get("/spend/logs", spend_logs)]

@@ -1,0 +1,98 @@
+"""Control plane assembly: database, config follower, gRPC ConfigService and the admin HTTP app."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import uuid
+from collections.abc import AsyncIterator
+
+import grpc
+from aiohttp import web
+from sqlalchemy import text
+
+from hydite.config.v1 import config_pb2_grpc as pb_grpc
+from hydite_common.credentials import CredentialCipher
+from hydite_common.http import error_middleware, health_routes
+from hydite_controlplane.admin import keys, models, spend
+from hydite_controlplane.appkeys import CACHE, CIPHER, NODE_STATUS, SESSIONS, SETTINGS
+from hydite_controlplane.config import status
+from hydite_controlplane.config.cache import SnapshotCache
+from hydite_controlplane.config.follower import ChangeFollower
+from hydite_controlplane.config.node_status import NodeStatusStore
+from hydite_controlplane.config.servicer import ConfigServicer
+from hydite_controlplane.db import create_engine, ensure_database, session_factory
+from hydite_controlplane.migrations.runner import upgrade_to_head
+from hydite_controlplane.settings import ControlplaneSettings
+
+GRPC_MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+
+
+def controlplane_id() -> str:
+    """Identifies this replica in node status rows."""
+    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+
+
+async def prepare_database(settings: ControlplaneSettings) -> None:
+    """Create the database if needed and migrate it to head (safe with concurrent replicas)."""
+    await asyncio.to_thread(ensure_database, settings.libpq_url)
+    await asyncio.to_thread(upgrade_to_head, settings.libpq_url, settings.sqlalchemy_url)
+
+
+def build_app(settings: ControlplaneSettings) -> web.Application:
+    """The admin HTTP app; its cleanup context owns the engine, follower and gRPC server."""
+    app = web.Application(middlewares=[error_middleware], client_max_size=32 * 1024 * 1024)
+    app[SETTINGS] = settings
+    app[CIPHER] = CredentialCipher(settings.salt_key)
+    app[CACHE] = SnapshotCache(history=settings.delta_history, chunk_bytes=settings.snapshot_chunk_bytes)
+
+    async def readiness() -> str | None:
+        if not app[CACHE].loaded:
+            return "config snapshot not loaded"
+        try:
+            async with app[SESSIONS]() as session:
+                await session.execute(text("SELECT 1"))
+        except Exception as exc:
+            return f"database unreachable: {type(exc).__name__}"
+        return None
+
+    app.cleanup_ctx.append(_database_and_streaming)
+    app.add_routes(health_routes(readiness))
+    for module in (keys, models, spend, status):
+        app.add_routes(module.ROUTES)
+    return app
+
+
+async def _database_and_streaming(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    if settings.run_migrations:
+        await prepare_database(settings)
+    engine = create_engine(settings.sqlalchemy_url)
+    app[SESSIONS] = session_factory(engine)
+    app[NODE_STATUS] = NodeStatusStore(app[SESSIONS], controlplane_id())
+    follower = ChangeFollower(app[CACHE], app[SESSIONS], settings.libpq_url)
+    await follower.load_full()
+    follow_task = asyncio.create_task(follower.run(), name="config-follower")
+
+    server = grpc.aio.server(
+        options=[
+            ("grpc.max_send_message_length", GRPC_MAX_MESSAGE_BYTES),
+            ("grpc.max_receive_message_length", GRPC_MAX_MESSAGE_BYTES),
+            ("grpc.keepalive_time_ms", 20_000),
+            ("grpc.http2.max_pings_without_data", 0),
+            ("grpc.keepalive_permit_without_calls", 1),
+        ]
+    )
+    pb_grpc.add_ConfigServiceServicer_to_server(ConfigServicer(app[CACHE], app[NODE_STATUS]), server)
+    server.add_insecure_port(f"{settings.host}:{settings.grpc_port}")
+    await server.start()
+    try:
+        yield
+    finally:
+        await server.stop(grace=1.0)
+        follow_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await follow_task
+        await engine.dispose()

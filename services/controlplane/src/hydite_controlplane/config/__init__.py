@@ -1,0 +1,1 @@
+"""Config distribution: change log, snapshot builder, cache and the gRPC ConfigService."""

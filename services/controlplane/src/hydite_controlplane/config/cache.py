@@ -1,0 +1,139 @@
+"""The latest config snapshot, recent deltas and the streams waiting for them.
+
+Pure state: no gRPC, no SQL. The follower feeds it committed changes; each
+stream asks it what to send to move a data plane from its version to the head.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections import deque
+from dataclasses import dataclass
+
+from hydite.config.v1 import config_pb2 as pb
+
+ResourceId = tuple[str, str]  # (type_url, name)
+Changes = dict[ResourceId, pb.Resource | None]  # None: removed
+
+
+@dataclass(frozen=True, slots=True)
+class DeltaEntry:
+    """The changes that move the snapshot from from_version to version."""
+
+    from_version: int
+    version: int
+    changes: Changes
+
+
+class SnapshotCache:
+    """Holds the head snapshot and a bounded history of deltas; wakes subscribers on change."""
+
+    def __init__(self, *, history: int = 1024, chunk_bytes: int = 1 << 20) -> None:
+        self.version = 0
+        self.loaded = False
+        self._resources: dict[str, dict[str, pb.Resource]] = {}
+        self._history: deque[DeltaEntry] = deque(maxlen=history)
+        self._subscribers: set[asyncio.Event] = set()
+        self._chunk_bytes = chunk_bytes
+        self._nonces = itertools.count(1)
+
+    def reset(self, version: int, resources: dict[str, list[pb.Resource]]) -> None:
+        """Replace everything with a full snapshot at version (history is dropped)."""
+        self._resources = {t: {r.name: r for r in rs} for t, rs in resources.items()}
+        self._history.clear()
+        self.version = version
+        self.loaded = True
+        self._wake()
+
+    def apply(self, version: int, changes: Changes) -> None:
+        """Move the head to version by applying changes; ignored unless newer than the head."""
+        if version <= self.version:
+            return
+        for (type_url, name), resource in changes.items():
+            collection = self._resources.setdefault(type_url, {})
+            if resource is None:
+                collection.pop(name, None)
+            else:
+                collection[name] = resource
+        self._history.append(DeltaEntry(self.version, version, changes))
+        self.version = version
+        self._wake()
+
+    def resource_count(self) -> int:
+        """How many resources the head snapshot holds."""
+        return sum(len(c) for c in self._resources.values())
+
+    def subscribe(self) -> asyncio.Event:
+        """An event set whenever the head moves; the subscriber clears it."""
+        event = asyncio.Event()
+        self._subscribers.add(event)
+        return event
+
+    def unsubscribe(self, event: asyncio.Event) -> None:
+        """Stop waking this subscriber."""
+        self._subscribers.discard(event)
+
+    def _wake(self) -> None:
+        for event in self._subscribers:
+            event.set()
+
+    def next_nonce(self) -> str:
+        """A nonce unique within this control-plane process."""
+        return str(next(self._nonces))
+
+    def responses_since(self, version: int) -> tuple[list[pb.StreamResponse], int]:
+        """What moves a data plane at version to the head, and the head's version.
+
+        Deltas when the history still covers version, else a chunked full snapshot.
+        """
+        head = self.version
+        if version == head:
+            return [], head
+        merged = self._merged_changes_since(version)
+        if merged is None:
+            return self._full_snapshot(), head
+        deltas: dict[str, pb.Delta] = {}
+        for (type_url, name), resource in merged.items():
+            delta = deltas.setdefault(type_url, pb.Delta(type_url=type_url))
+            if resource is None:
+                delta.removed_names.append(name)
+            else:
+                delta.upserts.append(resource)
+        batch = pb.DeltaBatch(
+            from_version=version, version=head, nonce=self.next_nonce(), deltas=deltas.values()
+        )
+        return [pb.StreamResponse(deltas=batch)], head
+
+    def _merged_changes_since(self, version: int) -> Changes | None:
+        if version > self.version or not self._history:
+            return None
+        entries = list(self._history)
+        start = next((i for i, e in enumerate(entries) if e.from_version == version), None)
+        if start is None:
+            return None
+        merged: Changes = {}
+        for entry in entries[start:]:
+            merged.update(entry.changes)
+        return merged
+
+    def _full_snapshot(self) -> list[pb.StreamResponse]:
+        nonce = self.next_nonce()
+        version = self.version
+        chunks: list[pb.SnapshotChunk] = []
+        current: list[pb.Resource] = []
+        size = 0
+        for collection in self._resources.values():
+            for resource in collection.values():
+                current.append(resource)
+                size += resource.ByteSize() + 8
+                if size >= self._chunk_bytes:
+                    chunks.append(pb.SnapshotChunk(version=version, nonce=nonce, index=len(chunks), resources=current))
+                    current, size = [], 0
+        if current:
+            chunks.append(pb.SnapshotChunk(version=version, nonce=nonce, index=len(chunks), resources=current))
+        return [
+            pb.StreamResponse(snapshot_begin=pb.SnapshotBegin(version=version, nonce=nonce, chunk_count=len(chunks))),
+            *(pb.StreamResponse(snapshot_chunk=c) for c in chunks),
+            pb.StreamResponse(snapshot_end=pb.SnapshotEnd(version=version, nonce=nonce)),
+        ]

@@ -1,0 +1,59 @@
+"""Per-node config state (connected, acked / nacked version), kept in Postgres for every replica."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from hydite_controlplane.models.common import utcnow
+from hydite_controlplane.models.config import ConfigNode
+
+
+class NodeStatusStore:
+    """Records what each data plane reported over its stream."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], controlplane_id: str) -> None:
+        self._sessions = sessions
+        self._controlplane_id = controlplane_id
+
+    async def _upsert(self, node_id: str, **values: object) -> None:
+        now = utcnow()
+        row = {"node_id": node_id, "last_seen": now, "controlplane_id": self._controlplane_id, **values}
+        statement = insert(ConfigNode).values(row)
+        statement = statement.on_conflict_do_update(
+            index_elements=[ConfigNode.node_id], set_={k: v for k, v in row.items() if k != "node_id"}
+        )
+        async with self._sessions() as session:
+            await session.execute(statement)
+            await session.commit()
+
+    async def connected(self, node_id: str, hostname: str, version: int) -> None:
+        """A data plane opened a stream holding version."""
+        await self._upsert(
+            node_id, hostname=hostname, connected=True, connected_at=utcnow(), acked_version=version, last_error=""
+        )
+
+    async def acked(self, node_id: str, version: int) -> None:
+        """The node applied version."""
+        await self._upsert(node_id, acked_version=version, connected=True)
+
+    async def nacked(self, node_id: str, version: int, reason: str) -> None:
+        """The node refused version and keeps serving what it had."""
+        await self._upsert(node_id, nacked_version=version, last_error=reason[:1000], connected=True)
+
+    async def disconnected(self, node_id: str) -> None:
+        """The node's stream to this replica ended."""
+        async with self._sessions() as session:
+            node = await session.get(ConfigNode, node_id)
+            if node is not None and node.controlplane_id == self._controlplane_id:
+                node.connected = False
+                node.last_seen = utcnow()
+                await session.commit()
+
+    async def all_nodes(self) -> list[ConfigNode]:
+        """Every node ever seen, most recent first."""
+        async with self._sessions() as session:
+            result = await session.execute(select(ConfigNode).order_by(ConfigNode.last_seen.desc()))  # type: ignore[attr-defined]
+            return list(result.scalars().all())

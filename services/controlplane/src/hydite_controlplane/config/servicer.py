@@ -1,0 +1,86 @@
+"""ConfigService.Stream: hello, then snapshot or deltas to the head, then deltas as they commit."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+import grpc
+
+from hydite.config.v1 import config_pb2 as pb
+from hydite.config.v1 import config_pb2_grpc as pb_grpc
+from hydite_controlplane.config.cache import SnapshotCache
+from hydite_controlplane.config.node_status import NodeStatusStore
+
+log = logging.getLogger(__name__)
+
+
+class ConfigServicer(pb_grpc.ConfigServiceServicer):  # type: ignore[misc]
+    """Streams config to data planes and records their ACK/NACKs."""
+
+    def __init__(self, cache: SnapshotCache, status: NodeStatusStore) -> None:
+        self._cache = cache
+        self._status = status
+
+    async def Stream(  # noqa: N802 - name fixed by the generated service
+        self, request_iterator: AsyncIterator[pb.StreamRequest], context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[pb.StreamResponse]:
+        first = await anext(request_iterator, None)
+        if first is None or first.WhichOneof("message") != "hello" or not first.hello.node_id:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "first message must be Hello with a node_id")
+            return
+        hello = first.hello
+        node_id = hello.node_id
+        wake = self._cache.subscribe()
+        closed = asyncio.Event()
+        sent_nonces: dict[str, int] = {}
+        await self._status.connected(node_id, hello.hostname, hello.version)
+        reader = asyncio.create_task(self._read_replies(request_iterator, node_id, sent_nonces, closed, wake))
+        sent_version = hello.version
+        try:
+            while not closed.is_set():
+                wake.clear()
+                responses, head = self._cache.responses_since(sent_version)
+                for response in responses:
+                    sent_nonces[_nonce_of(response)] = head
+                    yield response
+                sent_version = head
+                await wake.wait()
+        finally:
+            self._cache.unsubscribe(wake)
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reader
+            await self._status.disconnected(node_id)
+
+    async def _read_replies(
+        self,
+        request_iterator: AsyncIterator[pb.StreamRequest],
+        node_id: str,
+        sent_nonces: dict[str, int],
+        closed: asyncio.Event,
+        wake: asyncio.Event,
+    ) -> None:
+        try:
+            async for request in request_iterator:
+                kind = request.WhichOneof("message")
+                if kind == "ack":
+                    # A reply to a nonce this stream never sent is stale: ignore it.
+                    if sent_nonces.pop(request.ack.nonce, None) is not None:
+                        await self._status.acked(node_id, request.ack.version)
+                elif kind == "nack":
+                    if sent_nonces.pop(request.nack.nonce, None) is not None:
+                        log.warning("node %s refused config version %d: %s", node_id, request.nack.version, request.nack.reason)
+                        await self._status.nacked(node_id, request.nack.version, request.nack.reason)
+        except grpc.aio.AioRpcError:
+            pass
+        finally:
+            closed.set()
+            wake.set()
+
+
+def _nonce_of(response: pb.StreamResponse) -> str:
+    kind = response.WhichOneof("message")
+    return str(getattr(response, kind).nonce)

@@ -1,0 +1,1 @@
+"""Alembic migrations of the Hydite schema (the control plane owns it)."""

@@ -1,0 +1,26 @@
+"""SQLModel tables of the control plane; importing this registers all of them."""
+
+from hydite_common.spend_tables import SpendLog
+from hydite_controlplane.models.config import ConfigChange, ConfigNode
+from hydite_controlplane.models.deployments import DeploymentRow
+from hydite_controlplane.models.keys import VirtualKeyRow
+from hydite_controlplane.models.principals import (
+    CustomerRow,
+    KeyGroupRow,
+    OrganizationRow,
+    TeamRow,
+    UserRow,
+)
+
+__all__ = [
+    "ConfigChange",
+    "ConfigNode",
+    "CustomerRow",
+    "DeploymentRow",
+    "KeyGroupRow",
+    "OrganizationRow",
+    "SpendLog",
+    "TeamRow",
+    "UserRow",
+    "VirtualKeyRow",
+]

@@ -1,0 +1,39 @@
+"""Columns several tables share: limits, metadata and timestamps."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import DateTime
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    """Timezone-aware now."""
+    return datetime.now(UTC)
+
+
+class LimitColumns(SQLModel):
+    """Budget and rate limits an entity can carry."""
+
+    max_budget: float | None = None
+    soft_budget: float | None = None
+    budget_duration: str | None = None
+    rpm_limit: int | None = None
+    tpm_limit: int | None = None
+    max_parallel_requests: int | None = None
+    model_rpm_limit: dict[str, int] = Field(default_factory=dict, sa_type=JSONB)
+    model_tpm_limit: dict[str, int] = Field(default_factory=dict, sa_type=JSONB)
+
+
+class RecordColumns(SQLModel):
+    """Metadata and audit timestamps."""
+
+    metadata_: dict[str, Any] = Field(
+        default_factory=dict, sa_type=JSONB, sa_column_kwargs={"name": "metadata"}
+    )
+    created_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))  # type: ignore[call-overload]
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))  # type: ignore[call-overload]
+    created_by: str = ""

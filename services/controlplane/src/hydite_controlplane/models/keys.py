@@ -1,0 +1,32 @@
+"""Virtual keys, stored by the sha256 hash of the key only."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import DateTime
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlmodel import Field
+
+from hydite_controlplane.models.common import LimitColumns, RecordColumns
+
+
+class VirtualKeyRow(LimitColumns, RecordColumns, table=True):
+    """A virtual key; `token` is the sha256 hex of the key and the primary key."""
+
+    __tablename__ = "virtual_keys"
+
+    token: str = Field(primary_key=True, max_length=64)
+    key_name: str = Field(description="masked key, e.g. sk-...abcd")
+    key_alias: str | None = Field(default=None, unique=True)
+    user_id: str | None = Field(default=None, index=True)
+    team_id: str | None = Field(default=None, index=True)
+    organization_id: str | None = Field(default=None, index=True)
+    customer_id: str | None = None
+    key_group: str | None = None
+    models: list[str] = Field(default_factory=list, sa_type=JSONB)
+    tags: list[str] = Field(default_factory=list, sa_type=JSONB)
+    allowed_routes: list[str] = Field(default_factory=list, sa_type=JSONB)
+    guardrails: list[str] = Field(default_factory=list, sa_type=JSONB)
+    blocked: bool = False
+    expires: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))  # type: ignore[call-overload]

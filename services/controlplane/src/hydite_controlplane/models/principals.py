@@ -1,0 +1,68 @@
+"""Who calls: users, teams, organizations, customers (end users) and key groups."""
+
+from __future__ import annotations
+
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlmodel import Field
+
+from hydite_controlplane.models.common import LimitColumns, RecordColumns
+
+
+class UserRow(LimitColumns, RecordColumns, table=True):
+    """An internal user who owns keys."""
+
+    __tablename__ = "users"
+
+    user_id: str = Field(primary_key=True)
+    user_email: str | None = None
+    user_role: str = "internal_user"
+    organization_id: str | None = None
+    teams: list[str] = Field(default_factory=list, sa_type=JSONB)
+    models: list[str] = Field(default_factory=list, sa_type=JSONB)
+    blocked: bool = False
+
+
+class TeamRow(LimitColumns, RecordColumns, table=True):
+    """A team of users sharing budgets, limits and a model allowlist."""
+
+    __tablename__ = "teams"
+
+    team_id: str = Field(primary_key=True)
+    team_alias: str | None = None
+    organization_id: str | None = None
+    key_group: str | None = None
+    models: list[str] = Field(default_factory=list, sa_type=JSONB)
+    members_with_roles: list[dict[str, str]] = Field(default_factory=list, sa_type=JSONB)
+    blocked: bool = False
+
+
+class OrganizationRow(LimitColumns, RecordColumns, table=True):
+    """An organization owning teams."""
+
+    __tablename__ = "organizations"
+
+    organization_id: str = Field(primary_key=True)
+    organization_alias: str | None = None
+    models: list[str] = Field(default_factory=list, sa_type=JSONB)
+    blocked: bool = False
+
+
+class CustomerRow(LimitColumns, RecordColumns, table=True):
+    """An end user of a customer application, named by the request's `user` field."""
+
+    __tablename__ = "customers"
+
+    customer_id: str = Field(primary_key=True)
+    alias: str | None = None
+    allowed_models: list[str] = Field(default_factory=list, sa_type=JSONB)
+    blocked: bool = False
+
+
+class KeyGroupRow(LimitColumns, RecordColumns, table=True):
+    """A named model allowlist with a routing strategy and quota that keys and teams reference."""
+
+    __tablename__ = "key_groups"
+
+    name: str = Field(primary_key=True)
+    models: list[str] = Field(default_factory=list, sa_type=JSONB)
+    routing_strategy: str = "simple-shuffle"

@@ -1,0 +1,19 @@
+"""Typed settings of the control plane (HYDITE_* environment variables)."""
+
+from __future__ import annotations
+
+from pydantic_settings import SettingsConfigDict
+
+from hydite_common.settings import BaseServiceSettings, DatabaseSettings, SecretSettings
+
+
+class ControlplaneSettings(BaseServiceSettings, DatabaseSettings, SecretSettings):
+    """Everything the control plane reads from its environment."""
+
+    model_config = SettingsConfigDict(env_prefix="HYDITE_", extra="ignore")
+
+    admin_port: int = 4001
+    grpc_port: int = 50051
+    snapshot_chunk_bytes: int = 1 << 20
+    delta_history: int = 1024
+    run_migrations: bool = True
