@@ -80,14 +80,25 @@ class DatabaseSettings(BaseSettings):
         return to_libpq_url(with_database_name(self.database_url, self.database_name))
 
 
-class SecretSettings(BaseSettings):
-    """Master key and credential-encryption salt; dev defaults are refused outside dev."""
+class SaltKeySettings(BaseSettings):
+    """The credential-encryption salt; the dev default is refused in prod."""
 
     model_config = SettingsConfigDict(env_prefix="HYDITE_", extra="ignore")
 
     environment: Literal["dev", "test", "prod"] = "dev"
-    master_key: str = DEV_MASTER_KEY
     salt_key: str = DEV_SALT_KEY
+
+    @model_validator(mode="after")
+    def _no_dev_salt_in_prod(self) -> SaltKeySettings:
+        if self.environment == "prod" and self.salt_key == DEV_SALT_KEY:
+            raise ValueError("set HYDITE_SALT_KEY in prod")
+        return self
+
+
+class SecretSettings(SaltKeySettings):
+    """Master key and credential salt; dev defaults are refused in prod."""
+
+    master_key: str = DEV_MASTER_KEY
 
     @field_validator("master_key")
     @classmethod
@@ -97,9 +108,7 @@ class SecretSettings(BaseSettings):
         return value
 
     @model_validator(mode="after")
-    def _no_dev_secrets_in_prod(self) -> SecretSettings:
-        if self.environment == "prod" and (
-            self.master_key == DEV_MASTER_KEY or self.salt_key == DEV_SALT_KEY
-        ):
-            raise ValueError("set HYDITE_MASTER_KEY and HYDITE_SALT_KEY in prod")
+    def _no_dev_master_key_in_prod(self) -> SecretSettings:
+        if self.environment == "prod" and self.master_key == DEV_MASTER_KEY:
+            raise ValueError("set HYDITE_MASTER_KEY in prod")
         return self

@@ -82,12 +82,14 @@ class SnapshotCache:
         """A nonce unique within this control-plane process."""
         return str(next(self._nonces))
 
-    def responses_since(self, version: int) -> tuple[list[pb.StreamResponse], int]:
-        """What moves a data plane at version to the head, and the head's version.
+    def responses_since(self, version: int | None) -> tuple[list[pb.StreamResponse], int]:
+        """What moves a data plane at version (None: holds nothing) to the head, and the head's version.
 
         Deltas when the history still covers version, else a chunked full snapshot.
         """
         head = self.version
+        if version is None:
+            return self._full_snapshot(), head
         if version == head:
             return [], head
         merged = self._merged_changes_since(version)

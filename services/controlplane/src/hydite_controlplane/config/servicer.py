@@ -38,7 +38,8 @@ class ConfigServicer(pb_grpc.ConfigServiceServicer):  # type: ignore[misc]
         sent_nonces: dict[str, int] = {}
         await self._status.connected(node_id, hello.hostname, hello.version)
         reader = asyncio.create_task(self._read_replies(request_iterator, node_id, sent_nonces, closed, wake))
-        sent_version = hello.version
+        # Version 0 means the data plane holds no snapshot yet: it gets one even if the head is 0.
+        sent_version: int | None = hello.version or None
         try:
             while not closed.is_set():
                 wake.clear()

@@ -1,0 +1,310 @@
+"""Run the whole stack on one machine: Postgres, NATS, control plane, data plane(s), spend-ingest.
+
+`make dev` runs this module; the cross-service tests use `Stack` to start the
+same real processes with their own database, NATS prefix and free ports.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+import orjson
+
+from hydite_common.embedded import RunningService, ensure_nats, ensure_postgres
+from hydite_common.settings import DEV_MASTER_KEY, DEV_SALT_KEY
+
+READY_TIMEOUT_SECONDS = 60.0
+DEMO_KEY = "sk-hydite-demo-key-0000"
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class StackConfig:
+    """Where the stack's dependencies are and which ports and names it uses."""
+
+    database_url: str = "postgresql://postgres@127.0.0.1:5432/postgres"
+    database_name: str = "hydite"
+    nats_url: str = "nats://127.0.0.1:4222"
+    nats_prefix: str = "hydite"
+    master_key: str = DEV_MASTER_KEY
+    salt_key: str = DEV_SALT_KEY
+    dataplane_port: int = 4000
+    admin_port: int = 4001
+    grpc_port: int = 50051
+    ingest_port: int = 4002
+    data_dir: Path = Path(".data")
+    environment: str = "dev"
+    log_level: str = "WARNING"
+    log_to_files: bool = False
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def ephemeral(cls, data_dir: Path) -> StackConfig:
+        """A configuration with its own database, NATS prefix and free ports (tests)."""
+        suffix = secrets.token_hex(4)
+        return cls(
+            database_url=os.environ.get("HYDITE_DATABASE_URL", cls.database_url),
+            database_name=f"hydite_test_{suffix}",
+            nats_url=os.environ.get("HYDITE_NATS_URL", cls.nats_url),
+            nats_prefix=f"hydite_test_{suffix}",
+            master_key="sk-test-master-" + secrets.token_hex(8),
+            salt_key="test-salt-" + secrets.token_hex(8),
+            dataplane_port=free_port(),
+            admin_port=free_port(),
+            grpc_port=free_port(),
+            ingest_port=free_port(),
+            data_dir=data_dir,
+            environment="test",
+            log_to_files=True,
+        )
+
+
+@dataclass
+class ServiceProcess:
+    """One service running as a child process."""
+
+    name: str
+    process: subprocess.Popen[bytes]
+    health_url: str
+    log_path: Path | None
+    log_file: IO[bytes] | None = None
+
+    def log_tail(self, lines: int = 40) -> str:
+        """The last lines of the service's log, for failure messages."""
+        if self.log_path is None or not self.log_path.exists():
+            return "(log on the terminal)"
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """SIGTERM, wait, then SIGKILL; idempotent."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if self.log_file is not None:
+            self.log_file.close()
+            self.log_file = None
+
+
+class Stack:
+    """Starts and stops every process of a Hydite stack."""
+
+    def __init__(self, config: StackConfig) -> None:
+        self.config = config
+        self.postgres: RunningService | None = None
+        self.nats: RunningService | None = None
+        self.services: list[ServiceProcess] = []
+
+    @property
+    def base_url(self) -> str:
+        """The first data plane's base URL."""
+        return f"http://127.0.0.1:{self.config.dataplane_port}"
+
+    @property
+    def admin_url(self) -> str:
+        """The control plane's admin URL."""
+        return f"http://127.0.0.1:{self.config.admin_port}"
+
+    def _env(self, **extra: str) -> dict[str, str]:
+        c = self.config
+        assert self.postgres is not None and self.nats is not None
+        env = {k: v for k, v in os.environ.items() if not k.startswith("HYDITE_")}
+        env.update(
+            HYDITE_ENVIRONMENT=c.environment,
+            HYDITE_LOG_LEVEL=c.log_level,
+            HYDITE_DATABASE_URL=self.postgres.url,
+            HYDITE_DATABASE_NAME=c.database_name,
+            HYDITE_NATS_URL=self.nats.url,
+            HYDITE_NATS_PREFIX=c.nats_prefix,
+            HYDITE_MASTER_KEY=c.master_key,
+            HYDITE_SALT_KEY=c.salt_key,
+            HYDITE_HOST="127.0.0.1",
+            HYDITE_ADMIN_PORT=str(c.admin_port),
+            HYDITE_GRPC_PORT=str(c.grpc_port),
+            HYDITE_INGEST_PORT=str(c.ingest_port),
+            HYDITE_CONTROLPLANE_GRPC=f"127.0.0.1:{c.grpc_port}",
+            HYDITE_CONTROLPLANE_URL=self.admin_url,
+            **c.extra_env,
+            **extra,
+        )
+        return env
+
+    def start_dependencies(self) -> None:
+        """Use reachable Postgres and NATS, or start embedded ones under data_dir."""
+        self.config.data_dir.mkdir(parents=True, exist_ok=True)
+        self.postgres = ensure_postgres(self.config.database_url, self.config.data_dir.resolve())
+        self.nats = ensure_nats(self.config.nats_url, self.config.data_dir.resolve())
+
+    def spawn(self, name: str, module: str, port: int, **env: str) -> ServiceProcess:
+        """Start one service module and wait until its readiness route answers 200."""
+        log_path: Path | None = None
+        log_file: IO[bytes] | None = None
+        if self.config.log_to_files:
+            log_dir = self.config.data_dir / "logs"
+            log_dir.mkdir(parents=True, exist_ok=True)
+            log_path = log_dir / f"{name}.log"
+            log_file = log_path.open("ab")
+        process = subprocess.Popen(
+            [sys.executable, "-m", module],
+            env=self._env(**env),
+            stdout=log_file if log_file else None,
+            stderr=subprocess.STDOUT if log_file else None,
+            start_new_session=True,
+        )
+        service = ServiceProcess(name, process, f"http://127.0.0.1:{port}/health/readiness", log_path, log_file)
+        self.services.append(service)
+        self.wait_ready(service)
+        return service
+
+    def wait_ready(self, service: ServiceProcess, timeout: float = READY_TIMEOUT_SECONDS) -> None:
+        """Poll the readiness route; fail with the log tail if the process dies or times out."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if service.process.poll() is not None:
+                raise RuntimeError(f"{service.name} exited with {service.process.returncode}:\n{service.log_tail()}")
+            with contextlib.suppress(urllib.error.URLError, ConnectionError, TimeoutError):
+                with urllib.request.urlopen(service.health_url, timeout=1) as response:  # noqa: S310 - loopback
+                    if response.status == 200:
+                        return
+            time.sleep(0.05)
+        raise RuntimeError(f"{service.name} not ready after {timeout:.0f}s:\n{service.log_tail()}")
+
+    def start_controlplane(self) -> ServiceProcess:
+        """The control plane (runs migrations before it serves)."""
+        return self.spawn("controlplane", "hydite_controlplane", self.config.admin_port)
+
+    def start_spend_ingest(self) -> ServiceProcess:
+        """The spend-ingest consumer."""
+        return self.spawn("spend-ingest", "hydite_spend_ingest", self.config.ingest_port)
+
+    def start_dataplane(self, port: int | None = None, node_id: str | None = None) -> ServiceProcess:
+        """A data plane; ready once it holds a config snapshot."""
+        port = port or self.config.dataplane_port
+        node = node_id or f"dataplane-{port}"
+        return self.spawn(f"dataplane-{port}", "hydite_dataplane", port, HYDITE_PORT=str(port), HYDITE_NODE_ID=node)
+
+    def start(self) -> None:
+        """Dependencies, then control plane, spend-ingest and one data plane."""
+        self.start_dependencies()
+        self.start_controlplane()
+        self.start_spend_ingest()
+        self.start_dataplane()
+
+    def stop(self) -> None:
+        """Stop every process this stack started, newest first, then embedded dependencies."""
+        for service in reversed(self.services):
+            service.stop()
+        self.services.clear()
+        for dependency in (self.nats, self.postgres):
+            if dependency is not None:
+                dependency.stop()
+
+    def admin_call(self, method: str, path: str, body: object | None = None) -> tuple[int, object]:
+        """Call an admin route with the master key; returns (status, parsed JSON)."""
+        request = urllib.request.Request(  # noqa: S310 - loopback
+            self.base_url + path,
+            method=method,
+            data=orjson.dumps(body) if body is not None else None,
+            headers={"Authorization": f"Bearer {self.config.master_key}", "Content-Type": "application/json"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - loopback
+                return response.status, orjson.loads(response.read())
+        except urllib.error.HTTPError as exc:
+            return exc.code, orjson.loads(exc.read() or b"null")
+
+
+def register_demo(stack: Stack) -> None:
+    """The `demo` model on the mock provider and a demo key; already present is fine."""
+    for path, body in (
+        (
+            "/model/new",
+            {"model_name": "demo", "litellm_params": {"model": "mock/demo"}, "model_info": {"id": "demo-mock"}},
+        ),
+        ("/key/generate", {"key": DEMO_KEY, "key_alias": "demo", "models": ["demo"]}),
+    ):
+        status, payload = stack.admin_call("POST", path, body)
+        if status not in (200, 409):
+            raise RuntimeError(f"{path} failed with {status}: {payload!r}")
+
+
+def _banner(stack: Stack) -> str:
+    base = stack.base_url
+    return f"""
+Hydite is running.
+
+  Base URL        {base}/v1
+  Master key      {stack.config.master_key}   (admin API, e.g. POST {base}/key/generate)
+  Demo key        {DEMO_KEY}   (may call model "demo")
+  Admin API       {stack.admin_url}    gRPC config  127.0.0.1:{stack.config.grpc_port}
+
+Try it:
+
+  curl {base}/v1/chat/completions \\
+    -H "Authorization: Bearer {DEMO_KEY}" -H "Content-Type: application/json" \\
+    -d '{{"model": "demo", "messages": [{{"role": "user", "content": "Hello"}}]}}'
+
+  python -c 'from openai import OpenAI; c = OpenAI(base_url="{base}/v1", api_key="{DEMO_KEY}"); \\
+print(c.chat.completions.create(model="demo", messages=[{{"role": "user", "content": "Hello"}}]).choices[0].message.content)'
+
+  curl "{base}/spend/logs?api_key={DEMO_KEY}" -H "Authorization: Bearer {stack.config.master_key}"
+
+Press Ctrl-C to stop everything.
+"""
+
+
+def main() -> None:
+    """`make dev`: start the stack in the foreground until Ctrl-C."""
+    env = os.environ
+    config = StackConfig(
+        database_url=env.get("HYDITE_DATABASE_URL", StackConfig.database_url),
+        database_name=env.get("HYDITE_DATABASE_NAME", StackConfig.database_name),
+        nats_url=env.get("HYDITE_NATS_URL", StackConfig.nats_url),
+        nats_prefix=env.get("HYDITE_NATS_PREFIX", StackConfig.nats_prefix),
+        master_key=env.get("HYDITE_MASTER_KEY", DEV_MASTER_KEY),
+        salt_key=env.get("HYDITE_SALT_KEY", DEV_SALT_KEY),
+        dataplane_port=int(env.get("HYDITE_PORT", "4000")),
+        admin_port=int(env.get("HYDITE_ADMIN_PORT", "4001")),
+        grpc_port=int(env.get("HYDITE_GRPC_PORT", "50051")),
+        ingest_port=int(env.get("HYDITE_INGEST_PORT", "4002")),
+        data_dir=Path(env.get("HYDITE_DATA_DIR", ".data")),
+    )
+    stack = Stack(config)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:
+        stack.start()
+        register_demo(stack)
+        print(_banner(stack), flush=True)
+        while all(s.process.poll() is None for s in stack.services):
+            time.sleep(0.5)
+        dead = [s.name for s in stack.services if s.process.poll() is not None]
+        print(f"stopping: {', '.join(dead)} exited", file=sys.stderr)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stack.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Hydite data plane: the stateless OpenAI-compatible inference proxy."""

@@ -1,0 +1,27 @@
+"""hydite-dataplane: serve inference from the config snapshot streamed by the control plane."""
+
+from __future__ import annotations
+
+import gc
+
+import uvloop
+from aiohttp import web
+
+from hydite_common.telemetry import configure_logging
+from hydite_dataplane.app import build_app
+from hydite_dataplane.settings import DataplaneSettings
+
+
+def main() -> None:
+    """Entry point of the hydite-dataplane command."""
+    settings = DataplaneSettings()
+    configure_logging("dataplane", settings.log_level)
+    uvloop.install()
+    app = build_app(settings)
+    # Start-up objects never die; keeping them out of the GC's generations saves work per request.
+    gc.freeze()
+    web.run_app(app, host=settings.host, port=settings.port, access_log=None, print=None, shutdown_timeout=30)
+
+
+if __name__ == "__main__":
+    main()

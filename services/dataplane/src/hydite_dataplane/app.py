@@ -1,0 +1,142 @@
+"""Data plane assembly: routes, middleware and the I/O objects owned by cleanup contexts."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import os
+import socket
+from collections.abc import AsyncIterator
+
+import aiohttp
+from aiohttp import web
+from nats.aio.client import Client as NATS
+
+from hydite_common.credentials import CredentialCipher
+from hydite_common.http import error_middleware, health_routes
+from hydite_common.usage_stream import ensure_usage_streams, usage_subject
+from hydite_dataplane.config_client import ConfigStreamClient
+from hydite_dataplane.forward import ControlPlaneForwarder
+from hydite_dataplane.pipeline import Gateway, handle_inference
+from hydite_dataplane.providers import build_providers
+from hydite_dataplane.routes import ROUTES
+from hydite_dataplane.settings import DataplaneSettings
+from hydite_dataplane.snapshot import SnapshotHolder
+from hydite_dataplane.usage import UsagePublisher, connect_nats
+
+log = logging.getLogger(__name__)
+
+SETTINGS = web.AppKey("settings", DataplaneSettings)
+HOLDER = web.AppKey("holder", SnapshotHolder)
+USAGE = web.AppKey("usage", UsagePublisher)
+HTTP_SESSION = web.AppKey("http_session", aiohttp.ClientSession)
+GATEWAY = web.AppKey("gateway", Gateway)
+FORWARDER = web.AppKey("forwarder", ControlPlaneForwarder)
+
+INFERENCE_PATHS = frozenset(r.path for r in ROUTES if r.auth == "inference")
+
+USAGE_DRAIN_SECONDS = 10.0
+
+
+def node_id(settings: DataplaneSettings) -> str:
+    """This data plane's name in config status and usage batches."""
+    return settings.node_id or f"{socket.gethostname()}-{os.getpid()}"
+
+
+def build_app(settings: DataplaneSettings) -> web.Application:
+    """The data plane HTTP app."""
+    app = web.Application(
+        middlewares=[error_middleware], client_max_size=settings.max_request_body_mb * 1024 * 1024
+    )
+    app[SETTINGS] = settings
+    app[HOLDER] = SnapshotHolder()
+    app[USAGE] = UsagePublisher(
+        node_id=node_id(settings),
+        subject=usage_subject(settings),
+        flush_seconds=settings.usage_flush_ms / 1000,
+        max_batch_events=settings.usage_batch_max_events,
+        max_outbox_batches=settings.usage_outbox_max_batches,
+    )
+    app.cleanup_ctx.extend([_http_session, _config_stream, _usage_publishing])
+
+    async def readiness() -> str | None:
+        return None if app[HOLDER].ready else "no config snapshot received yet"
+
+    app.add_routes(health_routes(readiness))
+
+    async def dispatch(route_index: int, request: web.Request) -> web.StreamResponse:
+        return await handle_inference(request.app[GATEWAY], ROUTES[route_index], request)
+
+    for index, route in enumerate(ROUTES):
+        if route.auth == "inference":
+            app.router.add_route(route.method, route.path, functools.partial(dispatch, index))
+
+    async def forward(request: web.Request) -> web.StreamResponse:
+        return await request.app[FORWARDER].handle(request)
+
+    app.router.add_route("*", "/{tail:.*}", forward)
+    return app
+
+
+async def _http_session(app: web.Application) -> AsyncIterator[None]:
+    connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, keepalive_timeout=60)
+    async with aiohttp.ClientSession(connector=connector, auto_decompress=False) as session:
+        app[HTTP_SESSION] = session
+        app[GATEWAY] = Gateway(
+            settings=app[SETTINGS],
+            holder=app[HOLDER],
+            providers=build_providers(session),
+            usage=app[USAGE],
+        )
+        app[FORWARDER] = ControlPlaneForwarder(session, app[SETTINGS].controlplane_url, INFERENCE_PATHS)
+        yield
+
+
+async def _config_stream(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    client = ConfigStreamClient(
+        settings.controlplane_grpc, node_id(settings), app[HOLDER], CredentialCipher(settings.salt_key)
+    )
+    task = asyncio.create_task(client.run(), name="config-stream")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+async def _usage_publishing(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    publisher = app[USAGE]
+
+    connections: list[NATS] = []
+
+    async def connect_and_attach() -> None:
+        delay = 0.2
+        while True:
+            try:
+                nc = await connect_nats(settings.nats_url, f"hydite-dataplane-{node_id(settings)}")
+                connections.append(nc)
+                js = nc.jetstream()
+                await ensure_usage_streams(js, settings)
+                publisher.attach(js)
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("NATS not reachable yet (%s); usage is kept in memory", type(exc).__name__)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    connector = asyncio.create_task(connect_and_attach(), name="nats-connect")
+    sender = asyncio.create_task(publisher.run(), name="usage-publisher")
+    yield
+    connector.cancel()
+    await publisher.drain(USAGE_DRAIN_SECONDS)
+    sender.cancel()
+    for task in (sender, connector):
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    for nc in connections:
+        await nc.close()

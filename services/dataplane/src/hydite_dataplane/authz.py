@@ -1,0 +1,44 @@
+"""Stage 2: may this key call this model? Allowlists of key, key group, team and organization."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from hydite.config.v1 import config_pb2 as pb
+from hydite_common.errors import NotFoundError, PermissionDeniedError
+from hydite_dataplane.snapshot import DeploymentTarget, Snapshot
+
+# Allowlist entries that mean "every model".
+ALL_MODELS = frozenset({"*", "all-proxy-models"})
+
+
+def _permits(allowlist: Sequence[str], model: str) -> bool:
+    return not allowlist or model in allowlist or not ALL_MODELS.isdisjoint(allowlist)
+
+
+def allowlists(key: pb.VirtualKey, snapshot: Snapshot) -> list[Sequence[str]]:
+    """Every allowlist that applies to the key; a model must pass all of them."""
+    lists: list[Sequence[str]] = [key.models]
+    group_name = key.key_group
+    team = snapshot.teams.get(key.team_id) if key.team_id else None
+    if team is not None:
+        lists.append(team.models)
+        group_name = group_name or team.key_group
+    if group_name:
+        group = snapshot.key_groups.get(group_name)
+        # A key group that no longer exists allows nothing rather than everything.
+        lists.append(group.models if group is not None else ["\x00no-such-group"])
+    org = snapshot.organizations.get(key.organization_id) if key.organization_id else None
+    if org is not None:
+        lists.append(org.models)
+    return lists
+
+
+def authorize_model(key: pb.VirtualKey, model: str, snapshot: Snapshot) -> tuple[DeploymentTarget, ...]:
+    """The deployments of model, or 404 (unknown model) / 403 (not on the key's allowlists)."""
+    deployments = snapshot.model_groups.get(model)
+    if not deployments:
+        raise NotFoundError(f"model {model!r} does not exist", code="model_not_found", param="model")
+    if not all(_permits(allowed, model) for allowed in allowlists(key, snapshot)):
+        raise PermissionDeniedError(f"this key may not use model {model!r}", param="model")
+    return deployments

@@ -1,0 +1,117 @@
+"""The data plane's end of ConfigService.Stream: apply snapshots and deltas, ACK or NACK each.
+
+If the control plane is unreachable the data plane keeps serving its last
+snapshot and reconnects with backoff (static stability).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import socket
+from collections.abc import AsyncIterator, Callable
+
+import grpc
+
+from hydite.config.v1 import config_pb2 as pb
+from hydite.config.v1 import config_pb2_grpc as pb_grpc
+from hydite_common.credentials import CredentialCipher
+from hydite_dataplane.config_decode import apply_delta, snapshot_from_resources
+from hydite_dataplane.snapshot import Snapshot, SnapshotHolder
+
+log = logging.getLogger(__name__)
+
+GRPC_MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+BACKOFF_INITIAL_SECONDS = 0.1
+BACKOFF_MAX_SECONDS = 5.0
+
+
+class ConfigStreamClient:
+    """Keeps a ConfigService stream open and the snapshot holder current."""
+
+    def __init__(self, target: str, node_id: str, holder: SnapshotHolder, cipher: CredentialCipher) -> None:
+        self._target = target
+        self._node_id = node_id
+        self._holder = holder
+        self._cipher = cipher
+        self.connected = False
+
+    async def run(self) -> None:
+        """Connect, follow the stream, and reconnect with jittered backoff forever."""
+        backoff = BACKOFF_INITIAL_SECONDS
+        while True:
+            try:
+                async with grpc.aio.insecure_channel(
+                    self._target,
+                    options=[
+                        ("grpc.max_receive_message_length", GRPC_MAX_MESSAGE_BYTES),
+                        ("grpc.keepalive_time_ms", 20_000),
+                        ("grpc.keepalive_permit_without_calls", 1),
+                    ],
+                ) as channel:
+                    await self._follow(pb_grpc.ConfigServiceStub(channel))
+            except asyncio.CancelledError:
+                raise
+            except grpc.aio.AioRpcError as exc:
+                log.warning("config stream to %s ended: %s", self._target, exc.code().name)
+            except Exception:
+                log.exception("config stream failed")
+            # A stream that delivered anything was healthy: start the backoff over.
+            backoff = BACKOFF_INITIAL_SECONDS if self.connected else min(backoff * 2, BACKOFF_MAX_SECONDS)
+            self.connected = False
+            await asyncio.sleep(backoff * random.uniform(0.5, 1.5))
+
+    async def _follow(self, stub: pb_grpc.ConfigServiceStub) -> None:
+        replies: asyncio.Queue[pb.StreamRequest] = asyncio.Queue()
+        replies.put_nowait(
+            pb.StreamRequest(
+                hello=pb.Hello(node_id=self._node_id, version=self._holder.current.version, hostname=socket.gethostname())
+            )
+        )
+
+        async def outgoing() -> AsyncIterator[pb.StreamRequest]:
+            while True:
+                yield await replies.get()
+
+        call = stub.Stream(outgoing())
+        pending: list[pb.Resource] = []
+        pending_nonce = ""
+        async for response in call:
+            self.connected = True
+            kind = response.WhichOneof("message")
+            if kind == "snapshot_begin":
+                pending, pending_nonce = [], response.snapshot_begin.nonce
+            elif kind == "snapshot_chunk":
+                if response.snapshot_chunk.nonce == pending_nonce:
+                    pending.extend(response.snapshot_chunk.resources)
+            elif kind == "snapshot_end":
+                end = response.snapshot_end
+                if end.nonce == pending_nonce:
+                    resources, pending = pending, []
+                    replies.put_nowait(
+                        self._apply(
+                            end.version,
+                            end.nonce,
+                            lambda: snapshot_from_resources(end.version, resources, self._cipher),
+                        )
+                    )
+            elif kind == "deltas":
+                batch = response.deltas
+                base = self._holder.current
+                if batch.from_version != base.version:
+                    log.warning("config delta starts at %d but %d is applied; resyncing", batch.from_version, base.version)
+                    call.cancel()
+                    return
+                replies.put_nowait(
+                    self._apply(batch.version, batch.nonce, lambda: apply_delta(base, batch, self._cipher))
+                )
+
+    def _apply(self, version: int, nonce: str, build: Callable[[], Snapshot]) -> pb.StreamRequest:
+        try:
+            snapshot = build()
+        except Exception as exc:
+            log.error("refusing config version %d: %s", version, exc)
+            return pb.StreamRequest(nack=pb.Nack(version=version, nonce=nonce, reason=str(exc)[:500]))
+        self._holder.swap(snapshot)
+        return pb.StreamRequest(ack=pb.Ack(version=version, nonce=nonce))

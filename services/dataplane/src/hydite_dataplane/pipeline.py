@@ -1,0 +1,196 @@
+"""The inference request path, top to bottom: auth, parse, authz, route, provider, stream/usage."""
+
+from __future__ import annotations
+
+import itertools
+import random
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+import orjson
+from aiohttp import web
+
+from hydite_common.errors import (
+    HyditeError,
+    InvalidRequestError,
+    ServiceUnavailableError,
+    UpstreamError,
+    UpstreamTimeoutError,
+)
+from hydite_common.http import JSON_HEADERS, read_json_object
+from hydite_dataplane.auth import authenticate
+from hydite_dataplane.authz import authorize_model
+from hydite_dataplane.providers import Provider
+from hydite_dataplane.request import InferenceRequest, TokenUsage
+from hydite_dataplane.router import pick_deployment
+from hydite_dataplane.routes import Route
+from hydite_dataplane.settings import DataplaneSettings
+from hydite_dataplane.snapshot import DeploymentTarget, SnapshotHolder
+from hydite_dataplane.stream import StreamOutcome, relay_stream
+from hydite_dataplane.upstream import error_from_upstream
+from hydite_dataplane.usage import UsagePublisher, build_usage_event
+
+
+@dataclass
+class Gateway:
+    """Everything the request path needs, built once at start-up."""
+
+    settings: DataplaneSettings
+    holder: SnapshotHolder
+    providers: dict[str, Provider]
+    usage: UsagePublisher
+    rng: random.Random = field(default_factory=random.Random)
+    _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    _id_prefix: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+
+    def next_request_id(self) -> str:
+        """Unique across nodes and restarts without a uuid4 per request."""
+        return f"{self._id_prefix}-{next(self._ids)}"
+
+
+def _prompt_estimate(body: dict[str, Any]) -> int:
+    return max(1, len(orjson.dumps(body.get("messages") or body.get("prompt") or "")) // 4)
+
+
+def _parse_request(gateway: Gateway, http_request: web.Request, route: Route, body: dict[str, Any]) -> str:
+    model = http_request.match_info.get("model") or body.get("model")
+    if not isinstance(model, str) or not model:
+        raise InvalidRequestError("you must provide a model parameter", code="missing_required_parameter", param="model")
+    if route.operation == "chat" and (not isinstance(body.get("messages"), list) or not body["messages"]):
+        raise InvalidRequestError("'messages' must be a non-empty array", param="messages")
+    if "stream" in body and not isinstance(body["stream"], bool):
+        raise InvalidRequestError("'stream' must be a boolean", param="stream")
+    return model
+
+
+def _client_wants_usage(body: dict[str, Any]) -> bool:
+    options = body.get("stream_options")
+    return isinstance(options, dict) and options.get("include_usage") is True
+
+
+def _request_tags(body: dict[str, Any], key_tags: list[str]) -> list[str]:
+    tags = body.get("tags")
+    if tags is None:
+        metadata = body.get("metadata")
+        tags = metadata.get("tags") if isinstance(metadata, dict) else None
+    request_tags = [t for t in tags if isinstance(t, str)] if isinstance(tags, list) else []
+    return [*key_tags, *(t for t in request_tags if t not in key_tags)]
+
+
+async def handle_inference(gateway: Gateway, route: Route, http_request: web.Request) -> web.StreamResponse:
+    """Serve one inference request end to end."""
+    holder = gateway.holder
+    if not holder.ready:
+        raise ServiceUnavailableError("the gateway has not received its configuration yet")
+    snapshot = holder.current
+    key_hash, key = authenticate(http_request.headers, snapshot)
+    body = await read_json_object(http_request)
+    request = InferenceRequest(
+        request_id=gateway.next_request_id(),
+        operation=route.operation,
+        wire_format=route.wire_format,
+        model=str(body.get("model") or http_request.match_info.get("model") or ""),
+        body=body,
+        stream=body.get("stream") is True,
+        key_hash=key_hash,
+        key=key,
+        start_time=time.time(),
+        start_perf=time.perf_counter(),
+        client_wants_stream_usage=_client_wants_usage(body),
+        customer_id=body["user"] if isinstance(body.get("user"), str) else "",
+        tags=_request_tags(body, list(key.tags)),
+    )
+    target: DeploymentTarget | None = None
+    try:
+        request.model = _parse_request(gateway, http_request, route, body)
+        deployments = authorize_model(key, request.model, snapshot)
+        target = pick_deployment(deployments, gateway.rng)
+        return await _call_provider(gateway, http_request, request, target)
+    except HyditeError as exc:
+        exc.headers.setdefault("x-request-id", request.request_id)
+        gateway.usage.record(
+            build_usage_event(request, target, TokenUsage(), status="failure", http_status=exc.status, error_code=exc.code)
+        )
+        raise
+
+
+async def _call_provider(
+    gateway: Gateway, http_request: web.Request, request: InferenceRequest, target: DeploymentTarget
+) -> web.StreamResponse:
+    settings = gateway.settings
+    provider = gateway.providers[target.provider]
+    adapter = provider.operations.get(request.operation)
+    if adapter is None:
+        raise InvalidRequestError(f"provider {target.provider!r} does not support {request.operation}")
+    call = adapter.build_call(request, target)
+    timeout = aiohttp.ClientTimeout(
+        total=None if request.stream else (target.timeout_seconds or settings.upstream_timeout_seconds),
+        sock_connect=settings.upstream_connect_timeout_seconds,
+        sock_read=(target.stream_timeout_seconds or target.timeout_seconds or settings.upstream_timeout_seconds)
+        if request.stream
+        else None,
+    )
+    sent_at = time.perf_counter()
+    upstream = await provider.transport.send(call, timeout)
+    headers = {"x-request-id": request.request_id, "x-hydite-deployment": target.deployment_id}
+    if upstream.status >= 400:
+        error_body = await upstream.read()
+        upstream.release()
+        raise error_from_upstream(upstream.status, error_body, upstream.headers)
+
+    if request.stream:
+        headers["x-hydite-overhead-ms"] = f"{(sent_at - request.start_perf) * 1000:.3f}"
+
+        def on_done(outcome: StreamOutcome) -> None:
+            usage = outcome.usage
+            estimated = usage is None
+            if usage is None:
+                usage = TokenUsage(prompt_tokens=_prompt_estimate(request.body), completion_tokens=outcome.event_count)
+            error = outcome.error
+            gateway.usage.record(
+                build_usage_event(
+                    request,
+                    target,
+                    usage,
+                    status="failure" if error else "success",
+                    http_status=error.status if error else 200,
+                    error_code=error.code if error else ("client_disconnected" if outcome.client_gone_at else ""),
+                    usage_estimated=estimated,
+                    ttft_ms=(outcome.first_event_at - request.start_perf) * 1000 if outcome.first_event_at else 0.0,
+                )
+            )
+
+        return await relay_stream(
+            http_request,
+            request,
+            upstream,
+            adapter,
+            headers,
+            drain_seconds=settings.stream_drain_max_seconds,
+            drain_bytes=settings.stream_drain_max_bytes,
+            on_done=on_done,
+        )
+
+    try:
+        raw = await upstream.read()
+    except TimeoutError:
+        raise UpstreamTimeoutError("the provider did not finish its answer in time") from None
+    except aiohttp.ClientError as exc:
+        raise UpstreamError(f"the provider's answer broke off: {type(exc).__name__}") from None
+    finally:
+        upstream.release()
+    received_at = time.perf_counter()
+    try:
+        parsed = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        parsed = None
+    if not isinstance(parsed, dict):
+        raise UpstreamError("the provider's answer is not a JSON object")
+    usage = adapter.usage_from_response(parsed)
+    gateway.usage.record(build_usage_event(request, target, usage, status="success", http_status=upstream.status))
+    overhead = (time.perf_counter() - request.start_perf) - (received_at - sent_at)
+    headers["x-hydite-overhead-ms"] = f"{overhead * 1000:.3f}"
+    return web.Response(body=raw, status=upstream.status, headers={**JSON_HEADERS, **headers})

@@ -1,0 +1,33 @@
+"""Provider registry: for each provider, its transport and its adapter per operation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import aiohttp
+
+from hydite_common.providers import SUPPORTED_PROVIDERS
+from hydite_dataplane.providers.base import OperationAdapter
+from hydite_dataplane.providers.mock import MockTransport
+from hydite_dataplane.providers.openai import OpenAIChat
+from hydite_dataplane.upstream import HttpTransport, Transport
+
+
+@dataclass(frozen=True, slots=True)
+class Provider:
+    """How to reach one provider and translate each operation it supports."""
+
+    transport: Transport
+    operations: dict[str, OperationAdapter]
+
+
+def build_providers(session: aiohttp.ClientSession) -> dict[str, Provider]:
+    """Every provider the data plane can call, sharing one HTTP session."""
+    http = HttpTransport(session)
+    openai_operations: dict[str, OperationAdapter] = {"chat": OpenAIChat()}
+    providers = {
+        "openai": Provider(http, openai_operations),
+        "mock": Provider(MockTransport(), openai_operations),
+    }
+    assert set(providers) == SUPPORTED_PROVIDERS, "control plane and data plane disagree on providers"
+    return providers

@@ -1,0 +1,47 @@
+"""What a provider adapter is: pure translation between the internal shape and a wire format."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from hydite_dataplane.request import InferenceRequest, TokenUsage
+from hydite_dataplane.snapshot import DeploymentTarget
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamCall:
+    """An HTTP request to a provider, ready to send."""
+
+    method: str
+    url: str
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class StreamEventInfo:
+    """What the relay needs to know about one upstream SSE event."""
+
+    usage: TokenUsage | None = None
+    usage_only: bool = False  # a chunk that carries only usage (stripped unless asked for)
+    done: bool = False  # the [DONE] sentinel
+
+
+class OperationAdapter(Protocol):
+    """Translation for one operation (chat, embeddings, ...) of one wire format. No I/O."""
+
+    supported_params: frozenset[str]
+
+    def build_call(self, request: InferenceRequest, target: DeploymentTarget) -> UpstreamCall:
+        """The upstream request for an inference request."""
+        ...
+
+    def usage_from_response(self, body: Mapping[str, Any]) -> TokenUsage:
+        """Token usage of a complete (non-stream) upstream response."""
+        ...
+
+    def inspect_stream_event(self, event: bytes) -> StreamEventInfo:
+        """Usage and kind of one complete SSE event (bytes up to and including the blank line)."""
+        ...

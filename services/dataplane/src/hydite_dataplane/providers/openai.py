@@ -1,0 +1,99 @@
+"""OpenAI wire format: chat completions (also every OpenAI-compatible upstream)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+
+from hydite_dataplane.providers.base import StreamEventInfo, UpstreamCall
+from hydite_dataplane.request import InferenceRequest, TokenUsage
+from hydite_dataplane.snapshot import DeploymentTarget
+
+DEFAULT_API_BASE = "https://api.openai.com/v1"
+
+CHAT_PARAMS = frozenset(
+    {
+        "messages", "model", "frequency_penalty", "logit_bias", "logprobs", "top_logprobs",
+        "max_tokens", "max_completion_tokens", "n", "presence_penalty", "response_format",
+        "seed", "stop", "stream", "stream_options", "temperature", "top_p", "tools",
+        "tool_choice", "parallel_tool_calls", "user", "reasoning_effort", "metadata",
+        "modalities", "audio", "prediction", "service_tier", "store", "web_search_options",
+        "functions", "function_call",
+    }
+)  # fmt: skip
+
+# Gateway-only fields a client may send that no provider should see.
+GATEWAY_FIELDS = ("tags", "guardrails", "mock_response")
+
+_DONE = b"data: [DONE]"
+
+
+def usage_from_openai(usage: Any) -> TokenUsage:
+    """TokenUsage from an OpenAI `usage` object (missing or null -> zeros)."""
+    if not isinstance(usage, dict):
+        return TokenUsage()
+    prompt_details = usage.get("prompt_tokens_details") or {}
+    completion_details = usage.get("completion_tokens_details") or {}
+    return TokenUsage(
+        prompt_tokens=int(usage.get("prompt_tokens") or 0),
+        completion_tokens=int(usage.get("completion_tokens") or 0),
+        cached_tokens=int(prompt_details.get("cached_tokens") or 0),
+        reasoning_tokens=int(completion_details.get("reasoning_tokens") or 0),
+    )
+
+
+def upstream_body(request: InferenceRequest, target: DeploymentTarget) -> dict[str, Any]:
+    """The request body for the provider: its model name, usage asked for in streams."""
+    body = {k: v for k, v in request.body.items() if k not in GATEWAY_FIELDS}
+    body.update(target.extra_params)
+    body["model"] = target.upstream_model
+    if request.stream:
+        options = dict(body.get("stream_options") or {})
+        options["include_usage"] = True
+        body["stream_options"] = options
+    return body
+
+
+def base_url(target: DeploymentTarget) -> str:
+    """The deployment's API base without a trailing slash."""
+    return (target.api_base or DEFAULT_API_BASE).rstrip("/")
+
+
+class OpenAIChat:
+    """POST {api_base}/chat/completions with Bearer auth."""
+
+    supported_params = CHAT_PARAMS
+
+    def build_call(self, request: InferenceRequest, target: DeploymentTarget) -> UpstreamCall:
+        """The upstream chat request."""
+        headers = {"Content-Type": "application/json"}
+        if target.api_key:
+            headers["Authorization"] = f"Bearer {target.api_key}"
+        if request.stream:
+            headers["Accept"] = "text/event-stream"
+        return UpstreamCall(
+            "POST", f"{base_url(target)}/chat/completions", headers, orjson.dumps(upstream_body(request, target))
+        )
+
+    def usage_from_response(self, body: Mapping[str, Any]) -> TokenUsage:
+        """Usage of a chat.completion object."""
+        return usage_from_openai(body.get("usage"))
+
+    def inspect_stream_event(self, event: bytes) -> StreamEventInfo:
+        """Only events that mention usage are parsed; the rest pass as they are."""
+        if event.startswith(_DONE):
+            return StreamEventInfo(done=True)
+        if b'"usage"' not in event or b'"usage":null' in event or b'"usage": null' in event:
+            return StreamEventInfo()
+        data = b"".join(
+            line[5:].lstrip() for line in event.split(b"\n") if line.startswith(b"data:")
+        )
+        try:
+            chunk = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            return StreamEventInfo()
+        if not isinstance(chunk, dict) or not isinstance(chunk.get("usage"), dict):
+            return StreamEventInfo()
+        return StreamEventInfo(usage=usage_from_openai(chunk["usage"]), usage_only=not chunk.get("choices"))

@@ -1,0 +1,42 @@
+"""The one internal request shape every inbound wire format is decoded into."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from hydite.config.v1 import config_pb2 as pb
+
+
+@dataclass(frozen=True, slots=True)
+class TokenUsage:
+    """Tokens of one request as the provider reported them (or as estimated)."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached_tokens: int = 0
+    reasoning_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        """Prompt plus completion tokens."""
+        return self.prompt_tokens + self.completion_tokens
+
+
+@dataclass(slots=True)
+class InferenceRequest:
+    """An authenticated inference call on its way to a provider."""
+
+    request_id: str
+    operation: str  # chat, completions, embeddings, ...
+    wire_format: str  # inbound format: openai
+    model: str
+    body: dict[str, Any]
+    stream: bool
+    key_hash: str
+    key: pb.VirtualKey
+    start_time: float  # epoch seconds
+    start_perf: float  # perf_counter at arrival
+    client_wants_stream_usage: bool = False
+    customer_id: str = ""
+    tags: list[str] = field(default_factory=list)

@@ -1,0 +1,25 @@
+"""Typed settings of the data plane (HYDITE_* environment variables)."""
+
+from __future__ import annotations
+
+from pydantic_settings import SettingsConfigDict
+
+from hydite_common.settings import BaseServiceSettings, SaltKeySettings
+
+
+class DataplaneSettings(BaseServiceSettings, SaltKeySettings):
+    """Everything the data plane reads from its environment."""
+
+    model_config = SettingsConfigDict(env_prefix="HYDITE_", extra="ignore")
+
+    port: int = 4000
+    controlplane_grpc: str = "127.0.0.1:50051"
+    controlplane_url: str = "http://127.0.0.1:4001"
+    max_request_body_mb: int = 32
+    upstream_timeout_seconds: float = 600.0
+    upstream_connect_timeout_seconds: float = 10.0
+    usage_flush_ms: float = 5.0
+    usage_batch_max_events: int = 500
+    usage_outbox_max_batches: int = 20_000
+    stream_drain_max_seconds: float = 120.0
+    stream_drain_max_bytes: int = 16 * 1024 * 1024

@@ -1,0 +1,1 @@
+"""Hydite spend ingest: usage events from JetStream into spend logs, exactly once in effect."""
