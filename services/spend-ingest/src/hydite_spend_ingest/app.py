@@ -67,4 +67,5 @@ async def _consuming(app: web.Application) -> AsyncIterator[None]:
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
-    await nc.drain()
+    await nc.flush()
+    await nc.close()

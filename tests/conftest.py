@@ -1,0 +1,92 @@
+"""Session fixtures: one real stack (Postgres, NATS, control plane, data plane, spend-ingest)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import nats
+import psycopg
+import pytest
+from psycopg import sql
+
+from hydite_common.devstack import Stack, StackConfig
+from hydite_common.settings import to_libpq_url, with_database_name
+from tests.fakes.openai_server import FakeOpenAI, FakeServerThread
+
+FAKE_UPSTREAM_KEY = "sk-upstream-secret-0123456789"
+
+
+def _drop_namespace(stack: Stack) -> None:
+    config = stack.config
+    if stack.postgres is not None:
+        admin_url = with_database_name(to_libpq_url(stack.postgres.url), "postgres")
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(config.database_name))
+            )
+    if stack.nats is not None:
+        nats_url = stack.nats.url
+
+        async def delete_streams() -> None:
+            nc = await nats.connect(nats_url)
+            js = nc.jetstream()
+            prefix = config.nats_prefix.upper() + "_"
+            for info in await js.streams_info():
+                if info.config.name and info.config.name.startswith(prefix):
+                    await js.delete_stream(info.config.name)
+            await nc.close()
+
+        asyncio.run(delete_streams())
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """The running stack, with its own database, NATS prefix and ports; removed afterwards."""
+    data_dir = Path(tmp_path_factory.mktemp("stack"))
+    running = Stack(StackConfig.ephemeral(data_dir))
+    try:
+        running.start()
+        yield running
+    finally:
+        try:
+            for service in running.services:
+                service.stop()
+            _drop_namespace(running)
+        finally:
+            running.stop()
+
+
+@pytest.fixture(scope="session")
+def fake_openai() -> Iterator[tuple[FakeOpenAI, str]]:
+    """A fake OpenAI upstream and its base URL (with /v1)."""
+    fake = FakeOpenAI(api_key=FAKE_UPSTREAM_KEY)
+    server = FakeServerThread(fake.app())
+    base = server.start()
+    yield fake, f"{base}/v1"
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def admin(stack: Stack) -> Iterator[httpx.Client]:
+    """An HTTP client for admin routes on the data plane's base URL, authenticated as master."""
+    with httpx.Client(
+        base_url=stack.base_url, headers={"Authorization": f"Bearer {stack.config.master_key}"}, timeout=10
+    ) as client:
+        yield client
+
+
+def wait_until(condition: Callable[[], Any], timeout: float, interval: float = 0.01) -> Any:
+    """Poll condition until it returns something truthy; fail after timeout seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = condition()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s")
+        time.sleep(interval)

@@ -1,0 +1,1 @@
+"""Fake providers: small aiohttp apps that speak each provider's wire format."""
