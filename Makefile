@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 PACKAGES := -e libs/common[embedded] -e services/controlplane -e services/dataplane -e services/spend-ingest
 PROTO_OUT := libs/common/src
 
-.PHONY: install dev test lint fmt proto proto-check migrate bench clean
+.PHONY: install dev test lint fmt proto proto-check migrate clean
 
 $(STAMP): constraints.txt requirements-dev.txt libs/common/pyproject.toml services/*/pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,7 +26,7 @@ test: install
 lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
-	$(BIN)/mypy libs/common/src services/dataplane/src services/controlplane/src services/spend-ingest/src tests bench
+	$(BIN)/mypy libs/common/src services/dataplane/src services/controlplane/src services/spend-ingest/src tests
 
 fmt: install
 	$(BIN)/ruff format .
@@ -41,8 +41,6 @@ proto-check: install
 migrate: install
 	$(BIN)/hydite-controlplane migrate
 
-bench: install
-	$(BIN)/python -m bench.run
 
 clean:
 	rm -rf $(VENV) .data

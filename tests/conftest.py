@@ -27,7 +27,9 @@ def _drop_namespace(stack: Stack) -> None:
         admin_url = with_database_name(to_libpq_url(stack.postgres.url), "postgres")
         with psycopg.connect(admin_url, autocommit=True) as conn:
             conn.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(config.database_name))
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                    sql.Identifier(config.database_name)
+                )
             )
     if stack.nats is not None:
         nats_url = stack.nats.url
@@ -75,7 +77,9 @@ def fake_openai() -> Iterator[tuple[FakeOpenAI, str]]:
 def admin(stack: Stack) -> Iterator[httpx.Client]:
     """An HTTP client for admin routes on the data plane's base URL, authenticated as master."""
     with httpx.Client(
-        base_url=stack.base_url, headers={"Authorization": f"Bearer {stack.config.master_key}"}, timeout=10
+        base_url=stack.base_url,
+        headers={"Authorization": f"Bearer {stack.config.master_key}"},
+        timeout=10,
     ) as client:
         yield client
 

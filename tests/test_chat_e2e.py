@@ -50,7 +50,9 @@ def model_and_key(stack: Stack, admin: httpx.Client, fake_openai: tuple[FakeOpen
         },
     )
     assert model.status_code == 200, model.text
-    other = admin.post("/model/new", json={"model_name": "other-model", "litellm_params": {"model": "mock/other"}})
+    other = admin.post(
+        "/model/new", json={"model_name": "other-model", "litellm_params": {"model": "mock/other"}}
+    )
     assert other.status_code == 200, other.text
     key = admin.post("/key/generate", json={"models": ["fake-gpt"], "key_alias": "e2e", "duration": "1h"})
     assert key.status_code == 200, key.text
@@ -89,7 +91,9 @@ def test_model_new_masks_and_encrypts_the_credential(stack: Stack, model_and_key
     assert stack.postgres is not None
     db_url = with_database_name(to_libpq_url(stack.postgres.url), stack.config.database_name)
     with psycopg.connect(db_url) as conn:
-        (blob,) = conn.execute("SELECT api_key_encrypted FROM deployments WHERE model_name = 'fake-gpt'").fetchone() or (b"",)
+        (blob,) = conn.execute(
+            "SELECT api_key_encrypted FROM deployments WHERE model_name = 'fake-gpt'"
+        ).fetchone() or (b"",)
     assert blob and FAKE_UPSTREAM_KEY.encode() not in bytes(blob)
 
 
@@ -135,7 +139,9 @@ def test_chat_streaming_relays_every_chunk_and_strips_unrequested_usage(
     fake, _ = fake_openai
     client = _client(stack, model_and_key["key"]["key"], v1=v1)
     chunks = list(
-        client.chat.completions.create(model="fake-gpt", messages=[{"role": "user", "content": "Hi"}], stream=True)
+        client.chat.completions.create(
+            model="fake-gpt", messages=[{"role": "user", "content": "Hi"}], stream=True
+        )
     )
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert text == "".join(STREAM_WORDS)
@@ -232,11 +238,16 @@ def test_model_outside_the_allowlist_is_403(stack: Stack, model_and_key: dict[st
     ],
     ids=["malformed", "not-an-object", "no-model", "bad-messages"],
 )
-def test_malformed_requests_are_400(stack: Stack, model_and_key: dict[str, Any], payload: bytes, code: str) -> None:
+def test_malformed_requests_are_400(
+    stack: Stack, model_and_key: dict[str, Any], payload: bytes, code: str
+) -> None:
     """Malformed bodies are OpenAI-shaped 400s, never 500s."""
     response = httpx.post(
         stack.base_url + "/chat/completions",
-        headers={"Authorization": f"Bearer {model_and_key['key']['key']}", "Content-Type": "application/json"},
+        headers={
+            "Authorization": f"Bearer {model_and_key['key']['key']}",
+            "Content-Type": "application/json",
+        },
         content=payload,
     )
     _assert_openai_error(response, 400, "invalid_request_error", code)

@@ -58,7 +58,11 @@ class FakeOpenAI:
                         "choices": [
                             {
                                 "index": 0,
-                                "message": {"role": "assistant", "content": "".join(STREAM_WORDS), "refusal": None},
+                                "message": {
+                                    "role": "assistant",
+                                    "content": "".join(STREAM_WORDS),
+                                    "refusal": None,
+                                },
                                 "logprobs": None,
                                 "finish_reason": "stop",
                             }
@@ -116,9 +120,7 @@ class FakeServerThread:
         self._loop.run_until_complete(self._runner.setup())
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         self._loop.run_until_complete(site.start())
-        server = site._server
-        assert server is not None
-        self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.port = int(self._runner.addresses[0][1])
         self._started.set()
         self._loop.run_forever()
 

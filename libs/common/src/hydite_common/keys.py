@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
 import secrets
+from collections.abc import Mapping
 
 VIRTUAL_KEY_PREFIX = "sk-hydite-"
 

@@ -15,9 +15,7 @@ class TokenPrice:
 
 
 def _per_million(inp: float, out: float, cached: float | None = None) -> TokenPrice:
-    return TokenPrice(
-        inp / 1e6, out / 1e6, cached / 1e6 if cached is not None else None
-    )
+    return TokenPrice(inp / 1e6, out / 1e6, cached / 1e6 if cached is not None else None)
 
 
 # Public list prices (USD per 1M tokens); a deployment's own model_info prices win.

@@ -39,7 +39,7 @@ class BaseServiceSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="HYDITE_", extra="ignore")
 
     environment: Literal["dev", "test", "prod"] = "dev"
-    host: str = "0.0.0.0"  # noqa: S104 - services listen on all interfaces in containers
+    host: str = "0.0.0.0"
     log_level: str = "WARNING"
     nats_url: str = "nats://127.0.0.1:4222"
     nats_prefix: str = "hydite"

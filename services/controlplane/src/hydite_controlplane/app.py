@@ -85,7 +85,9 @@ async def _database_and_streaming(app: web.Application) -> AsyncIterator[None]:
             ("grpc.keepalive_permit_without_calls", 1),
         ]
     )
-    pb_grpc.add_ConfigServiceServicer_to_server(ConfigServicer(app[CACHE], app[NODE_STATUS]), server)
+    pb_grpc.add_ConfigServiceServicer_to_server(  # type: ignore[no-untyped-call]
+        ConfigServicer(app[CACHE], app[NODE_STATUS]), server
+    )
     server.add_insecure_port(f"{settings.host}:{settings.grpc_port}")
     await server.start()
     try:

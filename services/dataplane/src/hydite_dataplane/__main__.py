@@ -20,7 +20,14 @@ def main() -> None:
     app = build_app(settings)
     # Start-up objects never die; keeping them out of the GC's generations saves work per request.
     gc.freeze()
-    web.run_app(app, host=settings.host, port=settings.port, access_log=None, print=None, shutdown_timeout=30)
+    web.run_app(
+        app,
+        host=settings.host,
+        port=settings.port,
+        access_log=None,
+        print=None,
+        shutdown_timeout=30,
+    )
 
 
 if __name__ == "__main__":

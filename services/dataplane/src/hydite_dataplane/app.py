@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 
 import aiohttp
 from aiohttp import web
-from nats.aio.client import Client as NATS
+from nats.aio.client import Client as NatsClient
 
 from hydite_common.credentials import CredentialCipher
 from hydite_common.http import error_middleware, health_routes
@@ -97,7 +97,10 @@ async def _http_session(app: web.Application) -> AsyncIterator[None]:
 async def _config_stream(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     client = ConfigStreamClient(
-        settings.controlplane_grpc, node_id(settings), app[HOLDER], CredentialCipher(settings.salt_key)
+        settings.controlplane_grpc,
+        node_id(settings),
+        app[HOLDER],
+        CredentialCipher(settings.salt_key),
     )
     task = asyncio.create_task(client.run(), name="config-stream")
     yield
@@ -110,7 +113,7 @@ async def _usage_publishing(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     publisher = app[USAGE]
 
-    connections: list[NATS] = []
+    connections: list[NatsClient] = []
 
     async def connect_and_attach() -> None:
         delay = 0.2

@@ -7,6 +7,7 @@ snapshot and reconnects with backoff (static stability).
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import random
 import socket
@@ -50,7 +51,7 @@ class ConfigStreamClient:
                         ("grpc.keepalive_permit_without_calls", 1),
                     ],
                 ) as channel:
-                    await self._follow(pb_grpc.ConfigServiceStub(channel))
+                    await self._follow(pb_grpc.ConfigServiceStub(channel))  # type: ignore[no-untyped-call]
             except asyncio.CancelledError:
                 raise
             except grpc.aio.AioRpcError as exc:
@@ -66,7 +67,11 @@ class ConfigStreamClient:
         replies: asyncio.Queue[pb.StreamRequest] = asyncio.Queue()
         replies.put_nowait(
             pb.StreamRequest(
-                hello=pb.Hello(node_id=self._node_id, version=self._holder.current.version, hostname=socket.gethostname())
+                hello=pb.Hello(
+                    node_id=self._node_id,
+                    version=self._holder.current.version,
+                    hostname=socket.gethostname(),
+                )
             )
         )
 
@@ -89,23 +94,21 @@ class ConfigStreamClient:
                 end = response.snapshot_end
                 if end.nonce == pending_nonce:
                     resources, pending = pending, []
-                    replies.put_nowait(
-                        self._apply(
-                            end.version,
-                            end.nonce,
-                            lambda: snapshot_from_resources(end.version, resources, self._cipher),
-                        )
-                    )
+                    build = functools.partial(snapshot_from_resources, end.version, resources, self._cipher)
+                    replies.put_nowait(self._apply(end.version, end.nonce, build))
             elif kind == "deltas":
                 batch = response.deltas
                 base = self._holder.current
                 if batch.from_version != base.version:
-                    log.warning("config delta starts at %d but %d is applied; resyncing", batch.from_version, base.version)
+                    log.warning(
+                        "config delta starts at %d but %d is applied; resyncing",
+                        batch.from_version,
+                        base.version,
+                    )
                     call.cancel()
                     return
-                replies.put_nowait(
-                    self._apply(batch.version, batch.nonce, lambda: apply_delta(base, batch, self._cipher))
-                )
+                build = functools.partial(apply_delta, base, batch, self._cipher)
+                replies.put_nowait(self._apply(batch.version, batch.nonce, build))
 
     def _apply(self, version: int, nonce: str, build: Callable[[], Snapshot]) -> pb.StreamRequest:
         try:

@@ -71,11 +71,15 @@ def _decode(resource: pb.Resource, cipher: CredentialCipher) -> tuple[str, Any] 
     return field, message
 
 
-def _model_groups(deployments: immutables.Map[str, DeploymentTarget]) -> immutables.Map[str, tuple[DeploymentTarget, ...]]:
+def _model_groups(
+    deployments: immutables.Map[str, DeploymentTarget],
+) -> immutables.Map[str, tuple[DeploymentTarget, ...]]:
     groups: dict[str, list[DeploymentTarget]] = {}
     for target in deployments.values():
         groups.setdefault(target.model_name, []).append(target)
-    return immutables.Map({name: tuple(sorted(ts, key=lambda t: t.deployment_id)) for name, ts in groups.items()})
+    return immutables.Map(
+        {name: tuple(sorted(ts, key=lambda t: t.deployment_id)) for name, ts in groups.items()}
+    )
 
 
 def _with_changes(
@@ -98,7 +102,9 @@ def _with_changes(
     return Snapshot(version=version, model_groups=_model_groups(collections["deployments"]), **collections)
 
 
-def snapshot_from_resources(version: int, resources: Iterable[pb.Resource], cipher: CredentialCipher) -> Snapshot:
+def snapshot_from_resources(
+    version: int, resources: Iterable[pb.Resource], cipher: CredentialCipher
+) -> Snapshot:
     """A full snapshot at version."""
     return _with_changes(empty_snapshot(), version, resources, (), cipher)
 

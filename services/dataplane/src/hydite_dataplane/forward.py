@@ -11,7 +11,17 @@ from hydite_common.errors import ServiceUnavailableError
 
 # Hop-by-hop headers (RFC 9110 §7.6.1) and ones aiohttp recomputes.
 _DROP_HEADERS = frozenset(
-    {"connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade", "host", "content-length"}
+    {
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "host",
+        "content-length",
+    }
 )
 FORWARD_TIMEOUT = aiohttp.ClientTimeout(total=60, sock_connect=5)
 
@@ -23,7 +33,9 @@ def _forwardable(headers: Mapping[str, str]) -> dict[str, str]:
 class ControlPlaneForwarder:
     """Relays a request to the control plane's admin HTTP API and its answer back."""
 
-    def __init__(self, session: aiohttp.ClientSession, controlplane_url: str, inference_paths: frozenset[str]) -> None:
+    def __init__(
+        self, session: aiohttp.ClientSession, controlplane_url: str, inference_paths: frozenset[str]
+    ) -> None:
         self._session = session
         self._base = controlplane_url.rstrip("/")
         self._inference_paths = inference_paths
@@ -43,6 +55,10 @@ class ControlPlaneForwarder:
                 allow_redirects=False,
             ) as upstream:
                 payload = await upstream.read()
-                return web.Response(body=payload, status=upstream.status, headers=_forwardable(upstream.headers))
+                return web.Response(
+                    body=payload, status=upstream.status, headers=_forwardable(upstream.headers)
+                )
         except (aiohttp.ClientError, TimeoutError):
-            raise ServiceUnavailableError("the control plane is unreachable; admin routes are unavailable") from None
+            raise ServiceUnavailableError(
+                "the control plane is unreachable; admin routes are unavailable"
+            ) from None

@@ -58,7 +58,9 @@ def _prompt_estimate(body: dict[str, Any]) -> int:
 def _parse_request(gateway: Gateway, http_request: web.Request, route: Route, body: dict[str, Any]) -> str:
     model = http_request.match_info.get("model") or body.get("model")
     if not isinstance(model, str) or not model:
-        raise InvalidRequestError("you must provide a model parameter", code="missing_required_parameter", param="model")
+        raise InvalidRequestError(
+            "you must provide a model parameter", code="missing_required_parameter", param="model"
+        )
     if route.operation == "chat" and (not isinstance(body.get("messages"), list) or not body["messages"]):
         raise InvalidRequestError("'messages' must be a non-empty array", param="messages")
     if "stream" in body and not isinstance(body["stream"], bool):
@@ -112,7 +114,14 @@ async def handle_inference(gateway: Gateway, route: Route, http_request: web.Req
     except HyditeError as exc:
         exc.headers.setdefault("x-request-id", request.request_id)
         gateway.usage.record(
-            build_usage_event(request, target, TokenUsage(), status="failure", http_status=exc.status, error_code=exc.code)
+            build_usage_event(
+                request,
+                target,
+                TokenUsage(),
+                status="failure",
+                http_status=exc.status,
+                error_code=exc.code,
+            )
         )
         raise
 
@@ -126,15 +135,17 @@ async def _call_provider(
     if adapter is None:
         raise InvalidRequestError(f"provider {target.provider!r} does not support {request.operation}")
     call = adapter.build_call(request, target)
-    timeout = aiohttp.ClientTimeout(
+    client_timeout = aiohttp.ClientTimeout(
         total=None if request.stream else (target.timeout_seconds or settings.upstream_timeout_seconds),
         sock_connect=settings.upstream_connect_timeout_seconds,
-        sock_read=(target.stream_timeout_seconds or target.timeout_seconds or settings.upstream_timeout_seconds)
+        sock_read=(
+            target.stream_timeout_seconds or target.timeout_seconds or settings.upstream_timeout_seconds
+        )
         if request.stream
         else None,
     )
     sent_at = time.perf_counter()
-    upstream = await provider.transport.send(call, timeout)
+    upstream = await provider.transport.send(call, client_timeout)
     headers = {"x-request-id": request.request_id, "x-hydite-deployment": target.deployment_id}
     if upstream.status >= 400:
         error_body = await upstream.read()
@@ -148,7 +159,10 @@ async def _call_provider(
             usage = outcome.usage
             estimated = usage is None
             if usage is None:
-                usage = TokenUsage(prompt_tokens=_prompt_estimate(request.body), completion_tokens=outcome.event_count)
+                usage = TokenUsage(
+                    prompt_tokens=_prompt_estimate(request.body),
+                    completion_tokens=outcome.event_count,
+                )
             error = outcome.error
             gateway.usage.record(
                 build_usage_event(
@@ -157,9 +171,13 @@ async def _call_provider(
                     usage,
                     status="failure" if error else "success",
                     http_status=error.status if error else 200,
-                    error_code=error.code if error else ("client_disconnected" if outcome.client_gone_at else ""),
+                    error_code=error.code
+                    if error
+                    else ("client_disconnected" if outcome.client_gone_at else ""),
                     usage_estimated=estimated,
-                    ttft_ms=(outcome.first_event_at - request.start_perf) * 1000 if outcome.first_event_at else 0.0,
+                    ttft_ms=(outcome.first_event_at - request.start_perf) * 1000
+                    if outcome.first_event_at
+                    else 0.0,
                 )
             )
 
@@ -190,7 +208,9 @@ async def _call_provider(
     if not isinstance(parsed, dict):
         raise UpstreamError("the provider's answer is not a JSON object")
     usage = adapter.usage_from_response(parsed)
-    gateway.usage.record(build_usage_event(request, target, usage, status="success", http_status=upstream.status))
+    gateway.usage.record(
+        build_usage_event(request, target, usage, status="success", http_status=upstream.status)
+    )
     overhead = (time.perf_counter() - request.start_perf) - (received_at - sent_at)
     headers["x-hydite-overhead-ms"] = f"{overhead * 1000:.3f}"
     return web.Response(body=raw, status=upstream.status, headers={**JSON_HEADERS, **headers})

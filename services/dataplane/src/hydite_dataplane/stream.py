@@ -20,7 +20,11 @@ from hydite_dataplane.providers.base import OperationAdapter
 from hydite_dataplane.request import InferenceRequest, TokenUsage
 from hydite_dataplane.upstream import UpstreamResponse
 
-SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+SSE_HEADERS = {
+    "Content-Type": "text/event-stream",
+    "Cache-Control": "no-cache",
+    "X-Accel-Buffering": "no",
+}
 
 # Reader tasks outlive their handler when the client leaves; keep them referenced.
 _READERS: set[asyncio.Task[None]] = set()
@@ -65,8 +69,10 @@ async def _read_upstream(
             outcome.event_count += 1
             if outcome.client_gone_at:
                 drained += len(event)
-                if outcome.usage is not None or drained > drain_bytes or (
-                    time.monotonic() - outcome.client_gone_at > drain_seconds
+                if (
+                    outcome.usage is not None
+                    or drained > drain_bytes
+                    or (time.monotonic() - outcome.client_gone_at > drain_seconds)
                 ):
                     break
                 continue

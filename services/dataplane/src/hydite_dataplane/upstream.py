@@ -37,7 +37,7 @@ class UpstreamResponse(Protocol):
 class Transport(Protocol):
     """Carries an UpstreamCall to a provider."""
 
-    async def send(self, call: UpstreamCall, timeout: aiohttp.ClientTimeout) -> UpstreamResponse:
+    async def send(self, call: UpstreamCall, client_timeout: aiohttp.ClientTimeout) -> UpstreamResponse:
         """Send and return once the status line and headers arrived."""
         ...
 
@@ -85,11 +85,11 @@ class HttpTransport:
     def __init__(self, session: aiohttp.ClientSession) -> None:
         self._session = session
 
-    async def send(self, call: UpstreamCall, timeout: aiohttp.ClientTimeout) -> UpstreamResponse:
+    async def send(self, call: UpstreamCall, client_timeout: aiohttp.ClientTimeout) -> UpstreamResponse:
         """Send the call; network failures become gateway errors."""
         try:
             response = await self._session.request(
-                call.method, call.url, headers=call.headers, data=call.body, timeout=timeout
+                call.method, call.url, headers=call.headers, data=call.body, timeout=client_timeout
             )
         except TimeoutError:
             raise errors.UpstreamTimeoutError("the provider did not answer in time") from None
@@ -131,10 +131,15 @@ def error_from_upstream(status: int, body: bytes, headers: Mapping[str, str]) ->
     """The gateway error for a provider's error response (message redacted, never raw)."""
     message, code, param = _upstream_error_fields(body)
     message = redact(message)[:MAX_UPSTREAM_MESSAGE_CHARS] or f"provider returned HTTP {status}"
-    error_class = _STATUS_TO_ERROR.get(status, errors.UpstreamError if status >= 500 else errors.InvalidRequestError)
+    error_class = _STATUS_TO_ERROR.get(
+        status, errors.UpstreamError if status >= 500 else errors.InvalidRequestError
+    )
     if status == 401:
         code = "upstream_authentication_error"
     passed_headers = {"retry-after": headers["retry-after"]} if "retry-after" in headers else {}
     return error_class(
-        f"provider error: {message}", code=code, param=param if isinstance(param, str) else None, headers=passed_headers
+        f"provider error: {message}",
+        code=code,
+        param=param if isinstance(param, str) else None,
+        headers=passed_headers,
     )

@@ -14,7 +14,7 @@ import time
 import uuid
 from collections import deque
 
-from nats.aio.client import Client as NATS
+from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
 
 from hydite_common.events import UsageEvent, batch_message_id, encode_batch
@@ -127,7 +127,10 @@ class UsagePublisher:
         if len(self._outbox) > self._max_outbox:
             self._outbox.popleft()
             self.dropped_batches += 1
-            log.error("usage outbox full: dropped the oldest batch (%d dropped so far)", self.dropped_batches)
+            log.error(
+                "usage outbox full: dropped the oldest batch (%d dropped so far)",
+                self.dropped_batches,
+            )
         self._wake.set()
 
     @property
@@ -145,12 +148,19 @@ class UsagePublisher:
                 seq, data = self._outbox[0]
                 try:
                     await self._js.publish(
-                        self._subject, data, timeout=5.0, headers={"Nats-Msg-Id": batch_message_id(self.publisher_id, seq)}
+                        self._subject,
+                        data,
+                        timeout=5.0,
+                        headers={"Nats-Msg-Id": batch_message_id(self.publisher_id, seq)},
                     )
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:
-                    log.warning("usage publish failed (%s); %d batches waiting", type(exc).__name__, len(self._outbox))
+                    log.warning(
+                        "usage publish failed (%s); %d batches waiting",
+                        type(exc).__name__,
+                        len(self._outbox),
+                    )
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, 2.0)
                     continue
@@ -159,10 +169,10 @@ class UsagePublisher:
                     self._outbox.popleft()
                 self.published_batches += 1
 
-    async def drain(self, timeout: float) -> None:
+    async def drain(self, max_seconds: float) -> None:
         """Seal what is open and wait (bounded) until the outbox is empty."""
         self._seal()
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + max_seconds
         while self._outbox and time.monotonic() < deadline:
             self._wake.set()
             await asyncio.sleep(0.02)
@@ -170,10 +180,15 @@ class UsagePublisher:
             log.error("shutting down with %d unpublished usage batches", len(self._outbox))
 
 
-async def connect_nats(url: str, name: str) -> NATS:
-    """A NATS connection that reconnects forever."""
-    nc = NATS()
+async def connect_nats(url: str, name: str) -> NatsClient:
+    """A NatsClient connection that reconnects forever."""
+    nc = NatsClient()
     await nc.connect(
-        url, name=name, allow_reconnect=True, max_reconnect_attempts=-1, reconnect_time_wait=0.5, connect_timeout=2
+        url,
+        name=name,
+        allow_reconnect=True,
+        max_reconnect_attempts=-1,
+        reconnect_time_wait=1,
+        connect_timeout=2,
     )
     return nc

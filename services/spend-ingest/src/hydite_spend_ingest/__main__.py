@@ -15,7 +15,13 @@ def main() -> None:
     settings = IngestSettings()
     configure_logging("spend-ingest", settings.log_level)
     uvloop.install()
-    web.run_app(build_app(settings), host=settings.host, port=settings.ingest_port, access_log=None, print=None)
+    web.run_app(
+        build_app(settings),
+        host=settings.host,
+        port=settings.ingest_port,
+        access_log=None,
+        print=None,
+    )
 
 
 if __name__ == "__main__":

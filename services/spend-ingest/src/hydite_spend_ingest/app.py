@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 
 import nats
 from aiohttp import web
-from nats.aio.client import Client as NATS
+from nats.aio.client import Client as NatsClient
 
 from hydite_common.http import error_middleware, health_routes
 from hydite_common.usage_stream import ensure_usage_streams
@@ -17,7 +17,7 @@ from hydite_spend_ingest.settings import IngestSettings
 
 SETTINGS = web.AppKey("settings", IngestSettings)
 CONSUMER = web.AppKey("consumer", UsageConsumer)
-NATS_CONNECTION = web.AppKey("nats", NATS)
+NATS_CONNECTION = web.AppKey("nats", NatsClient)
 
 
 def build_app(settings: IngestSettings) -> web.Application:
@@ -56,7 +56,10 @@ def build_app(settings: IngestSettings) -> web.Application:
 async def _consuming(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     nc = await nats.connect(
-        settings.nats_url, name="hydite-spend-ingest", max_reconnect_attempts=-1, reconnect_time_wait=0.5
+        settings.nats_url,
+        name="hydite-spend-ingest",
+        max_reconnect_attempts=-1,
+        reconnect_time_wait=0.5,
     )
     js = nc.jetstream()
     await ensure_usage_streams(js, settings)

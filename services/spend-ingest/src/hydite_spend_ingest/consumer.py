@@ -134,6 +134,8 @@ class UsageConsumer:
         self.counters.poison += 1
         log.error("usage message is undecodable (%s); moved to the dead-letter stream", reason)
         await self._js.publish(
-            dead_letter_subject(self._settings), msg.data, headers={"Hydite-Poison-Reason": reason[:200]}
+            dead_letter_subject(self._settings),
+            msg.data,
+            headers={"Hydite-Poison-Reason": reason[:200]},
         )
         await msg.term()

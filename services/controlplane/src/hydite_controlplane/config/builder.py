@@ -130,6 +130,16 @@ def key_group_message(row: KeyGroupRow) -> pb.KeyGroup:
     )
 
 
+def deployment_limits(row: DeploymentRow) -> pb.Limits:
+    """A deployment's own rpm/tpm."""
+    limits = pb.Limits()
+    if row.rpm is not None:
+        limits.rpm_limit = row.rpm
+    if row.tpm is not None:
+        limits.tpm_limit = row.tpm
+    return limits
+
+
 def deployment_message(row: DeploymentRow) -> pb.Deployment:
     """A deployment with its credential still encrypted."""
     return pb.Deployment(
@@ -143,10 +153,7 @@ def deployment_message(row: DeploymentRow) -> pb.Deployment:
         timeout_seconds=row.timeout or 0.0,
         stream_timeout_seconds=row.stream_timeout or 0.0,
         weight=row.weight,
-        limits=pb.Limits(
-            **({"rpm_limit": row.rpm} if row.rpm is not None else {}),
-            **({"tpm_limit": row.tpm} if row.tpm is not None else {}),
-        ),
+        limits=deployment_limits(row),
         input_cost_per_token=row.input_cost_per_token or 0.0,
         output_cost_per_token=row.output_cost_per_token or 0.0,
         model_info_json=_json(row.model_info),

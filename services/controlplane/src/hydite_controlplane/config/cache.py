@@ -130,12 +130,18 @@ class SnapshotCache:
                 current.append(resource)
                 size += resource.ByteSize() + 8
                 if size >= self._chunk_bytes:
-                    chunks.append(pb.SnapshotChunk(version=version, nonce=nonce, index=len(chunks), resources=current))
+                    chunks.append(
+                        pb.SnapshotChunk(version=version, nonce=nonce, index=len(chunks), resources=current)
+                    )
                     current, size = [], 0
         if current:
-            chunks.append(pb.SnapshotChunk(version=version, nonce=nonce, index=len(chunks), resources=current))
+            chunks.append(
+                pb.SnapshotChunk(version=version, nonce=nonce, index=len(chunks), resources=current)
+            )
         return [
-            pb.StreamResponse(snapshot_begin=pb.SnapshotBegin(version=version, nonce=nonce, chunk_count=len(chunks))),
+            pb.StreamResponse(
+                snapshot_begin=pb.SnapshotBegin(version=version, nonce=nonce, chunk_count=len(chunks))
+            ),
             *(pb.StreamResponse(snapshot_chunk=c) for c in chunks),
             pb.StreamResponse(snapshot_end=pb.SnapshotEnd(version=version, nonce=nonce)),
         ]

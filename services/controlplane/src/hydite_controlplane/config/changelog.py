@@ -40,5 +40,8 @@ async def record_changes(session: AsyncSession, changes: list[ResourceChange]) -
     version = int(head) + 1
     for change in changes:
         session.add(ConfigChange(version=version, type_url=change.type_url, name=change.name, op=change.op))
-    await session.execute(text("SELECT pg_notify(:channel, :payload)"), {"channel": NOTIFY_CHANNEL, "payload": str(version)})
+    await session.execute(
+        text("SELECT pg_notify(:channel, :payload)"),
+        {"channel": NOTIFY_CHANNEL, "payload": str(version)},
+    )
     return version

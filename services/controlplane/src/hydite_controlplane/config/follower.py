@@ -13,6 +13,7 @@ from collections import defaultdict
 import psycopg
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from hydite_controlplane.config.builder import RESOURCE_TABLES, load_resources
@@ -53,9 +54,9 @@ class ChangeFollower:
                 return
             rows = (
                 await session.execute(
-                    select(ConfigChange.type_url, ConfigChange.name)
-                    .where(ConfigChange.version > self._cache.version)  # type: ignore[arg-type]
-                    .order_by(ConfigChange.version)  # type: ignore[arg-type]
+                    select(col(ConfigChange.type_url), col(ConfigChange.name))
+                    .where(col(ConfigChange.version) > self._cache.version)
+                    .order_by(col(ConfigChange.version))
                 )
             ).all()
             touched: dict[str, set[str]] = defaultdict(set)
@@ -71,7 +72,9 @@ class ChangeFollower:
 
     @staticmethod
     async def _head(session: AsyncSession) -> int:
-        value = (await session.execute(text("SELECT coalesce(max(version), 0) FROM config_changes"))).scalar_one()
+        value = (
+            await session.execute(text("SELECT coalesce(max(version), 0) FROM config_changes"))
+        ).scalar_one()
         return int(value)
 
     async def run(self) -> None:

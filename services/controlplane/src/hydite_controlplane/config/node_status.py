@@ -20,10 +20,16 @@ class NodeStatusStore:
 
     async def _upsert(self, node_id: str, **values: object) -> None:
         now = utcnow()
-        row = {"node_id": node_id, "last_seen": now, "controlplane_id": self._controlplane_id, **values}
+        row = {
+            "node_id": node_id,
+            "last_seen": now,
+            "controlplane_id": self._controlplane_id,
+            **values,
+        }
         statement = insert(ConfigNode).values(row)
         statement = statement.on_conflict_do_update(
-            index_elements=[ConfigNode.node_id], set_={k: v for k, v in row.items() if k != "node_id"}
+            index_elements=[ConfigNode.node_id],
+            set_={k: v for k, v in row.items() if k != "node_id"},
         )
         async with self._sessions() as session:
             await session.execute(statement)
@@ -32,7 +38,12 @@ class NodeStatusStore:
     async def connected(self, node_id: str, hostname: str, version: int) -> None:
         """A data plane opened a stream holding version."""
         await self._upsert(
-            node_id, hostname=hostname, connected=True, connected_at=utcnow(), acked_version=version, last_error=""
+            node_id,
+            hostname=hostname,
+            connected=True,
+            connected_at=utcnow(),
+            acked_version=version,
+            last_error="",
         )
 
     async def acked(self, node_id: str, version: int) -> None:

@@ -17,7 +17,7 @@ from hydite_controlplane.config.node_status import NodeStatusStore
 log = logging.getLogger(__name__)
 
 
-class ConfigServicer(pb_grpc.ConfigServiceServicer):  # type: ignore[misc]
+class ConfigServicer(pb_grpc.ConfigServiceServicer):
     """Streams config to data planes and records their ACK/NACKs."""
 
     def __init__(self, cache: SnapshotCache, status: NodeStatusStore) -> None:
@@ -29,7 +29,9 @@ class ConfigServicer(pb_grpc.ConfigServiceServicer):  # type: ignore[misc]
     ) -> AsyncIterator[pb.StreamResponse]:
         first = await anext(request_iterator, None)
         if first is None or first.WhichOneof("message") != "hello" or not first.hello.node_id:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "first message must be Hello with a node_id")
+            await context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT, "first message must be Hello with a node_id"
+            )
             return
         hello = first.hello
         node_id = hello.node_id
@@ -67,14 +69,20 @@ class ConfigServicer(pb_grpc.ConfigServiceServicer):  # type: ignore[misc]
         try:
             async for request in request_iterator:
                 kind = request.WhichOneof("message")
+                reply = request.ack if kind == "ack" else request.nack if kind == "nack" else None
+                # A reply to a nonce this stream never sent is stale: ignore it.
+                if reply is None or sent_nonces.pop(reply.nonce, None) is None:
+                    continue
                 if kind == "ack":
-                    # A reply to a nonce this stream never sent is stale: ignore it.
-                    if sent_nonces.pop(request.ack.nonce, None) is not None:
-                        await self._status.acked(node_id, request.ack.version)
-                elif kind == "nack":
-                    if sent_nonces.pop(request.nack.nonce, None) is not None:
-                        log.warning("node %s refused config version %d: %s", node_id, request.nack.version, request.nack.reason)
-                        await self._status.nacked(node_id, request.nack.version, request.nack.reason)
+                    await self._status.acked(node_id, request.ack.version)
+                else:
+                    log.warning(
+                        "node %s refused config version %d: %s",
+                        node_id,
+                        request.nack.version,
+                        request.nack.reason,
+                    )
+                    await self._status.nacked(node_id, request.nack.version, request.nack.reason)
         except grpc.aio.AioRpcError:
             pass
         finally:

@@ -34,6 +34,6 @@ class RecordColumns(SQLModel):
     metadata_: dict[str, Any] = Field(
         default_factory=dict, sa_type=JSONB, sa_column_kwargs={"name": "metadata"}
     )
-    created_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))  # type: ignore[call-overload]
-    updated_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))  # type: ignore[call-overload]
+    created_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
     created_by: str = ""

@@ -21,7 +21,7 @@ class ConfigChange(SQLModel, table=True):
     type_url: str
     name: str
     op: str = Field(description="upsert | remove")
-    committed_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))  # type: ignore[call-overload]
+    committed_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
 
 
 class ConfigNode(SQLModel, table=True):
@@ -36,5 +36,5 @@ class ConfigNode(SQLModel, table=True):
     acked_version: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
     nacked_version: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
     last_error: str = ""
-    connected_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))  # type: ignore[call-overload]
-    last_seen: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))  # type: ignore[call-overload]
+    connected_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    last_seen: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))

@@ -29,4 +29,4 @@ class VirtualKeyRow(LimitColumns, RecordColumns, table=True):
     allowed_routes: list[str] = Field(default_factory=list, sa_type=JSONB)
     guardrails: list[str] = Field(default_factory=list, sa_type=JSONB)
     blocked: bool = False
-    expires: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))  # type: ignore[call-overload]
+    expires: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))

@@ -11,7 +11,9 @@ import orjson
 
 from hydite_dataplane.providers.base import UpstreamCall
 
-DEFAULT_REPLY = "Hello from Hydite's mock provider. Point a deployment at a real provider to get real answers."
+DEFAULT_REPLY = (
+    "Hello from Hydite's mock provider. Point a deployment at a real provider to get real answers."
+)
 
 
 def _estimate_tokens(text: str) -> int:
@@ -36,7 +38,13 @@ class MockResponse:
 
     __slots__ = ("_body", "_events", "headers", "status")
 
-    def __init__(self, status: int, headers: Mapping[str, str], body: bytes = b"", events: list[bytes] | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        headers: Mapping[str, str],
+        body: bytes = b"",
+        events: list[bytes] | None = None,
+    ) -> None:
         self.status = status
         self.headers = headers
         self._body = body
@@ -58,7 +66,7 @@ class MockResponse:
 class MockTransport:
     """Builds a chat completion (or its stream) from the request: `mock_response` or a fixed reply."""
 
-    async def send(self, call: UpstreamCall, timeout: aiohttp.ClientTimeout) -> MockResponse:
+    async def send(self, call: UpstreamCall, client_timeout: aiohttp.ClientTimeout) -> MockResponse:
         """Answer the call in memory."""
         request = orjson.loads(call.body)
         reply = str(request.get("mock_response") or DEFAULT_REPLY)
@@ -94,7 +102,9 @@ class MockTransport:
                 "object": "chat.completion.chunk",
                 "created": created,
                 "model": model,
-                "choices": [] if with_usage else [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
+                "choices": []
+                if with_usage
+                else [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
             }
             if with_usage:
                 payload["usage"] = usage

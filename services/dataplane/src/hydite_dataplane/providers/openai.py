@@ -74,7 +74,10 @@ class OpenAIChat:
         if request.stream:
             headers["Accept"] = "text/event-stream"
         return UpstreamCall(
-            "POST", f"{base_url(target)}/chat/completions", headers, orjson.dumps(upstream_body(request, target))
+            "POST",
+            f"{base_url(target)}/chat/completions",
+            headers,
+            orjson.dumps(upstream_body(request, target)),
         )
 
     def usage_from_response(self, body: Mapping[str, Any]) -> TokenUsage:
@@ -87,9 +90,7 @@ class OpenAIChat:
             return StreamEventInfo(done=True)
         if b'"usage"' not in event or b'"usage":null' in event or b'"usage": null' in event:
             return StreamEventInfo()
-        data = b"".join(
-            line[5:].lstrip() for line in event.split(b"\n") if line.startswith(b"data:")
-        )
+        data = b"".join(line[5:].lstrip() for line in event.split(b"\n") if line.startswith(b"data:"))
         try:
             chunk = orjson.loads(data)
         except orjson.JSONDecodeError:
