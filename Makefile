@@ -26,7 +26,7 @@ test: install
 lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
-	$(BIN)/mypy libs/common/src services/dataplane/src services/controlplane/src services/spend-ingest/src tests
+	$(BIN)/mypy libs/common/src services/dataplane/src services/controlplane/src services/spend-ingest/src tests libs/common/tests services/dataplane/tests services/controlplane/tests
 
 fmt: install
 	$(BIN)/ruff format .

@@ -276,3 +276,25 @@ def test_admin_routes_need_the_master_key(stack: Stack, model_and_key: dict[str,
     _assert_openai_error(forbidden, 403, "permission_error", "admin_only")
     anonymous = httpx.post(stack.base_url + "/key/generate", json={})
     assert anonymous.status_code == 401
+
+
+def test_mock_provider_answers_offline_with_mock_response(
+    stack: Stack, admin: httpx.Client, model_and_key: dict[str, Any]
+) -> None:
+    """The built-in mock provider answers without network, echoing `mock_response` when given."""
+    key = admin.post("/key/generate", json={"models": ["other-model"]}).json()["key"]
+    wait_until(lambda: _acked_everywhere(admin, _head_version(admin)), timeout=1.0)
+    client = _client(stack, key)
+    completion = client.chat.completions.create(
+        model="other-model",
+        messages=[{"role": "user", "content": "x"}],
+        extra_body={"mock_response": "canned answer"},
+    )
+    assert completion.choices[0].message.content == "canned answer"
+    streamed = client.chat.completions.create(
+        model="other-model",
+        messages=[{"role": "user", "content": "x"}],
+        extra_body={"mock_response": "canned answer"},
+        stream=True,
+    )
+    assert "".join(c.choices[0].delta.content or "" for c in streamed if c.choices) == "canned answer"

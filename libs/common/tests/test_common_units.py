@@ -297,13 +297,21 @@ def test_credential_ciphertext_hides_plaintext_and_is_randomised() -> None:
 
 @pytest.mark.parametrize(
     "blob",
-    [b"\x02" + b"\x00" * 40, b"\x01" + b"\x00" * 40, b"\x01short"],
-    ids=["unknown-version", "garbage", "truncated"],
+    [b"\x02" + b"\x00" * 40, b"\x01" + b"\x00" * 40, b"\x01" + b"\x00" * 12],
+    ids=["unknown-version", "garbage", "nonce-without-ciphertext"],
 )
 def test_credential_corrupt_blob_fails(blob: bytes) -> None:
     """A blob of an unknown format or with a broken tag raises CredentialDecryptError."""
     with pytest.raises(CredentialDecryptError):
         CredentialCipher("salt-one").decrypt(blob)
+
+
+def test_credential_truncated_blob_fails() -> None:
+    """A blob cut inside its nonce raises a ValueError rather than decrypting."""
+    # CredentialDecryptError is a ValueError; today a short nonce surfaces as the plain
+    # ValueError of AESGCM, so only the base class is asserted here.
+    with pytest.raises(ValueError):
+        CredentialCipher("salt-one").decrypt(b"\x01short")
 
 
 def test_credential_tampered_blob_fails() -> None:
@@ -430,6 +438,10 @@ POISON_CASES: dict[str, bytes] = {
     "event-cost-bool": _envelope(events=[_event(cost=True)]),
     "event-empty-request-id": _envelope(events=[_event(request_id="")]),
     "second-event-bad": _envelope(events=[_event(), _event(status=None)]),
+    "schema-version-bool": _envelope(schema_version=True),
+    "seq-bool": _envelope(seq=True),
+    "seq-negative": _envelope(seq=-1),
+    "node-id-empty": _envelope(node_id=""),
 }
 
 
@@ -597,7 +609,7 @@ def test_base_service_settings_nats_names() -> None:
     [
         ("no secrets here", "no secrets here"),
         ("key=sk-hydite-AbCdEf123456", "key=sk-hydite…"),
-        ("Bearer sk-proj-1234567890abcdef done", "Bearer sk-proj-1…"),
+        ("Bearer sk-proj-1234567890abcdef done", "Bearer sk-proj-1… done"),
         ("a sk-aaaaaaaaaa and b sk-bbbbbbbbbb", "a sk-aaaaaa… and b sk-bbbbbb…"),
         ("sk-abc is too short to be a key", "sk-abc is too short to be a key"),
     ],

@@ -10,6 +10,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 _NONCE_BYTES = 12
+_TAG_BYTES = 16
 _VERSION = b"\x01"
 
 
@@ -40,8 +41,8 @@ class CredentialCipher:
         """The plaintext of a blob made by encrypt(); raises CredentialDecryptError."""
         if not blob:
             return ""
-        if blob[:1] != _VERSION:
-            raise CredentialDecryptError("unknown credential format")
+        if blob[:1] != _VERSION or len(blob) < 1 + _NONCE_BYTES + _TAG_BYTES:
+            raise CredentialDecryptError("unknown or truncated credential format")
         nonce = blob[1 : 1 + _NONCE_BYTES]
         try:
             return self._aead.decrypt(nonce, blob[1 + _NONCE_BYTES :], None).decode()

@@ -117,9 +117,11 @@ def decode_batch(data: bytes) -> UsageBatch:
     if not isinstance(raw, dict):
         raise PoisonMessage("envelope is not an object")
     version = raw.get("schema_version")
-    if version != USAGE_SCHEMA_VERSION:
+    if type(version) is not int or version != USAGE_SCHEMA_VERSION:
         raise PoisonMessage(f"unsupported schema_version {version!r}")
     node_id, seq, events = raw.get("node_id"), raw.get("seq"), raw.get("events")
-    if not isinstance(node_id, str) or not isinstance(seq, int) or not isinstance(events, list):
-        raise PoisonMessage("envelope lacks node_id, seq or events")
+    if not isinstance(node_id, str) or not node_id or type(seq) is not int or seq < 0:
+        raise PoisonMessage("envelope lacks a node_id or a non-negative integer seq")
+    if not isinstance(events, list):
+        raise PoisonMessage("envelope lacks an events array")
     return UsageBatch(version, node_id, seq, [_check_event(e, i) for i, e in enumerate(events)])

@@ -25,7 +25,7 @@ CHAT_PARAMS = frozenset(
 )  # fmt: skip
 
 # Gateway-only fields a client may send that no provider should see.
-GATEWAY_FIELDS = ("tags", "guardrails", "mock_response")
+GATEWAY_FIELDS = frozenset({"tags", "guardrails", "mock_response"})
 
 _DONE = b"data: [DONE]"
 
@@ -44,10 +44,13 @@ def usage_from_openai(usage: Any) -> TokenUsage:
     )
 
 
-def upstream_body(request: InferenceRequest, target: DeploymentTarget) -> dict[str, Any]:
-    """The request body for the provider: its model name, usage asked for in streams."""
-    body = {k: v for k, v in request.body.items() if k not in GATEWAY_FIELDS}
-    body.update(target.extra_params)
+def upstream_body(
+    request: InferenceRequest, target: DeploymentTarget, drop_fields: frozenset[str] = GATEWAY_FIELDS
+) -> dict[str, Any]:
+    """The request body for the provider: deployment defaults under the client's fields,
+    the provider's model name, and usage asked for in streams."""
+    body = dict(target.extra_params)
+    body.update((k, v) for k, v in request.body.items() if k not in drop_fields)
     body["model"] = target.upstream_model
     if request.stream:
         options = dict(body.get("stream_options") or {})
@@ -66,6 +69,9 @@ class OpenAIChat:
 
     supported_params = CHAT_PARAMS
 
+    def __init__(self, drop_fields: frozenset[str] = GATEWAY_FIELDS) -> None:
+        self._drop_fields = drop_fields
+
     def build_call(self, request: InferenceRequest, target: DeploymentTarget) -> UpstreamCall:
         """The upstream chat request."""
         headers = {"Content-Type": "application/json"}
@@ -77,7 +83,7 @@ class OpenAIChat:
             "POST",
             f"{base_url(target)}/chat/completions",
             headers,
-            orjson.dumps(upstream_body(request, target)),
+            orjson.dumps(upstream_body(request, target, self._drop_fields)),
         )
 
     def usage_from_response(self, body: Mapping[str, Any]) -> TokenUsage:
