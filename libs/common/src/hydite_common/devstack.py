@@ -326,6 +326,9 @@ def main() -> None:
     except KeyboardInterrupt:
         pass
     finally:
+        # A second Ctrl-C must not abandon half-stopped children.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        print("stopping Hydite…", file=sys.stderr, flush=True)
         stack.stop()
 
 
