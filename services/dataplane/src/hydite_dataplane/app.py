@@ -19,12 +19,13 @@ from hydite_common.http import error_middleware, health_routes
 from hydite_common.usage_stream import ensure_usage_streams, usage_subject
 from hydite_dataplane.config_client import ConfigStreamClient
 from hydite_dataplane.forward import ControlPlaneForwarder
+from hydite_dataplane.hooks import Hooks
 from hydite_dataplane.pipeline import Gateway, handle_inference
 from hydite_dataplane.providers import build_providers
 from hydite_dataplane.routes import ROUTES
 from hydite_dataplane.settings import DataplaneSettings
 from hydite_dataplane.snapshot import SnapshotHolder
-from hydite_dataplane.usage import UsagePublisher, connect_nats
+from hydite_dataplane.usage import UsagePublisher, UsageRecorder, connect_nats
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +89,7 @@ async def _http_session(app: web.Application) -> AsyncIterator[None]:
             settings=app[SETTINGS],
             holder=app[HOLDER],
             providers=build_providers(session),
-            usage=app[USAGE],
+            hooks=Hooks(post_call=[UsageRecorder(app[USAGE])]),
         )
         app[FORWARDER] = ControlPlaneForwarder(session, app[SETTINGS].controlplane_url, INFERENCE_PATHS)
         yield

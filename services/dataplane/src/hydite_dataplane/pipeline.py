@@ -1,4 +1,4 @@
-"""The inference request path, top to bottom: auth, parse, authz, route, provider, stream/usage."""
+"""The inference request path, top to bottom: auth, parse, authz, hooks, route, provider, relay."""
 
 from __future__ import annotations
 
@@ -23,15 +23,17 @@ from hydite_common.errors import (
 from hydite_common.http import JSON_HEADERS, read_json_object
 from hydite_dataplane.auth import authenticate
 from hydite_dataplane.authz import authorize_model
+from hydite_dataplane.errors import ERROR_RENDERERS
+from hydite_dataplane.hooks import CallRecord, Hooks
 from hydite_dataplane.providers import Provider
+from hydite_dataplane.providers.base import OperationAdapter
 from hydite_dataplane.request import InferenceRequest, TokenUsage
 from hydite_dataplane.router import pick_deployment
 from hydite_dataplane.routes import Route
 from hydite_dataplane.settings import DataplaneSettings
 from hydite_dataplane.snapshot import DeploymentTarget, SnapshotHolder
 from hydite_dataplane.stream import StreamOutcome, relay_stream
-from hydite_dataplane.upstream import error_from_upstream
-from hydite_dataplane.usage import UsagePublisher, build_usage_event
+from hydite_dataplane.upstream import UpstreamResponse, error_from_upstream
 
 
 @dataclass
@@ -41,7 +43,7 @@ class Gateway:
     settings: DataplaneSettings
     holder: SnapshotHolder
     providers: dict[str, Provider]
-    usage: UsagePublisher
+    hooks: Hooks
     rng: random.Random = field(default_factory=random.Random)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _id_prefix: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
@@ -51,11 +53,8 @@ class Gateway:
         return f"{self._id_prefix}-{next(self._ids)}"
 
 
-def _prompt_estimate(body: dict[str, Any]) -> int:
-    return max(1, len(orjson.dumps(body.get("messages") or body.get("prompt") or "")) // 4)
-
-
-def _parse_request(gateway: Gateway, http_request: web.Request, route: Route, body: dict[str, Any]) -> str:
+def _model_of(http_request: web.Request, route: Route, body: dict[str, Any]) -> str:
+    """The requested model (path beats body), after checking the body's basic shape."""
     model = http_request.match_info.get("model") or body.get("model")
     if not isinstance(model, str) or not model:
         raise InvalidRequestError(
@@ -82,8 +81,19 @@ def _request_tags(body: dict[str, Any], key_tags: list[str]) -> list[str]:
     return [*key_tags, *(t for t in request_tags if t not in key_tags)]
 
 
+def _prompt_estimate(body: dict[str, Any]) -> int:
+    return max(1, len(orjson.dumps(body.get("messages") or body.get("prompt") or "")) // 4)
+
+
 async def handle_inference(gateway: Gateway, route: Route, http_request: web.Request) -> web.StreamResponse:
-    """Serve one inference request end to end."""
+    """Serve one inference request end to end; errors are rendered in the route's wire format."""
+    try:
+        return await _serve(gateway, route, http_request)
+    except HyditeError as exc:
+        return ERROR_RENDERERS[route.wire_format].response(exc)
+
+
+async def _serve(gateway: Gateway, route: Route, http_request: web.Request) -> web.StreamResponse:
     holder = gateway.holder
     if not holder.ready:
         raise ServiceUnavailableError("the gateway has not received its configuration yet")
@@ -107,22 +117,14 @@ async def handle_inference(gateway: Gateway, route: Route, http_request: web.Req
     )
     target: DeploymentTarget | None = None
     try:
-        request.model = _parse_request(gateway, http_request, route, body)
+        request.model = _model_of(http_request, route, body)
         deployments = authorize_model(key, request.model, snapshot)
-        target = pick_deployment(deployments, gateway.rng)
+        await gateway.hooks.before_call(request, snapshot)
+        target = pick_deployment(gateway.hooks.eligible(request, deployments), gateway.rng)
         return await _call_provider(gateway, http_request, request, target)
     except HyditeError as exc:
         exc.headers.setdefault("x-request-id", request.request_id)
-        gateway.usage.record(
-            build_usage_event(
-                request,
-                target,
-                TokenUsage(),
-                status="failure",
-                http_status=exc.status,
-                error_code=exc.code,
-            )
-        )
+        gateway.hooks.after_call(request, CallRecord.failure(target, exc))
         raise
 
 
@@ -135,14 +137,11 @@ async def _call_provider(
     if adapter is None:
         raise InvalidRequestError(f"provider {target.provider!r} does not support {request.operation}")
     call = adapter.build_call(request, target)
+    upstream_seconds = target.timeout_seconds or settings.upstream_timeout_seconds
     client_timeout = aiohttp.ClientTimeout(
-        total=None if request.stream else (target.timeout_seconds or settings.upstream_timeout_seconds),
+        total=None if request.stream else upstream_seconds,
         sock_connect=settings.upstream_connect_timeout_seconds,
-        sock_read=(
-            target.stream_timeout_seconds or target.timeout_seconds or settings.upstream_timeout_seconds
-        )
-        if request.stream
-        else None,
+        sock_read=(target.stream_timeout_seconds or upstream_seconds) if request.stream else None,
     )
     sent_at = time.perf_counter()
     upstream = await provider.transport.send(call, client_timeout)
@@ -151,47 +150,21 @@ async def _call_provider(
         error_body = await upstream.read()
         upstream.release()
         raise error_from_upstream(upstream.status, error_body, upstream.headers)
-
     if request.stream:
         headers["x-hydite-overhead-ms"] = f"{(sent_at - request.start_perf) * 1000:.3f}"
+        return await _relay(gateway, http_request, request, target, upstream, adapter, headers)
+    return await _complete(gateway, request, target, upstream, adapter, headers, sent_at)
 
-        def on_done(outcome: StreamOutcome) -> None:
-            usage = outcome.usage
-            estimated = usage is None
-            if usage is None:
-                usage = TokenUsage(
-                    prompt_tokens=_prompt_estimate(request.body),
-                    completion_tokens=outcome.event_count,
-                )
-            error = outcome.error
-            gateway.usage.record(
-                build_usage_event(
-                    request,
-                    target,
-                    usage,
-                    status="failure" if error else "success",
-                    http_status=error.status if error else 200,
-                    error_code=error.code
-                    if error
-                    else ("client_disconnected" if outcome.client_gone_at else ""),
-                    usage_estimated=estimated,
-                    ttft_ms=(outcome.first_event_at - request.start_perf) * 1000
-                    if outcome.first_event_at
-                    else 0.0,
-                )
-            )
 
-        return await relay_stream(
-            http_request,
-            request,
-            upstream,
-            adapter,
-            headers,
-            drain_seconds=settings.stream_drain_max_seconds,
-            drain_bytes=settings.stream_drain_max_bytes,
-            on_done=on_done,
-        )
-
+async def _complete(
+    gateway: Gateway,
+    request: InferenceRequest,
+    target: DeploymentTarget,
+    upstream: UpstreamResponse,
+    adapter: OperationAdapter,
+    headers: dict[str, str],
+    sent_at: float,
+) -> web.Response:
     try:
         raw = await upstream.read()
     except TimeoutError:
@@ -208,9 +181,46 @@ async def _call_provider(
     if not isinstance(parsed, dict):
         raise UpstreamError("the provider's answer is not a JSON object")
     usage = adapter.usage_from_response(parsed)
-    gateway.usage.record(
-        build_usage_event(request, target, usage, status="success", http_status=upstream.status)
-    )
+    gateway.hooks.after_call(request, CallRecord(target, usage, "success", upstream.status))
     overhead = (time.perf_counter() - request.start_perf) - (received_at - sent_at)
     headers["x-hydite-overhead-ms"] = f"{overhead * 1000:.3f}"
     return web.Response(body=raw, status=upstream.status, headers={**JSON_HEADERS, **headers})
+
+
+async def _relay(
+    gateway: Gateway,
+    http_request: web.Request,
+    request: InferenceRequest,
+    target: DeploymentTarget,
+    upstream: UpstreamResponse,
+    adapter: OperationAdapter,
+    headers: dict[str, str],
+) -> web.StreamResponse:
+    def on_done(outcome: StreamOutcome) -> None:
+        usage = outcome.usage
+        if usage is None:
+            usage = TokenUsage(
+                prompt_tokens=_prompt_estimate(request.body), completion_tokens=outcome.event_count
+            )
+        error = outcome.error
+        if error is not None:
+            status, http_status, code = "failure", error.status, error.code
+        else:
+            status, http_status = "success", 200
+            code = "client_disconnected" if outcome.client_gone_at else ""
+        ttft = (outcome.first_event_at - request.start_perf) * 1000 if outcome.first_event_at else 0.0
+        record = CallRecord(target, usage, status, http_status, code, outcome.usage is None, ttft)
+        gateway.hooks.after_call(request, record)
+
+    settings = gateway.settings
+    return await relay_stream(
+        http_request,
+        request,
+        upstream,
+        adapter,
+        headers,
+        error_event=ERROR_RENDERERS[request.wire_format].stream_event,
+        drain_seconds=settings.stream_drain_max_seconds,
+        drain_bytes=settings.stream_drain_max_bytes,
+        on_done=on_done,
+    )

@@ -12,7 +12,6 @@ import time
 from collections.abc import Callable
 
 import aiohttp
-import orjson
 from aiohttp import web
 
 from hydite_common.errors import HyditeError, UpstreamError, UpstreamTimeoutError
@@ -43,17 +42,13 @@ class StreamOutcome:
         self.client_gone_at = 0.0
 
 
-def sse_error_event(error: HyditeError) -> bytes:
-    """An error as an SSE data event (the status line is already sent)."""
-    return b"data: " + orjson.dumps(error.to_body()) + b"\n\n"
-
-
 async def _read_upstream(
     upstream: UpstreamResponse,
     adapter: OperationAdapter,
     request: InferenceRequest,
     queue: asyncio.Queue[bytes | None],
     outcome: StreamOutcome,
+    error_event: Callable[[HyditeError], bytes],
     drain_seconds: float,
     drain_bytes: int,
     on_done: Callable[[StreamOutcome], None],
@@ -86,7 +81,7 @@ async def _read_upstream(
     finally:
         upstream.release()
         if outcome.error is not None and not outcome.client_gone_at:
-            queue.put_nowait(sse_error_event(outcome.error))
+            queue.put_nowait(error_event(outcome.error))
         queue.put_nowait(None)
         on_done(outcome)
 
@@ -98,6 +93,7 @@ async def relay_stream(
     adapter: OperationAdapter,
     headers: dict[str, str],
     *,
+    error_event: Callable[[HyditeError], bytes],
     drain_seconds: float,
     drain_bytes: int,
     on_done: Callable[[StreamOutcome], None],
@@ -108,7 +104,9 @@ async def relay_stream(
     queue: asyncio.Queue[bytes | None] = asyncio.Queue()
     outcome = StreamOutcome()
     reader = asyncio.create_task(
-        _read_upstream(upstream, adapter, request, queue, outcome, drain_seconds, drain_bytes, on_done)
+        _read_upstream(
+            upstream, adapter, request, queue, outcome, error_event, drain_seconds, drain_bytes, on_done
+        )
     )
     _READERS.add(reader)
     reader.add_done_callback(_READERS.discard)

@@ -19,25 +19,17 @@ from nats.js import JetStreamContext
 
 from hydite_common.events import UsageEvent, batch_message_id, encode_batch
 from hydite_common.pricing import cost_of
-from hydite_dataplane.request import InferenceRequest, TokenUsage
-from hydite_dataplane.snapshot import DeploymentTarget
+from hydite_dataplane.hooks import CallRecord
+from hydite_dataplane.request import InferenceRequest
 
 log = logging.getLogger(__name__)
 
 
-def build_usage_event(
-    request: InferenceRequest,
-    target: DeploymentTarget | None,
-    usage: TokenUsage,
-    *,
-    status: str,
-    http_status: int,
-    error_code: str = "",
-    usage_estimated: bool = False,
-    ttft_ms: float = 0.0,
-) -> UsageEvent:
+def build_usage_event(request: InferenceRequest, record: CallRecord) -> UsageEvent:
     """The event recorded for one finished request, with its cost."""
     key = request.key
+    target = record.target
+    usage = record.usage
     return {
         "request_id": request.request_id,
         "call_type": request.operation,
@@ -57,9 +49,9 @@ def build_usage_event(
         "upstream_model": target.upstream_model if target else "",
         "api_base": target.api_base if target else "",
         "stream": request.stream,
-        "status": status,
-        "http_status": http_status,
-        "error_code": error_code,
+        "status": record.status,
+        "http_status": record.http_status,
+        "error_code": record.error_code,
         "prompt_tokens": usage.prompt_tokens,
         "completion_tokens": usage.completion_tokens,
         "cached_tokens": usage.cached_tokens,
@@ -68,10 +60,21 @@ def build_usage_event(
         "cost": cost_of(target.price, usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens)
         if target
         else 0.0,
-        "usage_estimated": usage_estimated,
-        "ttft_ms": ttft_ms,
+        "usage_estimated": record.usage_estimated,
+        "ttft_ms": record.ttft_ms,
         "attempts": 1,
     }
+
+
+class UsageRecorder:
+    """The post-call hook that turns every finished request into a usage event."""
+
+    def __init__(self, publisher: UsagePublisher) -> None:
+        self._publisher = publisher
+
+    def after_call(self, request: InferenceRequest, record: CallRecord) -> None:
+        """Queue the request's usage event for publishing."""
+        self._publisher.record(build_usage_event(request, record))
 
 
 class UsagePublisher:
