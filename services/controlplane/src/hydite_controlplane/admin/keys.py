@@ -18,6 +18,7 @@ from hydite_controlplane.appkeys import SESSIONS, SETTINGS
 from hydite_controlplane.models.common import utcnow
 from hydite_controlplane.models.keys import VirtualKeyRow
 from hydite_controlplane.store import keys as key_store
+from hydite_controlplane.store.resources import save_resources
 
 
 class GenerateKeyRequest(AdminRequest):
@@ -134,7 +135,7 @@ async def generate(request: web.Request) -> web.Response:
             raise ConflictError(f"key_alias {body.key_alias!r} is already used", param="key_alias")
         if await key_store.get_key(session, row.token) is not None:
             raise ConflictError("this key already exists", param="key")
-        await key_store.insert_key(session, row)
+        await save_resources(session, row)
         try:
             await session.commit()
         except IntegrityError:

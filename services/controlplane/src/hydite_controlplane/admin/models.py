@@ -17,7 +17,7 @@ from hydite_controlplane.admin.auth import require_master_key
 from hydite_controlplane.admin.validation import AdminRequest, read_request
 from hydite_controlplane.appkeys import CIPHER, SESSIONS, SETTINGS
 from hydite_controlplane.models.deployments import DeploymentRow
-from hydite_controlplane.store import deployments as deployment_store
+from hydite_controlplane.store.resources import save_resources
 
 
 class LitellmParams(AdminRequest):
@@ -114,9 +114,9 @@ async def new_model(request: web.Request) -> web.Response:
         created_by=caller.identity,
     )
     async with request.app[SESSIONS]() as session:
-        if await deployment_store.get_deployment(session, model_id) is not None:
+        if await session.get(DeploymentRow, model_id) is not None:
             raise ConflictError(f"a model with id {model_id!r} already exists", param="model_info.id")
-        await deployment_store.insert_deployment(session, row)
+        await save_resources(session, row)
         try:
             await session.commit()
         except IntegrityError:

@@ -5,8 +5,6 @@ from __future__ import annotations
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from hydite_common import config_types
-from hydite_controlplane.config.changelog import ResourceChange, record_changes
 from hydite_controlplane.models.keys import VirtualKeyRow
 
 
@@ -14,13 +12,6 @@ async def alias_taken(session: AsyncSession, alias: str) -> bool:
     """Whether another key already uses this alias."""
     found = await session.exec(select(VirtualKeyRow.token).where(VirtualKeyRow.key_alias == alias))
     return found.first() is not None
-
-
-async def insert_key(session: AsyncSession, row: VirtualKeyRow) -> int:
-    """Add a key and record the config change; returns the config version."""
-    session.add(row)
-    await session.flush()
-    return await record_changes(session, [ResourceChange(config_types.VIRTUAL_KEY, row.token)])
 
 
 async def get_key(session: AsyncSession, token: str) -> VirtualKeyRow | None:
