@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 PACKAGES := -e libs/common[embedded] -e services/controlplane -e services/dataplane -e services/spend-ingest
 PROTO_OUT := libs/common/src
 
-.PHONY: install dev test lint fmt proto proto-check migrate clean
+.PHONY: install dev test bench lint fmt proto proto-check migrate clean
 
 $(STAMP): constraints.txt requirements-dev.txt libs/common/pyproject.toml services/*/pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,6 +22,9 @@ dev: install
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: install
+	$(BIN)/python -m bench.config_bench
 
 lint: install
 	$(BIN)/ruff format --check .

@@ -16,7 +16,7 @@ from sqlalchemy import text
 from hydite.config.v1 import config_pb2_grpc as pb_grpc
 from hydite_common.credentials import CredentialCipher
 from hydite_common.http import error_middleware, health_routes
-from hydite_controlplane.admin import keys, models, spend
+from hydite_controlplane.admin import audit, keys, models, principals, spend
 from hydite_controlplane.appkeys import CACHE, CIPHER, NODE_STATUS, SESSIONS, SETTINGS
 from hydite_controlplane.config import status
 from hydite_controlplane.config.cache import SnapshotCache
@@ -60,7 +60,7 @@ def build_app(settings: ControlplaneSettings) -> web.Application:
 
     app.cleanup_ctx.append(_database_and_streaming)
     app.add_routes(health_routes(readiness))
-    for module in (keys, models, spend, status):
+    for module in (keys, models, principals, spend, audit, status):
         app.add_routes(module.ROUTES)
     return app
 

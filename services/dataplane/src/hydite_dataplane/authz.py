@@ -5,15 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from hydite.config.v1 import config_pb2 as pb
+from hydite_common.allowlists import NOTHING, permits
 from hydite_common.errors import NotFoundError, PermissionDeniedError
 from hydite_dataplane.snapshot import DeploymentTarget, Snapshot
-
-# Allowlist entries that mean "every model".
-ALL_MODELS = frozenset({"*", "all-proxy-models"})
-
-
-def _permits(allowlist: Sequence[str], model: str) -> bool:
-    return not allowlist or model in allowlist or not ALL_MODELS.isdisjoint(allowlist)
 
 
 def allowlists(key: pb.VirtualKey, snapshot: Snapshot) -> list[Sequence[str]]:
@@ -26,8 +20,7 @@ def allowlists(key: pb.VirtualKey, snapshot: Snapshot) -> list[Sequence[str]]:
         group_name = group_name or team.key_group
     if group_name:
         group = snapshot.key_groups.get(group_name)
-        # A key group that no longer exists allows nothing rather than everything.
-        lists.append(group.models if group is not None else ["\x00no-such-group"])
+        lists.append(group.models if group is not None else NOTHING)
     org = snapshot.organizations.get(key.organization_id) if key.organization_id else None
     if org is not None:
         lists.append(org.models)
@@ -39,6 +32,6 @@ def authorize_model(key: pb.VirtualKey, model: str, snapshot: Snapshot) -> tuple
     deployments = snapshot.model_groups.get(model)
     if not deployments:
         raise NotFoundError(f"model {model!r} does not exist", code="model_not_found", param="model")
-    if not all(_permits(allowed, model) for allowed in allowlists(key, snapshot)):
+    if not permits(allowlists(key, snapshot), model):
         raise PermissionDeniedError(f"this key may not use model {model!r}", param="model")
     return deployments

@@ -1,28 +1,126 @@
-"""Who is calling an admin route."""
+"""Who is calling an admin route, and what they may do.
+
+- the master key (HYDITE_MASTER_KEY): everything;
+- a key whose user has role proxy_admin: everything but rotating the master key;
+- proxy_admin_viewer: read everything;
+- a team admin (role "admin" in a team's members_with_roles): keys and members of that team;
+- any other valid key: itself (/key/info, /key/health) and its own spend.
+"""
 
 from __future__ import annotations
 
 import hmac
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
+from enum import StrEnum
 
 from aiohttp import web
+from sqlalchemy import text
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from hydite_common.errors import AuthenticationError, PermissionDeniedError
-from hydite_common.keys import key_from_headers
+from hydite_common.keys import hash_key, key_from_headers
+from hydite_controlplane.appkeys import SESSIONS, SETTINGS
+from hydite_controlplane.models.keys import VirtualKeyRow
+from hydite_controlplane.models.principals import UserRow
 
 
-@dataclass(frozen=True, slots=True)
+class Role(StrEnum):
+    """Admin roles, from most to least powerful."""
+
+    MASTER = "master"
+    PROXY_ADMIN = "proxy_admin"
+    PROXY_ADMIN_VIEWER = "proxy_admin_viewer"
+    INTERNAL_USER = "internal_user"
+    INTERNAL_USER_VIEWER = "internal_user_viewer"
+
+
+USER_ROLES = frozenset(r.value for r in Role if r is not Role.MASTER)
+_WRITERS = frozenset({Role.MASTER, Role.PROXY_ADMIN})
+_READERS = _WRITERS | {Role.PROXY_ADMIN_VIEWER}
+
+
+@dataclass(frozen=True)
 class AdminCaller:
     """The authenticated caller of an admin route."""
 
     identity: str  # what the audit trail records; never the key itself
+    role: Role
+    key: VirtualKeyRow | None = None
+    admin_team_ids: frozenset[str] = field(default_factory=frozenset)
+
+    @property
+    def can_write(self) -> bool:
+        """May change anything."""
+        return self.role in _WRITERS
+
+    @property
+    def can_read(self) -> bool:
+        """May read anything."""
+        return self.role in _READERS
+
+    @property
+    def key_hash(self) -> str | None:
+        """The hash of the caller's own key (None for the master key)."""
+        return self.key.token if self.key else None
+
+    def require_write(self) -> None:
+        """403 unless the caller may change anything."""
+        if not self.can_write:
+            raise PermissionDeniedError("this route needs the master key or a proxy_admin", code="admin_only")
+
+    def require_read(self) -> None:
+        """403 unless the caller may read anything."""
+        if not self.can_read:
+            raise PermissionDeniedError("this route needs an admin or admin-viewer key", code="admin_only")
+
+    def manages_team(self, team_id: str | None) -> bool:
+        """Whether the caller may manage keys and members of team_id."""
+        return self.can_write or (team_id is not None and team_id in self.admin_team_ids)
+
+    def require_team(self, team_id: str | None) -> None:
+        """403 unless the caller is an admin or an admin of team_id."""
+        if not self.manages_team(team_id):
+            raise PermissionDeniedError(
+                "this needs an admin, or an admin of the team concerned", code="team_admin_only"
+            )
 
 
-def require_master_key(request: web.Request, master_key: str) -> AdminCaller:
-    """Admit only the master key (OpenAI-shaped 401 without a key, 403 with another one)."""
+async def _admin_team_ids(session: AsyncSession, user_id: str) -> frozenset[str]:
+    rows = await session.execute(
+        text(
+            "SELECT team_id FROM teams WHERE members_with_roles @> "
+            "jsonb_build_array(jsonb_build_object('user_id', CAST(:user_id AS text), 'role', 'admin'))"
+        ),
+        {"user_id": user_id},
+    )
+    return frozenset(r[0] for r in rows)
+
+
+async def admin_caller(request: web.Request) -> AdminCaller:
+    """Authenticate the caller: the master key, or a valid virtual key and its user's role."""
     key = key_from_headers(request.headers)
     if key is None:
-        raise AuthenticationError("no API key provided; send 'Authorization: Bearer <key>'")
-    if not hmac.compare_digest(key.encode(), master_key.encode()):
-        raise PermissionDeniedError("this route needs the master key or an admin key", code="admin_only")
-    return AdminCaller(identity="master_key")
+        raise AuthenticationError(
+            "no API key provided; send 'Authorization: Bearer <key>'", code="missing_api_key"
+        )
+    if hmac.compare_digest(key.encode(), request.app[SETTINGS].master_key.encode()):
+        return AdminCaller(identity="master_key", role=Role.MASTER)
+    async with request.app[SESSIONS]() as session:
+        row = await session.get(VirtualKeyRow, hash_key(key))
+        if row is None:
+            raise AuthenticationError("Invalid API key provided")
+        if row.blocked:
+            raise AuthenticationError("this API key is blocked", code="key_blocked")
+        if row.expires is not None and row.expires.timestamp() <= time.time():
+            raise AuthenticationError("this API key has expired", code="key_expired")
+        role = Role.INTERNAL_USER
+        admin_teams: frozenset[str] = frozenset()
+        if row.user_id:
+            user = await session.get(UserRow, row.user_id)
+            if user is not None:
+                if user.blocked:
+                    raise PermissionDeniedError("this key's user is blocked", code="user_blocked")
+                role = Role(user.user_role) if user.user_role in USER_ROLES else Role.INTERNAL_USER
+            admin_teams = await _admin_team_ids(session, row.user_id)
+    return AdminCaller(identity=f"key:{row.token[:12]}", role=role, key=row, admin_team_ids=admin_teams)

@@ -1,64 +1,114 @@
-"""Key routes: /key/generate."""
+"""Key routes: generate, update, delete, regenerate, block/unblock, info, list, health."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from aiohttp import web
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from sqlalchemy.exc import IntegrityError
+from sqlmodel.ext.asyncio.session import AsyncSession
 
-from hydite_common.errors import ConflictError
-from hydite_common.http import json_response
-from hydite_common.keys import generate_key, hash_key, mask_key
-from hydite_controlplane.admin.auth import require_master_key
-from hydite_controlplane.admin.validation import AdminRequest, parse_duration, read_request
-from hydite_controlplane.appkeys import SESSIONS, SETTINGS
+from hydite_common.errors import ConflictError, InvalidRequestError, NotFoundError, PermissionDeniedError
+from hydite_common.http import json_response, read_json_object
+from hydite_common.keys import generate_key, hash_key, key_or_hash_to_hash, mask_key
+from hydite_controlplane.admin.auth import AdminCaller, admin_caller
+from hydite_controlplane.admin.validation import (
+    AdminRequest,
+    LimitFields,
+    page_of,
+    paged,
+    parse_duration,
+    read_request,
+    validate,
+)
+from hydite_controlplane.appkeys import SESSIONS
 from hydite_controlplane.models.common import utcnow
 from hydite_controlplane.models.keys import VirtualKeyRow
+from hydite_controlplane.models.principals import KeyGroupRow, OrganizationRow, TeamRow
 from hydite_controlplane.store import keys as key_store
-from hydite_controlplane.store.resources import save_resources
+from hydite_controlplane.store.audit import record_audit
+from hydite_controlplane.store.resources import delete_resources, save_resources, write_resources
 
 
-class GenerateKeyRequest(AdminRequest):
-    """Body of POST /key/generate (LiteLLM field names)."""
+class KeySettings(LimitFields):
+    """Fields of a key that generate, update and regenerate may set (LiteLLM names)."""
 
-    key: str | None = None
     key_alias: str | None = None
     duration: str | None = None
-    models: list[str] = Field(default_factory=list)
+    models: list[str] | None = None
     key_group: str | None = None
-    max_budget: float | None = Field(default=None, ge=0)
-    soft_budget: float | None = Field(default=None, ge=0)
-    budget_duration: str | None = None
-    rpm_limit: int | None = Field(default=None, ge=0)
-    tpm_limit: int | None = Field(default=None, ge=0)
-    max_parallel_requests: int | None = Field(default=None, ge=0)
-    model_rpm_limit: dict[str, int] = Field(default_factory=dict)
-    model_tpm_limit: dict[str, int] = Field(default_factory=dict)
     user_id: str | None = None
     team_id: str | None = None
     organization_id: str | None = None
-    metadata: dict[str, Any] = Field(default_factory=dict)
-    tags: list[str] = Field(default_factory=list)
-    guardrails: list[str] = Field(default_factory=list)
-    allowed_routes: list[str] = Field(default_factory=list)
-    blocked: bool = False
+    tags: list[str] | None = None
+    guardrails: list[str] | None = None
+    allowed_routes: list[str] | None = None
+    blocked: bool | None = None
 
-    @field_validator("key")
-    @classmethod
-    def _custom_key_format(cls, value: str | None) -> str | None:
-        if value is not None and (not value.startswith("sk-") or len(value) < 12):
-            raise ValueError("a custom key must start with 'sk-' and be at least 12 characters")
-        return value
-
-    @field_validator("duration", "budget_duration")
+    @field_validator("duration")
     @classmethod
     def _duration_format(cls, value: str | None) -> str | None:
         if value is not None:
             parse_duration(value)
         return value
+
+
+def check_custom_key(value: str | None) -> str | None:
+    """A key chosen by the caller must look like one."""
+    if value is not None and (not value.startswith("sk-") or len(value) < 12):
+        raise ValueError("a custom key must start with 'sk-' and be at least 12 characters")
+    return value
+
+
+class GenerateKeyRequest(KeySettings):
+    """Body of POST /key/generate."""
+
+    key: str | None = None
+
+    @field_validator("key")
+    @classmethod
+    def _custom_key(cls, value: str | None) -> str | None:
+        return check_custom_key(value)
+
+
+class UpdateKeyRequest(KeySettings):
+    """Body of POST /key/update: the key (or its hash) and the fields to change."""
+
+    key: str = Field(min_length=1)
+
+
+class RegenerateKeyRequest(KeySettings):
+    """Body of POST /key/regenerate: the old key (or hash), an optional new value, fields to change."""
+
+    key: str = Field(min_length=1)
+    new_key: str | None = None
+
+    @field_validator("new_key")
+    @classmethod
+    def _custom_key(cls, value: str | None) -> str | None:
+        return check_custom_key(value)
+
+
+class DeleteKeysRequest(AdminRequest):
+    """Body of POST /key/delete: keys (or hashes) and/or aliases."""
+
+    keys: list[str] = Field(default_factory=list)
+    key_aliases: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _something_to_delete(self) -> DeleteKeysRequest:
+        if not self.keys and not self.key_aliases:
+            raise ValueError("give keys or key_aliases")
+        return self
+
+
+class KeyRef(AdminRequest):
+    """Body naming one key (or its hash): block, unblock."""
+
+    key: str = Field(min_length=1)
 
 
 def key_public(row: VirtualKeyRow) -> dict[str, Any]:
@@ -86,7 +136,6 @@ def key_public(row: VirtualKeyRow) -> dict[str, Any]:
         "guardrails": row.guardrails,
         "allowed_routes": row.allowed_routes,
         "blocked": row.blocked,
-        "spend": 0.0,
         "created_at": _iso(row.created_at),
         "updated_at": _iso(row.updated_at),
         "created_by": row.created_by,
@@ -97,50 +146,281 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
+_LIST_FIELDS = ("models", "tags", "guardrails", "allowed_routes")
+_DICT_FIELDS = ("model_rpm_limit", "model_tpm_limit")
+
+
+def apply_key_settings(row: VirtualKeyRow, body: KeySettings) -> None:
+    """Copy the fields the body set onto the row (unset fields keep their value)."""
+    for name in body.model_fields_set:
+        value = getattr(body, name)
+        if name in ("key", "new_key"):
+            continue
+        if name == "duration":
+            row.expires = utcnow() + parse_duration(value) if value else None
+        elif name == "metadata":
+            row.metadata_ = value or {}
+        elif name in _LIST_FIELDS:
+            setattr(row, name, value or [])
+        elif name in _DICT_FIELDS:
+            setattr(row, name, value or {})
+        elif name == "blocked":
+            row.blocked = bool(value)
+        else:
+            setattr(row, name, value)
+    row.updated_at = utcnow()
+
+
+async def _check_references(session: AsyncSession, row: VirtualKeyRow) -> None:
+    """The team, organization and key group a key names exist, and team allowlists hold."""
+    if row.team_id:
+        team = await session.get(TeamRow, row.team_id)
+        if team is None:
+            raise InvalidRequestError(f"team {row.team_id!r} does not exist", param="team_id")
+        outside = [m for m in row.models if team.models and m not in team.models and "*" not in team.models]
+        if outside:
+            raise InvalidRequestError(
+                f"models {outside} are not allowed for team {row.team_id!r}", param="models"
+            )
+    if row.organization_id and await session.get(OrganizationRow, row.organization_id) is None:
+        raise InvalidRequestError(
+            f"organization {row.organization_id!r} does not exist", param="organization_id"
+        )
+    if row.key_group and await session.get(KeyGroupRow, row.key_group) is None:
+        raise InvalidRequestError(f"key group {row.key_group!r} does not exist", param="key_group")
+    if row.key_alias and await key_store.alias_taken(session, row.key_alias, other_than=row.token):
+        raise ConflictError(f"key_alias {row.key_alias!r} is already used", param="key_alias")
+
+
+async def _commit(session: AsyncSession) -> None:
+    try:
+        await session.commit()
+    except IntegrityError:
+        raise ConflictError("a key with this value or alias already exists") from None
+
+
+async def _load_key(session: AsyncSession, key_or_hash: str) -> VirtualKeyRow:
+    row = await key_store.get_key(session, key_or_hash_to_hash(key_or_hash))
+    if row is None:
+        raise NotFoundError("key not found", code="key_not_found", param="key")
+    return row
+
+
+def _may_manage(caller: AdminCaller, row: VirtualKeyRow) -> None:
+    caller.require_team(row.team_id)
+
+
 async def generate(request: web.Request) -> web.Response:
     """POST /key/generate: a new virtual key, returned once in plaintext, stored as its hash."""
-    caller = require_master_key(request, request.app[SETTINGS].master_key)
+    caller = await admin_caller(request)
     body = await read_request(request, GenerateKeyRequest)
+    if body.team_id is None:
+        caller.require_write()
+    else:
+        caller.require_team(body.team_id)
     key = body.key or generate_key()
     now = utcnow()
     row = VirtualKeyRow(
-        token=hash_key(key),
-        key_name=mask_key(key),
-        key_alias=body.key_alias,
-        user_id=body.user_id,
-        team_id=body.team_id,
-        organization_id=body.organization_id,
-        key_group=body.key_group,
-        models=body.models,
-        tags=body.tags,
-        allowed_routes=body.allowed_routes,
-        guardrails=body.guardrails,
-        blocked=body.blocked,
-        expires=now + parse_duration(body.duration) if body.duration else None,
-        max_budget=body.max_budget,
-        soft_budget=body.soft_budget,
-        budget_duration=body.budget_duration,
-        rpm_limit=body.rpm_limit,
-        tpm_limit=body.tpm_limit,
-        max_parallel_requests=body.max_parallel_requests,
-        model_rpm_limit=body.model_rpm_limit,
-        model_tpm_limit=body.model_tpm_limit,
-        metadata_=body.metadata,
-        created_at=now,
-        updated_at=now,
-        created_by=caller.identity,
+        token=hash_key(key), key_name=mask_key(key), created_at=now, created_by=caller.identity
     )
+    apply_key_settings(row, body)
     async with request.app[SESSIONS]() as session:
-        if body.key_alias and await key_store.alias_taken(session, body.key_alias):
-            raise ConflictError(f"key_alias {body.key_alias!r} is already used", param="key_alias")
         if await key_store.get_key(session, row.token) is not None:
             raise ConflictError("this key already exists", param="key")
+        await _check_references(session, row)
         await save_resources(session, row)
-        try:
-            await session.commit()
-        except IntegrityError:
-            raise ConflictError("a key with this value or alias already exists") from None
+        record_audit(
+            session, actor=caller.identity, action="key.generate", object_type="key", object_id=row.token,
+            before=None, after=key_public(row),
+        )  # fmt: skip
+        await _commit(session)
     return json_response({"key": key, **key_public(row), "token_id": row.token})
 
 
-ROUTES = [web.post("/key/generate", generate)]
+async def update(request: web.Request) -> web.Response:
+    """POST /key/update: change the fields given; the key keeps its secret."""
+    caller = await admin_caller(request)
+    body = await read_request(request, UpdateKeyRequest)
+    async with request.app[SESSIONS]() as session:
+        row = await _load_key(session, body.key)
+        _may_manage(caller, row)
+        before = key_public(row)
+        apply_key_settings(row, body)
+        caller.require_team(row.team_id)
+        await _check_references(session, row)
+        await save_resources(session, row)
+        record_audit(
+            session, actor=caller.identity, action="key.update", object_type="key", object_id=row.token,
+            before=before, after=key_public(row),
+        )  # fmt: skip
+        await _commit(session)
+    return json_response(key_public(row))
+
+
+async def regenerate(request: web.Request) -> web.Response:
+    """POST /key/regenerate or /key/{key}/regenerate: new secret, same settings, old key dead at once."""
+    caller = await admin_caller(request)
+    body = validate(RegenerateKeyRequest, await _body_with_path_key(request))
+    new_key = body.new_key or generate_key()
+    async with request.app[SESSIONS]() as session:
+        old = await _load_key(session, body.key)
+        _may_manage(caller, old)
+        before = key_public(old)
+        fresh = VirtualKeyRow.model_validate(old.model_dump())
+        fresh.token, fresh.key_name = hash_key(new_key), mask_key(new_key)
+        apply_key_settings(fresh, body)
+        caller.require_team(fresh.team_id)
+        if await key_store.get_key(session, fresh.token) is not None:
+            raise ConflictError("the new key already exists", param="new_key")
+        # The alias moves to the new key; free it before the uniqueness check.
+        old.key_alias = None
+        await session.flush()
+        await _check_references(session, fresh)
+        await write_resources(session, removals=[old], upserts=[fresh])
+        record_audit(
+            session, actor=caller.identity, action="key.regenerate", object_type="key", object_id=fresh.token,
+            before=before, after=key_public(fresh),
+        )  # fmt: skip
+        await _commit(session)
+    return json_response({"key": new_key, **key_public(fresh), "token_id": fresh.token})
+
+
+async def _body_with_path_key(request: web.Request) -> dict[str, Any]:
+    data = await read_json_object(request) if request.can_read_body else {}
+    if path_key := request.match_info.get("key"):
+        data.setdefault("key", path_key)
+    return data
+
+
+async def delete(request: web.Request) -> web.Response:
+    """POST /key/delete: delete keys by value, hash or alias; all or nothing."""
+    caller = await admin_caller(request)
+    body = await read_request(request, DeleteKeysRequest)
+    async with request.app[SESSIONS]() as session:
+        rows: dict[str, VirtualKeyRow] = {}
+        for value in body.keys:
+            row = await _load_key(session, value)
+            rows[row.token] = row
+        by_alias = {r.key_alias: r for r in await key_store.keys_by_alias(session, body.key_aliases)}
+        missing = [a for a in body.key_aliases if a not in by_alias]
+        if missing:
+            raise NotFoundError(f"no key has alias {missing[0]!r}", code="key_not_found", param="key_aliases")
+        rows.update((r.token, r) for r in by_alias.values())
+        for row in rows.values():
+            _may_manage(caller, row)
+        await delete_keys(session, caller, list(rows.values()), action="key.delete")
+        await session.commit()
+    return json_response({"deleted_keys": sorted(rows)})
+
+
+async def delete_keys(
+    session: AsyncSession, caller: AdminCaller, rows: Sequence[VirtualKeyRow], action: str
+) -> None:
+    """Delete keys as one config version, auditing each (used by user and team deletion too)."""
+    if not rows:
+        return
+    for row in rows:
+        record_audit(
+            session, actor=caller.identity, action=action, object_type="key", object_id=row.token,
+            before=key_public(row), after=None,
+        )  # fmt: skip
+    await delete_resources(session, *rows)
+
+
+async def _set_blocked(request: web.Request, blocked: bool) -> web.Response:
+    caller = await admin_caller(request)
+    body = await read_request(request, KeyRef)
+    async with request.app[SESSIONS]() as session:
+        row = await _load_key(session, body.key)
+        _may_manage(caller, row)
+        before = key_public(row)
+        row.blocked = blocked
+        row.updated_at = utcnow()
+        await save_resources(session, row)
+        record_audit(
+            session, actor=caller.identity, action="key.block" if blocked else "key.unblock",
+            object_type="key", object_id=row.token, before=before, after=key_public(row),
+        )  # fmt: skip
+        await session.commit()
+    return json_response(key_public(row))
+
+
+async def block(request: web.Request) -> web.Response:
+    """POST /key/block: the key is refused everywhere within a second."""
+    return await _set_blocked(request, True)
+
+
+async def unblock(request: web.Request) -> web.Response:
+    """POST /key/unblock."""
+    return await _set_blocked(request, False)
+
+
+async def info(request: web.Request) -> web.Response:
+    """GET /key/info?key=: a key's settings; without ?key= the caller's own key."""
+    caller = await admin_caller(request)
+    asked = request.query.get("key")
+    async with request.app[SESSIONS]() as session:
+        if asked is None:
+            if caller.key is None:
+                raise InvalidRequestError("the master key has no key info; pass ?key=", param="key")
+            row = caller.key
+        else:
+            row = await _load_key(session, asked)
+            if not (caller.can_read or row.token == caller.key_hash or caller.manages_team(row.team_id)):
+                raise PermissionDeniedError("you may only read your own key", code="not_own_key")
+    return json_response({"key": row.token, "info": key_public(row)})
+
+
+async def list_(request: web.Request) -> web.Response:
+    """GET /key/list: keys page by page, filtered by user, team, organization or alias."""
+    caller = await admin_caller(request)
+    team_id = request.query.get("team_id")
+    if caller.can_read:
+        team_ids = [team_id] if team_id else None
+    elif caller.admin_team_ids:
+        if team_id and team_id not in caller.admin_team_ids:
+            raise PermissionDeniedError(
+                "you may only list keys of teams you administer", code="team_admin_only"
+            )
+        team_ids = [team_id] if team_id else sorted(caller.admin_team_ids)
+    else:
+        raise PermissionDeniedError("listing keys needs an admin or a team admin", code="admin_only")
+    page, size = page_of(request)
+    full = request.query.get("return_full_object", "false").lower() == "true"
+    async with request.app[SESSIONS]() as session:
+        rows, total = await key_store.list_keys(
+            session,
+            user_id=request.query.get("user_id"),
+            team_ids=team_ids,
+            organization_id=request.query.get("organization_id"),
+            key_alias=request.query.get("key_alias"),
+            offset=(page - 1) * size,
+            limit=size,
+        )
+    items = [key_public(r) for r in rows] if full else [r.token for r in rows]
+    return json_response(paged(items, total, page, size, "keys"))
+
+
+async def health(request: web.Request) -> web.Response:
+    """GET /key/health: whether the calling key works (authentication already proved it)."""
+    caller = await admin_caller(request)
+    key = caller.key
+    details: dict[str, Any] = {"key": "healthy", "logging_callbacks": None}
+    if key is not None:
+        details["expires"] = _iso(key.expires)
+        details["key_alias"] = key.key_alias
+    return json_response(details)
+
+
+ROUTES = [
+    web.post("/key/generate", generate),
+    web.post("/key/update", update),
+    web.post("/key/delete", delete),
+    web.post("/key/regenerate", regenerate),
+    web.post("/key/{key}/regenerate", regenerate),
+    web.post("/key/block", block),
+    web.post("/key/unblock", unblock),
+    web.get("/key/info", info),
+    web.get("/key/list", list_),
+    web.get("/key/health", health),
+]

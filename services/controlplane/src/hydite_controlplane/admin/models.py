@@ -1,4 +1,4 @@
-"""Model routes: /model/new (LiteLLM shape: model_name, litellm_params, model_info)."""
+"""Model routes: /model/new, /model/update, /model/delete, /model/info and /v1/model/info (LiteLLM shape)."""
 
 from __future__ import annotations
 
@@ -8,16 +8,29 @@ from typing import Any
 from aiohttp import web
 from pydantic import ConfigDict, Field, field_validator
 from sqlalchemy.exc import IntegrityError
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
-from hydite_common.credentials import mask_secret
-from hydite_common.errors import ConflictError, InvalidRequestError
+from hydite_common.allowlists import NOTHING, permits
+from hydite_common.credentials import CredentialCipher, mask_secret
+from hydite_common.errors import ConflictError, InvalidRequestError, NotFoundError
 from hydite_common.http import json_response
 from hydite_common.providers import SUPPORTED_PROVIDERS, split_model
-from hydite_controlplane.admin.auth import require_master_key
+from hydite_controlplane.admin.auth import AdminCaller, admin_caller
 from hydite_controlplane.admin.validation import AdminRequest, read_request
-from hydite_controlplane.appkeys import CIPHER, SESSIONS, SETTINGS
+from hydite_controlplane.appkeys import CIPHER, SESSIONS
+from hydite_controlplane.models.common import utcnow
 from hydite_controlplane.models.deployments import DeploymentRow
-from hydite_controlplane.store.resources import save_resources
+from hydite_controlplane.models.keys import VirtualKeyRow
+from hydite_controlplane.models.principals import KeyGroupRow, OrganizationRow, TeamRow
+from hydite_controlplane.store.audit import record_audit
+from hydite_controlplane.store.resources import delete_resources, save_resources
+
+# litellm_params that map to deployment columns; any other param passes through to the provider.
+_COLUMN_PARAMS = (
+    "api_base", "api_version", "timeout", "stream_timeout", "rpm", "tpm", "weight", "max_retries",
+    "input_cost_per_token", "output_cost_per_token",
+)  # fmt: skip
 
 
 class LitellmParams(AdminRequest):
@@ -47,6 +60,13 @@ class LitellmParams(AdminRequest):
         return value
 
 
+class PartialLitellmParams(LitellmParams):
+    """litellm_params of /model/update: every field optional, only the given ones change."""
+
+    model: str | None = Field(default=None, min_length=1)  # type: ignore[assignment]
+    weight: float | None = Field(default=None, gt=0)  # type: ignore[assignment]
+
+
 class NewModelRequest(AdminRequest):
     """Body of POST /model/new."""
 
@@ -55,73 +75,200 @@ class NewModelRequest(AdminRequest):
     model_info: dict[str, Any] = Field(default_factory=dict)
 
 
-def deployment_public(row: DeploymentRow, api_key: str) -> dict[str, Any]:
-    """A deployment as LiteLLM shows it, with the credential masked."""
+class UpdateModelRequest(AdminRequest):
+    """Body of POST /model/update: the deployment id (in model_info.id or model_id) and what changes."""
+
+    model_id: str | None = None
+    model_name: str | None = Field(default=None, min_length=1)
+    litellm_params: PartialLitellmParams | None = None
+    model_info: dict[str, Any] | None = None
+
+
+class DeleteModelRequest(AdminRequest):
+    """Body of POST /model/delete."""
+
+    id: str = Field(min_length=1)
+
+
+def deployment_public(row: DeploymentRow, cipher: CredentialCipher | None) -> dict[str, Any]:
+    """A deployment as LiteLLM shows it; the credential masked (or left out without a cipher)."""
     params: dict[str, Any] = {
         "model": f"{row.provider}/{row.upstream_model}",
-        "api_base": row.api_base,
-        "api_key": mask_secret(api_key) or None,
-        "api_version": row.api_version,
-        "timeout": row.timeout,
-        "stream_timeout": row.stream_timeout,
-        "rpm": row.rpm,
-        "tpm": row.tpm,
-        "weight": row.weight,
-        "max_retries": row.max_retries,
+        "api_key": mask_secret(cipher.decrypt(row.api_key_encrypted)) or None if cipher else None,
+        **{name: getattr(row, name) for name in _COLUMN_PARAMS},
+        **row.extra_params,
+    }
+    info = {
+        "id": row.model_id,
+        "db_model": True,
+        "litellm_provider": row.provider,
         "input_cost_per_token": row.input_cost_per_token,
         "output_cost_per_token": row.output_cost_per_token,
-        **row.extra_params,
+        **row.model_info,
     }
     return {
         "model_id": row.model_id,
         "model_name": row.model_name,
         "litellm_params": {k: v for k, v in params.items() if v is not None},
-        "model_info": {**row.model_info, "id": row.model_id},
+        "model_info": info,
     }
 
 
-async def new_model(request: web.Request) -> web.Response:
-    """POST /model/new: add a deployment behind a public model name."""
-    caller = require_master_key(request, request.app[SETTINGS].master_key)
-    body = await read_request(request, NewModelRequest)
-    params = body.litellm_params
+def _provider_of(params: LitellmParams) -> tuple[str, str]:
+    assert params.model is not None
     provider, upstream_model = split_model(params.model, params.custom_llm_provider)
     if provider not in SUPPORTED_PROVIDERS:
         raise InvalidRequestError(
             f"provider {provider!r} is not supported; use one of {sorted(SUPPORTED_PROVIDERS)}",
-            param="litellm_params.custom_llm_provider",
+            param="litellm_params.model",
         )
+    return provider, upstream_model
+
+
+def apply_params(row: DeploymentRow, params: LitellmParams, cipher: CredentialCipher) -> None:
+    """Copy the litellm_params the request set onto the row (credential encrypted)."""
+    fields = params.model_fields_set
+    if "model" in fields or "custom_llm_provider" in fields:
+        row.provider, row.upstream_model = _provider_of(params)
+    if "api_key" in fields:
+        row.api_key_encrypted = cipher.encrypt(params.api_key or "")
+    for name in _COLUMN_PARAMS:
+        if name in fields:
+            setattr(row, name, getattr(params, name))
+    if params.model_extra:
+        row.extra_params = {**row.extra_params, **params.model_extra}
+
+
+async def _commit(session: AsyncSession, model_id: str) -> None:
+    try:
+        await session.commit()
+    except IntegrityError:
+        raise ConflictError(f"a model with id {model_id!r} already exists", param="model_info.id") from None
+
+
+async def new_model(request: web.Request) -> web.Response:
+    """POST /model/new: add a deployment behind a public model name."""
+    caller = await admin_caller(request)
+    caller.require_write()
+    body = await read_request(request, NewModelRequest)
+    cipher = request.app[CIPHER]
     model_id = str(body.model_info.get("id") or uuid.uuid4())
-    api_key = params.api_key or ""
+    provider, upstream_model = _provider_of(body.litellm_params)
     row = DeploymentRow(
         model_id=model_id,
         model_name=body.model_name,
         provider=provider,
         upstream_model=upstream_model,
-        api_base=params.api_base,
-        api_key_encrypted=request.app[CIPHER].encrypt(api_key),
-        api_version=params.api_version,
-        timeout=params.timeout,
-        stream_timeout=params.stream_timeout,
-        weight=params.weight,
-        rpm=params.rpm,
-        tpm=params.tpm,
-        max_retries=params.max_retries,
-        input_cost_per_token=params.input_cost_per_token,
-        output_cost_per_token=params.output_cost_per_token,
-        extra_params=params.model_extra or {},
         model_info={k: v for k, v in body.model_info.items() if k != "id"},
         created_by=caller.identity,
     )
+    apply_params(row, body.litellm_params, cipher)
+    row.weight = body.litellm_params.weight
     async with request.app[SESSIONS]() as session:
         if await session.get(DeploymentRow, model_id) is not None:
             raise ConflictError(f"a model with id {model_id!r} already exists", param="model_info.id")
         await save_resources(session, row)
-        try:
-            await session.commit()
-        except IntegrityError:
-            raise ConflictError(f"a model with id {model_id!r} already exists") from None
-    return json_response(deployment_public(row, api_key))
+        public = deployment_public(row, cipher)
+        record_audit(
+            session, actor=caller.identity, action="model.new", object_type="model", object_id=model_id,
+            before=None, after=public,
+        )  # fmt: skip
+        await _commit(session, model_id)
+    return json_response(public)
 
 
-ROUTES = [web.post("/model/new", new_model)]
+async def update_model(request: web.Request) -> web.Response:
+    """POST /model/update: change the given fields of one deployment."""
+    caller = await admin_caller(request)
+    caller.require_write()
+    body = await read_request(request, UpdateModelRequest)
+    model_id = body.model_id or (body.model_info or {}).get("id")
+    if not model_id:
+        raise InvalidRequestError("give the deployment id as model_id or model_info.id", param="model_id")
+    cipher = request.app[CIPHER]
+    async with request.app[SESSIONS]() as session:
+        row = await session.get(DeploymentRow, str(model_id))
+        if row is None:
+            raise NotFoundError(
+                f"model {model_id!r} does not exist", code="model_not_found", param="model_id"
+            )
+        before = deployment_public(row, cipher)
+        if body.model_name:
+            row.model_name = body.model_name
+        if body.litellm_params is not None:
+            apply_params(row, body.litellm_params, cipher)
+        if body.model_info is not None:
+            row.model_info = {**row.model_info, **{k: v for k, v in body.model_info.items() if k != "id"}}
+        row.updated_at = utcnow()
+        await save_resources(session, row)
+        after = deployment_public(row, cipher)
+        record_audit(
+            session, actor=caller.identity, action="model.update", object_type="model",
+            object_id=row.model_id, before=before, after=after,
+        )  # fmt: skip
+        await session.commit()
+    return json_response(after)
+
+
+async def delete_model(request: web.Request) -> web.Response:
+    """POST /model/delete: remove a deployment; the model name disappears with its last deployment."""
+    caller = await admin_caller(request)
+    caller.require_write()
+    body = await read_request(request, DeleteModelRequest)
+    async with request.app[SESSIONS]() as session:
+        row = await session.get(DeploymentRow, body.id)
+        if row is None:
+            raise NotFoundError(f"model {body.id!r} does not exist", code="model_not_found", param="id")
+        before = deployment_public(row, request.app[CIPHER])
+        await delete_resources(session, row)
+        record_audit(
+            session, actor=caller.identity, action="model.delete", object_type="model", object_id=body.id,
+            before=before, after=None,
+        )  # fmt: skip
+        await session.commit()
+    return json_response({"message": f"model {body.id} deleted", "id": body.id})
+
+
+async def _allowlists_of(session: AsyncSession, key: VirtualKeyRow) -> list[list[str] | tuple[str, ...]]:
+    lists: list[list[str] | tuple[str, ...]] = [key.models]
+    group_name = key.key_group
+    if key.team_id and (team := await session.get(TeamRow, key.team_id)) is not None:
+        lists.append(team.models)
+        group_name = group_name or team.key_group
+    if group_name:
+        group = await session.get(KeyGroupRow, group_name)
+        lists.append(group.models if group is not None else NOTHING)
+    if key.organization_id and (org := await session.get(OrganizationRow, key.organization_id)) is not None:
+        lists.append(org.models)
+    return lists
+
+
+async def visible_deployments(session: AsyncSession, caller: AdminCaller) -> list[DeploymentRow]:
+    """Every deployment for admins; for a key, those of models it may call."""
+    rows = list((await session.exec(select(DeploymentRow).order_by(col(DeploymentRow.model_name)))).all())
+    if caller.can_read or caller.key is None:
+        return rows
+    allowlists = await _allowlists_of(session, caller.key)
+    return [r for r in rows if permits(allowlists, r.model_name)]
+
+
+async def model_info(request: web.Request) -> web.Response:
+    """GET /model/info and /v1/model/info: price, context window and capabilities of each deployment."""
+    caller = await admin_caller(request)
+    wanted = request.query.get("litellm_model_id") or request.query.get("model_id")
+    async with request.app[SESSIONS]() as session:
+        rows = await visible_deployments(session, caller)
+    if wanted:
+        rows = [r for r in rows if r.model_id == wanted]
+    # Credentials, even masked, are only for admins.
+    cipher = request.app[CIPHER] if caller.can_read else None
+    return json_response({"data": [deployment_public(r, cipher) for r in rows]})
+
+
+ROUTES = [
+    web.post("/model/new", new_model),
+    web.post("/model/update", update_model),
+    web.post("/model/delete", delete_model),
+    web.get("/model/info", model_info),
+    web.get("/v1/model/info", model_info),
+]

@@ -8,12 +8,12 @@ from typing import Any
 from aiohttp import web
 from sqlmodel import col, select
 
-from hydite_common.errors import InvalidRequestError
+from hydite_common.errors import InvalidRequestError, PermissionDeniedError
 from hydite_common.http import json_response
 from hydite_common.keys import key_or_hash_to_hash
 from hydite_common.spend_tables import SpendLog
-from hydite_controlplane.admin.auth import require_master_key
-from hydite_controlplane.appkeys import SESSIONS, SETTINGS
+from hydite_controlplane.admin.auth import admin_caller
+from hydite_controlplane.appkeys import SESSIONS
 
 MAX_ROWS = 1000
 
@@ -66,11 +66,17 @@ def _parse_date(name: str, value: str) -> datetime:
 
 async def spend_logs(request: web.Request) -> web.Response:
     """GET /spend/logs?api_key=&request_id=&user_id=&team_id=&start_date=&end_date=."""
-    require_master_key(request, request.app[SETTINGS].master_key)
+    caller = await admin_caller(request)
     query = select(SpendLog).order_by(col(SpendLog.start_time).desc()).limit(MAX_ROWS)
     params = request.query
-    if api_key := params.get("api_key"):
-        query = query.where(SpendLog.api_key == key_or_hash_to_hash(api_key))
+    api_key = key_or_hash_to_hash(params["api_key"]) if params.get("api_key") else None
+    if not caller.can_read:
+        # A plain key sees only its own spend.
+        if api_key not in (None, caller.key_hash):
+            raise PermissionDeniedError("you may only read your own spend", code="not_own_key")
+        api_key = caller.key_hash
+    if api_key:
+        query = query.where(SpendLog.api_key == api_key)
     if request_id := params.get("request_id"):
         query = query.where(SpendLog.request_id == request_id)
     if user_id := params.get("user_id"):

@@ -7,9 +7,9 @@ from datetime import timedelta
 from typing import Any, TypeVar
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from hydite_common.errors import UnprocessableEntityError
+from hydite_common.errors import InvalidRequestError, UnprocessableEntityError
 from hydite_common.http import read_json_object
 
 _DURATION = re.compile(r"^(\d+)(s|m|h|d|w|mo)$")
@@ -33,6 +33,34 @@ class AdminRequest(BaseModel):
 RequestModel = TypeVar("RequestModel", bound=AdminRequest)
 
 
+class LimitFields(AdminRequest):
+    """Budget and rate limits any entity may carry."""
+
+    max_budget: float | None = Field(default=None, ge=0)
+    soft_budget: float | None = Field(default=None, ge=0)
+    budget_duration: str | None = None
+    rpm_limit: int | None = Field(default=None, ge=0)
+    tpm_limit: int | None = Field(default=None, ge=0)
+    max_parallel_requests: int | None = Field(default=None, ge=0)
+    model_rpm_limit: dict[str, int] | None = None
+    model_tpm_limit: dict[str, int] | None = None
+    metadata: dict[str, Any] | None = None
+
+    @field_validator("budget_duration")
+    @classmethod
+    def _duration_format(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_duration(value)
+        return value
+
+    @field_validator("model_rpm_limit", "model_tpm_limit")
+    @classmethod
+    def _non_negative(cls, value: dict[str, int] | None) -> dict[str, int] | None:
+        if value is not None and any(v < 0 for v in value.values()):
+            raise ValueError("per-model limits must be >= 0")
+        return value
+
+
 def validate(model: type[RequestModel], data: dict[str, Any]) -> RequestModel:
     """Build model from data, or raise a 422 naming the first bad field."""
     try:
@@ -47,3 +75,35 @@ def validate(model: type[RequestModel], data: dict[str, Any]) -> RequestModel:
 async def read_request(request: web.Request, model: type[RequestModel]) -> RequestModel:
     """Parse and validate an admin request body."""
     return validate(model, await read_json_object(request))
+
+
+def query_int(request: web.Request, name: str, default: int, *, minimum: int, maximum: int) -> int:
+    """An integer query parameter within bounds, or a 400 naming it."""
+    raw = request.query.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise InvalidRequestError(f"{name} must be an integer", param=name) from None
+    if not minimum <= value <= maximum:
+        raise InvalidRequestError(f"{name} must be between {minimum} and {maximum}", param=name)
+    return value
+
+
+def page_of(request: web.Request, *, size_param: str = "size", default_size: int = 10) -> tuple[int, int]:
+    """(page, page size) from ?page=&size=, 1-based, size at most 1000."""
+    return (
+        query_int(request, "page", 1, minimum=1, maximum=1_000_000),
+        query_int(request, size_param, default_size, minimum=1, maximum=1000),
+    )
+
+
+def paged(items: list[Any], total: int, page: int, size: int, items_name: str) -> dict[str, Any]:
+    """A page in LiteLLM's list shape."""
+    return {
+        items_name: items,
+        "total_count": total,
+        "current_page": page,
+        "total_pages": max(1, -(-total // size)),
+    }

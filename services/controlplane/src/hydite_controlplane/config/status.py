@@ -5,13 +5,13 @@ from __future__ import annotations
 from aiohttp import web
 
 from hydite_common.http import json_response
-from hydite_controlplane.admin.auth import require_master_key
-from hydite_controlplane.appkeys import CACHE, NODE_STATUS, SETTINGS
+from hydite_controlplane.admin.auth import admin_caller
+from hydite_controlplane.appkeys import CACHE, NODE_STATUS
 
 
 async def config_status(request: web.Request) -> web.Response:
     """Head version and, per node, acked version, lag, connection and last error."""
-    require_master_key(request, request.app[SETTINGS].master_key)
+    (await admin_caller(request)).require_read()
     head = request.app[CACHE].version
     nodes = await request.app[NODE_STATUS].all_nodes()
     return json_response(

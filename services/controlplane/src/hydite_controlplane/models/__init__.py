@@ -1,6 +1,7 @@
 """SQLModel tables of the control plane; importing this registers all of them."""
 
 from hydite_common.spend_tables import SpendLog
+from hydite_controlplane.models.audit import AuditEntry
 from hydite_controlplane.models.config import ConfigChange, ConfigNode
 from hydite_controlplane.models.deployments import DeploymentRow
 from hydite_controlplane.models.keys import VirtualKeyRow
@@ -13,6 +14,7 @@ from hydite_controlplane.models.principals import (
 )
 
 __all__ = [
+    "AuditEntry",
     "ConfigChange",
     "ConfigNode",
     "CustomerRow",

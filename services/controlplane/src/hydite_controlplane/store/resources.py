@@ -1,6 +1,8 @@
-"""Writing any config resource row together with its change-log entry (one version per write)."""
+"""Writing config resource rows together with their change-log entry (one version per write)."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -16,16 +18,27 @@ def _change(row: SQLModel, op: str) -> ResourceChange:
     return ResourceChange(table.type_url, str(getattr(row, table.name_column)), op)
 
 
-async def save_resources(session: AsyncSession, *rows: SQLModel) -> int:
-    """Add or update rows and record their changes; returns the config version (caller commits)."""
-    session.add_all(rows)
+async def write_resources(
+    session: AsyncSession, *, upserts: Sequence[SQLModel] = (), removals: Sequence[SQLModel] = ()
+) -> int:
+    """Delete `removals`, add or update `upserts`, and record all of it as one config version.
+
+    Returns the version; the caller commits.
+    """
+    for row in removals:
+        await session.delete(row)
     await session.flush()
-    return await record_changes(session, [_change(row, UPSERT) for row in rows])
+    session.add_all(upserts)
+    await session.flush()
+    changes = [_change(row, REMOVE) for row in removals] + [_change(row, UPSERT) for row in upserts]
+    return await record_changes(session, changes)
+
+
+async def save_resources(session: AsyncSession, *rows: SQLModel) -> int:
+    """Add or update rows as one config version (caller commits)."""
+    return await write_resources(session, upserts=rows)
 
 
 async def delete_resources(session: AsyncSession, *rows: SQLModel) -> int:
-    """Delete rows and record their removal; returns the config version (caller commits)."""
-    for row in rows:
-        await session.delete(row)
-    await session.flush()
-    return await record_changes(session, [_change(row, REMOVE) for row in rows])
+    """Delete rows as one config version (caller commits)."""
+    return await write_resources(session, removals=rows)
