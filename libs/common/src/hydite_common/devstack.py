@@ -145,9 +145,9 @@ class Stack:
             HYDITE_INGEST_PORT=str(c.ingest_port),
             HYDITE_CONTROLPLANE_GRPC=f"127.0.0.1:{c.grpc_port}",
             HYDITE_CONTROLPLANE_URL=self.admin_url,
-            **c.extra_env,
-            **extra,
         )
+        env.update(c.extra_env)
+        env.update(extra)
         return env
 
     def start_dependencies(self) -> None:
@@ -196,25 +196,44 @@ class Stack:
             time.sleep(0.05)
         raise RuntimeError(f"{service.name} not ready after {timeout:.0f}s:\n{service.log_tail()}")
 
-    def start_controlplane(self) -> ServiceProcess:
-        """The control plane (runs migrations before it serves)."""
-        return self.spawn("controlplane", "hydite_controlplane", self.config.admin_port)
+    def start_controlplane(
+        self, admin_port: int | None = None, grpc_port: int | None = None
+    ) -> ServiceProcess:
+        """A control plane (runs migrations before it serves); other ports make another replica."""
+        admin_port = admin_port or self.config.admin_port
+        grpc_port = grpc_port or self.config.grpc_port
+        return self.spawn(
+            f"controlplane-{admin_port}",
+            "hydite_controlplane",
+            admin_port,
+            HYDITE_ADMIN_PORT=str(admin_port),
+            HYDITE_GRPC_PORT=str(grpc_port),
+        )
 
     def start_spend_ingest(self) -> ServiceProcess:
         """The spend-ingest consumer."""
         return self.spawn("spend-ingest", "hydite_spend_ingest", self.config.ingest_port)
 
-    def start_dataplane(self, port: int | None = None, node_id: str | None = None) -> ServiceProcess:
-        """A data plane; ready once it holds a config snapshot."""
+    def start_dataplane(
+        self, port: int | None = None, node_id: str | None = None, grpc_port: int | None = None
+    ) -> ServiceProcess:
+        """A data plane (of the control plane at grpc_port); ready once it holds a config snapshot."""
         port = port or self.config.dataplane_port
-        node = node_id or f"dataplane-{port}"
+        grpc_port = grpc_port or self.config.grpc_port
         return self.spawn(
             f"dataplane-{port}",
             "hydite_dataplane",
             port,
             HYDITE_PORT=str(port),
-            HYDITE_NODE_ID=node,
+            HYDITE_NODE_ID=node_id or f"dataplane-{port}",
+            HYDITE_CONTROLPLANE_GRPC=f"127.0.0.1:{grpc_port}",
         )
+
+    def stop_service(self, service: ServiceProcess) -> None:
+        """Stop one process of the stack."""
+        service.stop()
+        if service in self.services:
+            self.services.remove(service)
 
     def start(self) -> None:
         """Dependencies, then control plane, spend-ingest and one data plane."""
