@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import socket
 import uuid
@@ -18,6 +19,7 @@ from hydite_common.credentials import CredentialCipher
 from hydite_common.http import error_middleware, health_routes
 from hydite_controlplane.admin import audit, keys, models, principals, spend
 from hydite_controlplane.appkeys import CACHE, CIPHER, NODE_STATUS, SESSIONS, SETTINGS
+from hydite_controlplane.bootstrap import apply_bootstrap, read_bootstrap
 from hydite_controlplane.config import status
 from hydite_controlplane.config.cache import SnapshotCache
 from hydite_controlplane.config.follower import ChangeFollower
@@ -26,6 +28,8 @@ from hydite_controlplane.config.servicer import ConfigServicer
 from hydite_controlplane.db import create_engine, ensure_database, session_factory
 from hydite_controlplane.migrations.runner import upgrade_to_head
 from hydite_controlplane.settings import ControlplaneSettings
+
+log = logging.getLogger(__name__)
 
 GRPC_MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 
@@ -69,8 +73,12 @@ async def _database_and_streaming(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     if settings.run_migrations:
         await prepare_database(settings)
+    bootstrap = read_bootstrap(settings.config_file) if settings.config_file else None
     engine = create_engine(settings.sqlalchemy_url)
     app[SESSIONS] = session_factory(engine)
+    if bootstrap is not None:
+        changed = await apply_bootstrap(app[SESSIONS], app[CIPHER], bootstrap)
+        log.info("bootstrap file applied: %d entries changed", changed)
     app[NODE_STATUS] = NodeStatusStore(app[SESSIONS], controlplane_id())
     follower = ChangeFollower(app[CACHE], app[SESSIONS], settings.libpq_url)
     await follower.load_full()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from hydite_common.settings import BaseServiceSettings, DatabaseSettings, SecretSettings
@@ -17,3 +18,4 @@ class ControlplaneSettings(BaseServiceSettings, DatabaseSettings, SecretSettings
     snapshot_chunk_bytes: int = 1 << 20
     delta_history: int = 1024
     run_migrations: bool = True
+    config_file: str | None = Field(default=None, validation_alias="HYDITE_CONFIG")

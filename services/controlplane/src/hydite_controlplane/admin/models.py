@@ -114,7 +114,7 @@ def deployment_public(row: DeploymentRow, cipher: CredentialCipher | None) -> di
     }
 
 
-def _provider_of(params: LitellmParams) -> tuple[str, str]:
+def provider_of(params: LitellmParams) -> tuple[str, str]:
     assert params.model is not None
     provider, upstream_model = split_model(params.model, params.custom_llm_provider)
     if provider not in SUPPORTED_PROVIDERS:
@@ -129,7 +129,7 @@ def apply_params(row: DeploymentRow, params: LitellmParams, cipher: CredentialCi
     """Copy the litellm_params the request set onto the row (credential encrypted)."""
     fields = params.model_fields_set
     if "model" in fields or "custom_llm_provider" in fields:
-        row.provider, row.upstream_model = _provider_of(params)
+        row.provider, row.upstream_model = provider_of(params)
     if "api_key" in fields:
         row.api_key_encrypted = cipher.encrypt(params.api_key or "")
     for name in _COLUMN_PARAMS:
@@ -153,7 +153,7 @@ async def new_model(request: web.Request) -> web.Response:
     body = await read_request(request, NewModelRequest)
     cipher = request.app[CIPHER]
     model_id = str(body.model_info.get("id") or uuid.uuid4())
-    provider, upstream_model = _provider_of(body.litellm_params)
+    provider, upstream_model = provider_of(body.litellm_params)
     row = DeploymentRow(
         model_id=model_id,
         model_name=body.model_name,
