@@ -116,7 +116,8 @@ async def test_bootstrap_rewrites_only_what_changed(
             "bogus",
         ),
         (
-            "model_list:\n  - model_name: x\n    litellm_params: {model: openai/x, api_key: os.environ/NOPE_UNSET}",
+            "model_list:\n  - model_name: x\n"
+            "    litellm_params: {model: openai/x, api_key: os.environ/NOPE_UNSET}",
             "NOPE_UNSET",
         ),
         ("key_groups:\n  - name: g\n    routing_strategy: fastest", "routing_strategy"),
