@@ -14,7 +14,7 @@ from hydite_common.credentials import CredentialCipher
 from hydite_common.errors import AuthenticationError, NotFoundError, PermissionDeniedError
 from hydite_common.keys import hash_key
 from hydite_dataplane.auth import authenticate
-from hydite_dataplane.authz import authorize_model
+from hydite_dataplane.authz import authorize_customer, authorize_model, authorize_route
 from hydite_dataplane.config_decode import snapshot_from_resources
 from hydite_dataplane.router import pick_deployment
 from hydite_dataplane.routes import INFERENCE_OPERATIONS, ROUTES
@@ -382,3 +382,41 @@ def test_authenticate_blocked_owner_blocks_the_key(owner: str) -> None:
     with pytest.raises(PermissionDeniedError) as caught:
         authenticate({"Authorization": f"Bearer {VALID_KEY}"}, snap)
     assert caught.value.code == f"{owner}_blocked"
+
+
+@pytest.mark.parametrize(
+    ("allowed", "path", "permitted"),
+    [
+        ([], "/v1/chat/completions", True),
+        (["/chat/completions"], "/v1/chat/completions", True),
+        (["/v1/chat/completions"], "/chat/completions", True),
+        (["/embeddings"], "/v1/chat/completions", False),
+        (["llm_api_routes"], "/engines/m/chat/completions", True),
+        (["info_routes"], "/v1/chat/completions", False),
+        (["info_routes"], "/key/info", True),
+    ],
+)
+def test_allowed_routes(allowed: list[str], path: str, permitted: bool) -> None:
+    """A key's allowed_routes takes paths with or without /v1 and LiteLLM's route groups."""
+    key = pb.VirtualKey(key_hash="h", allowed_routes=allowed)
+    if permitted:
+        authorize_route(key, path)
+    else:
+        with pytest.raises(PermissionDeniedError):
+            authorize_route(key, path)
+
+
+def test_customer_blocked_or_outside_allowlist_is_403() -> None:
+    """The request's end user (`user`) may be blocked or limited to some models."""
+    snap = snapshot(
+        resource("blocked-user", pb.Customer(customer_id="blocked-user", blocked=True)),
+        resource("narrow-user", pb.Customer(customer_id="narrow-user", allowed_models=["m1"])),
+    )
+    authorize_customer("", "m2", snap)
+    authorize_customer("unknown-user", "m2", snap)
+    authorize_customer("narrow-user", "m1", snap)
+    with pytest.raises(PermissionDeniedError) as blocked:
+        authorize_customer("blocked-user", "m1", snap)
+    assert blocked.value.code == "customer_blocked"
+    with pytest.raises(PermissionDeniedError):
+        authorize_customer("narrow-user", "m2", snap)

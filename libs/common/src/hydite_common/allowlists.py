@@ -19,3 +19,31 @@ def list_permits(allowlist: Sequence[str], model: str) -> bool:
 def permits(allowlists: Iterable[Sequence[str]], model: str) -> bool:
     """Whether every allowlist lets model through."""
     return all(list_permits(allowed, model) for allowed in allowlists)
+
+
+# Route groups a key's allowed_routes may name instead of paths (LiteLLM's names).
+ROUTE_GROUPS: dict[str, tuple[str, ...]] = {
+    "llm_api_routes": ("/chat/completions", "/completions", "/embeddings", "/responses", "/messages",
+                       "/moderations", "/rerank", "/images/", "/audio/", "/engines/", "/openai/deployments/",
+                       "/models"),
+    "info_routes": ("/key/info", "/key/health", "/model/info", "/v1/model/info", "/spend/logs", "/group/info",
+                    "/user/info", "/team/info"),
+}  # fmt: skip
+
+
+def route_permitted(allowed_routes: Sequence[str], path: str) -> bool:
+    """Whether a key limited to allowed_routes may call path (empty: every route).
+
+    Entries are paths (with or without /v1) or route groups such as llm_api_routes.
+    """
+    if not allowed_routes:
+        return True
+    bare = path.removeprefix("/v1") or "/"
+    for allowed in allowed_routes:
+        prefixes = ROUTE_GROUPS.get(allowed)
+        if prefixes is not None:
+            if any(bare.startswith(p) or path.startswith(p) for p in prefixes):
+                return True
+        elif allowed in (path, bare) or allowed.removeprefix("/v1") == bare:
+            return True
+    return False

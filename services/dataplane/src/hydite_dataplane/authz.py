@@ -1,11 +1,12 @@
-"""Stage 2: may this key call this model? Allowlists of key, key group, team and organization."""
+"""Stage 2: may this key call this route and model? Allowlists of key, key group, team, organization
+and end user."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 from hydite.config.v1 import config_pb2 as pb
-from hydite_common.allowlists import NOTHING, permits
+from hydite_common.allowlists import NOTHING, permits, route_permitted
 from hydite_common.errors import NotFoundError, PermissionDeniedError
 from hydite_dataplane.snapshot import DeploymentTarget, Snapshot
 
@@ -25,6 +26,23 @@ def allowlists(key: pb.VirtualKey, snapshot: Snapshot) -> list[Sequence[str]]:
     if org is not None:
         lists.append(org.models)
     return lists
+
+
+def authorize_route(key: pb.VirtualKey, path: str) -> None:
+    """403 when the key is limited to other routes."""
+    if not route_permitted(key.allowed_routes, path):
+        raise PermissionDeniedError(f"this key may not call {path}", code="route_not_allowed")
+
+
+def authorize_customer(customer_id: str, model: str, snapshot: Snapshot) -> None:
+    """403 when the request's end user (`user` field) is blocked or may not use the model."""
+    customer = snapshot.customers.get(customer_id) if customer_id else None
+    if customer is None:
+        return
+    if customer.blocked:
+        raise PermissionDeniedError("this end user is blocked", code="customer_blocked", param="user")
+    if not permits([customer.allowed_models], model):
+        raise PermissionDeniedError(f"this end user may not use model {model!r}", param="model")
 
 
 def authorize_model(key: pb.VirtualKey, model: str, snapshot: Snapshot) -> tuple[DeploymentTarget, ...]:

@@ -22,7 +22,7 @@ from hydite_common.errors import (
 )
 from hydite_common.http import JSON_HEADERS, read_json_object
 from hydite_dataplane.auth import authenticate
-from hydite_dataplane.authz import authorize_model
+from hydite_dataplane.authz import authorize_customer, authorize_model, authorize_route
 from hydite_dataplane.errors import ERROR_RENDERERS
 from hydite_dataplane.hooks import CallRecord, Hooks
 from hydite_dataplane.providers import Provider
@@ -99,6 +99,7 @@ async def _serve(gateway: Gateway, route: Route, http_request: web.Request) -> w
         raise ServiceUnavailableError("the gateway has not received its configuration yet")
     snapshot = holder.current
     key_hash, key = authenticate(http_request.headers, snapshot)
+    authorize_route(key, http_request.path)
     body = await read_json_object(http_request)
     request = InferenceRequest(
         request_id=gateway.next_request_id(),
@@ -119,6 +120,7 @@ async def _serve(gateway: Gateway, route: Route, http_request: web.Request) -> w
     try:
         request.model = _model_of(http_request, route, body)
         deployments = authorize_model(key, request.model, snapshot)
+        authorize_customer(request.customer_id, request.model, snapshot)
         await gateway.hooks.before_call(request, snapshot)
         target = pick_deployment(gateway.hooks.eligible(request, deployments), gateway.rng)
         return await _call_provider(gateway, http_request, request, target)

@@ -18,6 +18,7 @@ from aiohttp import web
 from sqlalchemy import text
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from hydite_common.allowlists import route_permitted
 from hydite_common.errors import AuthenticationError, PermissionDeniedError
 from hydite_common.keys import hash_key, key_from_headers
 from hydite_controlplane.appkeys import SESSIONS, SETTINGS
@@ -114,6 +115,8 @@ async def admin_caller(request: web.Request) -> AdminCaller:
             raise AuthenticationError("this API key is blocked", code="key_blocked")
         if row.expires is not None and row.expires.timestamp() <= time.time():
             raise AuthenticationError("this API key has expired", code="key_expired")
+        if not route_permitted(row.allowed_routes, request.path):
+            raise PermissionDeniedError(f"this key may not call {request.path}", code="route_not_allowed")
         role = Role.INTERNAL_USER
         admin_teams: frozenset[str] = frozenset()
         if row.user_id:
