@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
@@ -38,6 +38,7 @@ class KeySettings(LimitFields):
 
     key_alias: str | None = None
     duration: str | None = None
+    expires: datetime | None = None
     models: list[str] | None = None
     key_group: str | None = None
     user_id: str | None = None
@@ -54,6 +55,17 @@ class KeySettings(LimitFields):
         if value is not None:
             parse_duration(value)
         return value
+
+    @field_validator("expires")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
+
+    @model_validator(mode="after")
+    def _one_expiry(self) -> KeySettings:
+        if self.duration is not None and self.expires is not None:
+            raise ValueError("give duration or expires, not both")
+        return self
 
 
 def check_custom_key(value: str | None) -> str | None:

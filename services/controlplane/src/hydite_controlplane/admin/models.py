@@ -15,6 +15,7 @@ from hydite_common.allowlists import NOTHING, permits
 from hydite_common.credentials import CredentialCipher, mask_secret
 from hydite_common.errors import ConflictError, InvalidRequestError, NotFoundError
 from hydite_common.http import json_response
+from hydite_common.pricing import builtin_price
 from hydite_common.providers import SUPPORTED_PROVIDERS, split_model
 from hydite_controlplane.admin.auth import AdminCaller, admin_caller
 from hydite_controlplane.admin.validation import AdminRequest, read_request
@@ -98,12 +99,17 @@ def deployment_public(row: DeploymentRow, cipher: CredentialCipher | None) -> di
         **{name: getattr(row, name) for name in _COLUMN_PARAMS},
         **row.extra_params,
     }
+    listed = builtin_price(row.upstream_model)
     info = {
         "id": row.model_id,
         "db_model": True,
         "litellm_provider": row.provider,
-        "input_cost_per_token": row.input_cost_per_token,
-        "output_cost_per_token": row.output_cost_per_token,
+        "input_cost_per_token": row.input_cost_per_token
+        if row.input_cost_per_token is not None
+        else listed.input_per_token,
+        "output_cost_per_token": row.output_cost_per_token
+        if row.output_cost_per_token is not None
+        else listed.output_per_token,
         **row.model_info,
     }
     return {
