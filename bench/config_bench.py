@@ -21,6 +21,7 @@ import os
 import platform
 import random
 import shutil
+import signal
 import statistics
 import sys
 import tempfile
@@ -411,8 +412,13 @@ def drop_namespace(stack: Stack) -> None:
 
 
 def log_tails(stack: Stack) -> str:
-    """The last log lines of every service, for a failure report."""
-    return "\n".join(f"--- {s.name}\n{s.log_tail()}" for s in stack.services)
+    """The end of every service's log, for a failure report."""
+    return "\n".join(f"--- {s.name}\n{s.log_tail()[-3000:]}" for s in stack.services)
+
+
+def exit_on_sigterm(signum: int, frame: object) -> None:
+    """SIGTERM unwinds like an error, so the finally blocks stop every process."""
+    raise SystemExit(128 + signum)
 
 
 # ---------------------------------------------------------------- report
@@ -623,6 +629,7 @@ def parse_options(argv: Sequence[str] | None) -> Options:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark; 0 when it completed (targets missed or not), 1 when it could not."""
     options = parse_options(argv)
+    signal.signal(signal.SIGTERM, exit_on_sigterm)
     figures = Figures(keys=options.keys, writes=options.writes)
     data_dir = Path(tempfile.mkdtemp(prefix="hydite-bench-"))
     stack = Stack(StackConfig.ephemeral(data_dir))

@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator
 import psycopg
 import pytest
 from psycopg import sql
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -16,7 +15,7 @@ from hydite_common.credentials import CredentialCipher
 from hydite_common.devstack import Stack
 from hydite_common.settings import to_libpq_url, to_sqlalchemy_url, with_database_name
 from hydite_controlplane.bootstrap import BootstrapError, apply_bootstrap, parse_bootstrap
-from hydite_controlplane.db import create_engine, session_factory
+from hydite_controlplane.db import create_engine, run_sql, session_factory
 from hydite_controlplane.migrations.runner import upgrade_to_head
 from hydite_controlplane.models.deployments import DeploymentRow
 from hydite_controlplane.settings import ControlplaneSettings
@@ -67,9 +66,8 @@ async def sessions(stack: Stack) -> AsyncIterator[async_sessionmaker[AsyncSessio
 
 async def _head(sessions: async_sessionmaker[AsyncSession]) -> int:
     async with sessions() as session:
-        return int(
-            (await session.execute(text("SELECT coalesce(max(version), 0) FROM config_changes"))).scalar_one()
-        )
+        result = await run_sql(session, "SELECT coalesce(max(version), 0) FROM config_changes")
+        return int(result.scalar_one())
 
 
 async def test_bootstrap_applies_once_and_then_changes_nothing(

@@ -102,8 +102,8 @@ def test_full_snapshot_collections(base: Snapshot) -> None:
     """Every resource lands in its collection under its resource name."""
     assert base.version == 5
     assert set(base.keys) == {KEY_A, KEY_B}
-    assert base.keys[KEY_A] == pb.VirtualKey(key_hash=KEY_A, key_alias="a", models=["gpt-4o"])
-    assert base.keys[KEY_B].team_id == "t1"
+    assert base.key(KEY_A) == pb.VirtualKey(key_hash=KEY_A, key_alias="a", models=["gpt-4o"])
+    assert (key_b := base.key(KEY_B)) is not None and key_b.team_id == "t1"
     assert base.users["u1"].user_role == "internal_user"
     assert list(base.teams["t1"].models) == ["gpt-4o"]
     assert base.teams["t1"].key_group == "g1"
@@ -311,8 +311,9 @@ def test_old_snapshot_unchanged_after_delta(base: Snapshot) -> None:
     assert after is not base
     assert base.version == 5
     assert dict(base.keys.items()) == keys_before
-    assert not base.keys[KEY_A].blocked
-    assert after.keys[KEY_A].blocked
+    before_key, after_key = base.key(KEY_A), after.key(KEY_A)
+    assert before_key is not None and not before_key.blocked
+    assert after_key is not None and after_key.blocked
     assert dict(base.deployments.items()) == deployments_before
     assert dict(base.model_groups.items()) == groups_before
     assert dict(base.settings.items()) == settings_before

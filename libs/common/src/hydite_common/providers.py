@@ -7,10 +7,14 @@ SUPPORTED_PROVIDERS = frozenset({"openai", "mock"})
 
 
 def split_model(model: str, custom_provider: str | None = None) -> tuple[str, str]:
-    """'openai/gpt-4o-mini' -> ('openai', 'gpt-4o-mini'); no prefix means OpenAI's wire format."""
+    """'openai/gpt-4o-mini' -> ('openai', 'gpt-4o-mini'); no prefix means OpenAI's wire format.
+
+    A prefix names the provider even when it is not supported, so the caller can refuse it;
+    model names that contain '/' themselves go behind an explicit 'openai/' prefix.
+    """
     if custom_provider:
         return custom_provider, model.removeprefix(custom_provider + "/")
     provider, sep, name = model.partition("/")
-    if sep and provider in SUPPORTED_PROVIDERS:
+    if sep:
         return provider, name
     return "openai", model

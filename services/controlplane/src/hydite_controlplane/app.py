@@ -12,11 +12,12 @@ from collections.abc import AsyncIterator
 
 import grpc
 from aiohttp import web
-from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
 
 from hydite.config.v1 import config_pb2_grpc as pb_grpc
 from hydite_common.credentials import CredentialCipher
-from hydite_common.http import error_middleware, health_routes
+from hydite_common.errors import ConflictError
+from hydite_common.http import Handler, error_middleware, health_routes
 from hydite_controlplane.admin import audit, keys, models, principals, spend
 from hydite_controlplane.appkeys import CACHE, CIPHER, NODE_STATUS, SESSIONS, SETTINGS
 from hydite_controlplane.bootstrap import apply_bootstrap, read_bootstrap
@@ -25,7 +26,7 @@ from hydite_controlplane.config.cache import SnapshotCache
 from hydite_controlplane.config.follower import ChangeFollower
 from hydite_controlplane.config.node_status import NodeStatusStore
 from hydite_controlplane.config.servicer import ConfigServicer
-from hydite_controlplane.db import create_engine, ensure_database, session_factory
+from hydite_controlplane.db import create_engine, ensure_database, run_sql, session_factory
 from hydite_controlplane.migrations.runner import upgrade_to_head
 from hydite_controlplane.settings import ControlplaneSettings
 
@@ -45,9 +46,20 @@ async def prepare_database(settings: ControlplaneSettings) -> None:
     await asyncio.to_thread(upgrade_to_head, settings.libpq_url, settings.sqlalchemy_url)
 
 
+@web.middleware
+async def conflict_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """A unique or foreign-key violation that slipped past the checks is a 409, never a 500."""
+    try:
+        return await handler(request)
+    except IntegrityError:
+        raise ConflictError("the write conflicts with existing data (a duplicate id or alias)") from None
+
+
 def build_app(settings: ControlplaneSettings) -> web.Application:
     """The admin HTTP app; its cleanup context owns the engine, follower and gRPC server."""
-    app = web.Application(middlewares=[error_middleware], client_max_size=32 * 1024 * 1024)
+    app = web.Application(
+        middlewares=[error_middleware, conflict_middleware], client_max_size=32 * 1024 * 1024
+    )
     app[SETTINGS] = settings
     app[CIPHER] = CredentialCipher(settings.salt_key)
     app[CACHE] = SnapshotCache(history=settings.delta_history, chunk_bytes=settings.snapshot_chunk_bytes)
@@ -57,7 +69,7 @@ def build_app(settings: ControlplaneSettings) -> web.Application:
             return "config snapshot not loaded"
         try:
             async with app[SESSIONS]() as session:
-                await session.execute(text("SELECT 1"))
+                await run_sql(session, ("SELECT 1"))
         except Exception as exc:
             return f"database unreachable: {type(exc).__name__}"
         return None

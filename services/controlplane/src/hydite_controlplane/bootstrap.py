@@ -17,7 +17,6 @@ from typing import Any
 import orjson
 import yaml
 from pydantic import Field
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -27,6 +26,7 @@ from hydite_controlplane.admin.models import NewModelRequest, apply_params, depl
 from hydite_controlplane.admin.principals import KEY_GROUPS, KeyGroupFields, apply_fields, row_public
 from hydite_controlplane.admin.validation import AdminRequest, validate
 from hydite_controlplane.config.changelog import CONFIG_WRITE_LOCK_ID
+from hydite_controlplane.db import run_sql
 from hydite_controlplane.models.deployments import DeploymentRow
 from hydite_controlplane.models.principals import KeyGroupRow
 from hydite_controlplane.store.audit import record_audit
@@ -98,7 +98,9 @@ def _comparable(row: SQLModel) -> dict[str, Any]:
 
 
 def _desired_deployment(entry: NewModelRequest, cipher: CredentialCipher) -> DeploymentRow:
-    provider, upstream_model = provider_of(entry.litellm_params)
+    provider, upstream_model = provider_of(
+        entry.litellm_params.model, entry.litellm_params.custom_llm_provider
+    )
     row = DeploymentRow(
         model_id=deployment_id(entry), model_name=entry.model_name, provider=provider,
         upstream_model=upstream_model, model_info={k: v for k, v in entry.model_info.items() if k != "id"},
@@ -126,7 +128,7 @@ async def apply_bootstrap(
     """
     async with sessions() as session:
         # Serialises concurrent control-plane starts: compare and write see the same state.
-        await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": CONFIG_WRITE_LOCK_ID})
+        await run_sql(session, ("SELECT pg_advisory_xact_lock(:k)"), {"k": CONFIG_WRITE_LOCK_ID})
         changed: list[SQLModel] = []
         for entry in bootstrap.model_list:
             desired = _desired_deployment(entry, cipher)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+from typing import Any
 
 import psycopg
 from psycopg import sql
+from sqlalchemy import Executable, Result, text
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -32,3 +34,12 @@ def ensure_database(libpq_url: str) -> None:
             return
         with contextlib.suppress(psycopg.errors.DuplicateDatabase, psycopg.errors.UniqueViolation):
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+
+
+async def run_sql(
+    session: AsyncSession, statement: str | Executable, params: dict[str, Any] | None = None
+) -> Result[Any]:
+    """Execute raw SQL (or a Core statement) on the session's connection, inside its transaction."""
+    connection = await session.connection()
+    executable = text(statement) if isinstance(statement, str) else statement
+    return await connection.execute(executable, params or {})

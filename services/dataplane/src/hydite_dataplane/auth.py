@@ -19,7 +19,7 @@ def authenticate(headers: Mapping[str, str], snapshot: Snapshot) -> tuple[str, p
             "no API key provided; send 'Authorization: Bearer <key>'", code="missing_api_key"
         )
     key_hash = hash_key(key)
-    virtual_key = snapshot.keys.get(key_hash)
+    virtual_key = snapshot.key(key_hash)
     if virtual_key is None:
         raise AuthenticationError("Invalid API key provided")
     if virtual_key.blocked:

@@ -22,9 +22,10 @@ def allowlists(key: pb.VirtualKey, snapshot: Snapshot) -> list[Sequence[str]]:
     if group_name:
         group = snapshot.key_groups.get(group_name)
         lists.append(group.models if group is not None else NOTHING)
-    org = snapshot.organizations.get(key.organization_id) if key.organization_id else None
-    if org is not None:
-        lists.append(org.models)
+    if key.organization_id:
+        # Like a missing key group, an organization that no longer exists allows nothing.
+        org = snapshot.organizations.get(key.organization_id)
+        lists.append(org.models if org is not None else NOTHING)
     return lists
 
 

@@ -64,6 +64,8 @@ def _decode(resource: pb.Resource, cipher: CredentialCipher) -> tuple[str, Any] 
     message = types.RESOURCE_MESSAGES[type_url]()
     if not resource.body.Unpack(message):
         raise ValueError(f"resource {resource.name!r} does not unpack as {type_url}")
+    if isinstance(message, pb.VirtualKey):
+        return field, resource.body.value
     if isinstance(message, pb.Deployment):
         return field, deployment_target(message, cipher)
     if isinstance(message, pb.Setting):

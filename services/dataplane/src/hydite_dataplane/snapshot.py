@@ -35,7 +35,8 @@ class Snapshot:
     """One config version: every collection is an immutable map, read without locks."""
 
     version: int
-    keys: immutables.Map[str, pb.VirtualKey]
+    keys: immutables.Map[str, bytes]
+    """Serialized VirtualKey per key hash: a parsed message costs ~4x the memory (100k keys)."""
     users: immutables.Map[str, pb.User]
     teams: immutables.Map[str, pb.Team]
     organizations: immutables.Map[str, pb.Organization]
@@ -45,6 +46,11 @@ class Snapshot:
     settings: immutables.Map[str, bytes]
     model_groups: immutables.Map[str, tuple[DeploymentTarget, ...]]
     """Derived: public model name -> its deployments."""
+
+    def key(self, key_hash: str) -> pb.VirtualKey | None:
+        """The virtual key with this hash, parsed (sub-microsecond), or None."""
+        raw = self.keys.get(key_hash)
+        return None if raw is None else pb.VirtualKey.FromString(raw)
 
 
 def empty_snapshot() -> Snapshot:

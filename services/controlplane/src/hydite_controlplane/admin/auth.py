@@ -15,13 +15,13 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from aiohttp import web
-from sqlalchemy import text
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from hydite_common.allowlists import route_permitted
 from hydite_common.errors import AuthenticationError, PermissionDeniedError
 from hydite_common.keys import hash_key, key_from_headers
 from hydite_controlplane.appkeys import SESSIONS, SETTINGS
+from hydite_controlplane.db import run_sql
 from hydite_controlplane.models.keys import VirtualKeyRow
 from hydite_controlplane.models.principals import UserRow
 
@@ -88,8 +88,9 @@ class AdminCaller:
 
 
 async def _admin_team_ids(session: AsyncSession, user_id: str) -> frozenset[str]:
-    rows = await session.execute(
-        text(
+    rows = await run_sql(
+        session,
+        (
             "SELECT team_id FROM teams WHERE members_with_roles @> "
             "jsonb_build_array(jsonb_build_object('user_id', CAST(:user_id AS text), 'role', 'admin'))"
         ),

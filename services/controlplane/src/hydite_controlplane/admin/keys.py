@@ -14,7 +14,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from hydite_common.errors import ConflictError, InvalidRequestError, NotFoundError, PermissionDeniedError
 from hydite_common.http import json_response, read_json_object
 from hydite_common.keys import generate_key, hash_key, key_or_hash_to_hash, mask_key
-from hydite_controlplane.admin.auth import AdminCaller, admin_caller
+from hydite_controlplane.admin.auth import AdminCaller, Role, admin_caller
 from hydite_controlplane.admin.validation import (
     AdminRequest,
     LimitFields,
@@ -27,7 +27,7 @@ from hydite_controlplane.admin.validation import (
 from hydite_controlplane.appkeys import SESSIONS
 from hydite_controlplane.models.common import utcnow
 from hydite_controlplane.models.keys import VirtualKeyRow
-from hydite_controlplane.models.principals import KeyGroupRow, OrganizationRow, TeamRow
+from hydite_controlplane.models.principals import KeyGroupRow, OrganizationRow, TeamRow, UserRow
 from hydite_controlplane.store import keys as key_store
 from hydite_controlplane.store.audit import record_audit
 from hydite_controlplane.store.resources import delete_resources, save_resources, write_resources
@@ -51,10 +51,15 @@ class KeySettings(LimitFields):
 
     @field_validator("duration")
     @classmethod
-    def _duration_format(cls, value: str | None) -> str | None:
+    def _key_duration_format(cls, value: str | None) -> str | None:
         if value is not None:
             parse_duration(value)
         return value
+
+    @field_validator("key_alias")
+    @classmethod
+    def _empty_alias_is_none(cls, value: str | None) -> str | None:
+        return value or None
 
     @field_validator("expires")
     @classmethod
@@ -183,25 +188,50 @@ def apply_key_settings(row: VirtualKeyRow, body: KeySettings) -> None:
     row.updated_at = utcnow()
 
 
-async def _check_references(session: AsyncSession, row: VirtualKeyRow) -> None:
-    """The team, organization and key group a key names exist, and team allowlists hold."""
-    if row.team_id:
-        team = await session.get(TeamRow, row.team_id)
-        if team is None:
+async def _check_references(session: AsyncSession, caller: AdminCaller, row: VirtualKeyRow) -> None:
+    """The team, organization and key group a key names exist, team allowlists hold, the alias is
+    free, and a team admin gives keys only to ordinary members of its team."""
+    # The row is already changed in the session; nothing may be flushed before these checks pass.
+    with session.no_autoflush:
+        team = await session.get(TeamRow, row.team_id) if row.team_id else None
+        if row.team_id and team is None:
             raise InvalidRequestError(f"team {row.team_id!r} does not exist", param="team_id")
-        outside = [m for m in row.models if team.models and m not in team.models and "*" not in team.models]
-        if outside:
+        if team is not None:
+            outside = [
+                m for m in row.models if team.models and m not in team.models and "*" not in team.models
+            ]
+            if outside:
+                raise InvalidRequestError(
+                    f"models {outside} are not allowed for team {row.team_id!r}", param="models"
+                )
+        if row.organization_id and await session.get(OrganizationRow, row.organization_id) is None:
             raise InvalidRequestError(
-                f"models {outside} are not allowed for team {row.team_id!r}", param="models"
+                f"organization {row.organization_id!r} does not exist", param="organization_id"
             )
-    if row.organization_id and await session.get(OrganizationRow, row.organization_id) is None:
-        raise InvalidRequestError(
-            f"organization {row.organization_id!r} does not exist", param="organization_id"
+        if row.key_group and await session.get(KeyGroupRow, row.key_group) is None:
+            raise InvalidRequestError(f"key group {row.key_group!r} does not exist", param="key_group")
+        if row.key_alias is not None and await key_store.alias_taken(
+            session, row.key_alias, other_than=row.token
+        ):
+            raise ConflictError(f"key_alias {row.key_alias!r} is already used", param="key_alias")
+        if not caller.can_write:
+            await _check_owner_for_team_admin(session, caller, row, team)
+
+
+async def _check_owner_for_team_admin(
+    session: AsyncSession, caller: AdminCaller, row: VirtualKeyRow, team: TeamRow | None
+) -> None:
+    """A key inherits its user's role, so a team admin may only give keys to ordinary team members."""
+    if row.user_id is None:
+        return
+    members = {m["user_id"] for m in team.members_with_roles} if team else set()
+    own_user = caller.key.user_id if caller.key else None
+    user = await session.get(UserRow, row.user_id)
+    ordinary = user is None or user.user_role in (Role.INTERNAL_USER, Role.INTERNAL_USER_VIEWER)
+    if not ordinary or (row.user_id not in members and row.user_id != own_user):
+        raise PermissionDeniedError(
+            "a team admin may only assign keys to ordinary members of its team", code="team_admin_only"
         )
-    if row.key_group and await session.get(KeyGroupRow, row.key_group) is None:
-        raise InvalidRequestError(f"key group {row.key_group!r} does not exist", param="key_group")
-    if row.key_alias and await key_store.alias_taken(session, row.key_alias, other_than=row.token):
-        raise ConflictError(f"key_alias {row.key_alias!r} is already used", param="key_alias")
 
 
 async def _commit(session: AsyncSession) -> None:
@@ -239,7 +269,7 @@ async def generate(request: web.Request) -> web.Response:
     async with request.app[SESSIONS]() as session:
         if await key_store.get_key(session, row.token) is not None:
             raise ConflictError("this key already exists", param="key")
-        await _check_references(session, row)
+        await _check_references(session, caller, row)
         await save_resources(session, row)
         record_audit(
             session, actor=caller.identity, action="key.generate", object_type="key", object_id=row.token,
@@ -259,7 +289,7 @@ async def update(request: web.Request) -> web.Response:
         before = key_public(row)
         apply_key_settings(row, body)
         caller.require_team(row.team_id)
-        await _check_references(session, row)
+        await _check_references(session, caller, row)
         await save_resources(session, row)
         record_audit(
             session, actor=caller.identity, action="key.update", object_type="key", object_id=row.token,
@@ -287,7 +317,7 @@ async def regenerate(request: web.Request) -> web.Response:
         # The alias moves to the new key; free it before the uniqueness check.
         old.key_alias = None
         await session.flush()
-        await _check_references(session, fresh)
+        await _check_references(session, caller, fresh)
         await write_resources(session, removals=[old], upserts=[fresh])
         record_audit(
             session, actor=caller.identity, action="key.regenerate", object_type="key", object_id=fresh.token,
@@ -377,8 +407,12 @@ async def info(request: web.Request) -> web.Response:
                 raise InvalidRequestError("the master key has no key info; pass ?key=", param="key")
             row = caller.key
         else:
+            own = key_or_hash_to_hash(asked) == caller.key_hash
+            # Refuse before the lookup, so a plain key cannot probe which keys exist.
+            if not (caller.can_read or own or caller.admin_team_ids):
+                raise PermissionDeniedError("you may only read your own key", code="not_own_key")
             row = await _load_key(session, asked)
-            if not (caller.can_read or row.token == caller.key_hash or caller.manages_team(row.team_id)):
+            if not (caller.can_read or own or caller.manages_team(row.team_id)):
                 raise PermissionDeniedError("you may only read your own key", code="not_own_key")
     return json_response({"key": row.token, "info": key_public(row)})
 

@@ -13,7 +13,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from hydite_common.allowlists import NOTHING, permits
 from hydite_common.credentials import CredentialCipher, mask_secret
-from hydite_common.errors import ConflictError, InvalidRequestError, NotFoundError
+from hydite_common.errors import ConflictError, InvalidRequestError, NotFoundError, UnprocessableEntityError
 from hydite_common.http import json_response
 from hydite_common.pricing import builtin_price
 from hydite_common.providers import SUPPORTED_PROVIDERS, split_model
@@ -120,9 +120,9 @@ def deployment_public(row: DeploymentRow, cipher: CredentialCipher | None) -> di
     }
 
 
-def provider_of(params: LitellmParams) -> tuple[str, str]:
-    assert params.model is not None
-    provider, upstream_model = split_model(params.model, params.custom_llm_provider)
+def provider_of(model: str, custom_provider: str | None) -> tuple[str, str]:
+    """Provider and upstream model name; an unsupported provider is a 400."""
+    provider, upstream_model = split_model(model, custom_provider)
     if provider not in SUPPORTED_PROVIDERS:
         raise InvalidRequestError(
             f"provider {provider!r} is not supported; use one of {sorted(SUPPORTED_PROVIDERS)}",
@@ -134,13 +134,21 @@ def provider_of(params: LitellmParams) -> tuple[str, str]:
 def apply_params(row: DeploymentRow, params: LitellmParams, cipher: CredentialCipher) -> None:
     """Copy the litellm_params the request set onto the row (credential encrypted)."""
     fields = params.model_fields_set
-    if "model" in fields or "custom_llm_provider" in fields:
-        row.provider, row.upstream_model = provider_of(params)
+    if params.model is not None or params.custom_llm_provider is not None:
+        # An update may change only the provider or only the model name.
+        model = params.model or row.upstream_model
+        custom = params.custom_llm_provider or (None if params.model else row.provider)
+        row.provider, row.upstream_model = provider_of(model, custom)
     if "api_key" in fields:
         row.api_key_encrypted = cipher.encrypt(params.api_key or "")
     for name in _COLUMN_PARAMS:
         if name in fields:
-            setattr(row, name, getattr(params, name))
+            value = getattr(params, name)
+            if value is None and name == "weight":
+                raise UnprocessableEntityError(
+                    "litellm_params.weight may not be null", param="litellm_params.weight"
+                )
+            setattr(row, name, value)
     if params.model_extra:
         row.extra_params = {**row.extra_params, **params.model_extra}
 
@@ -159,7 +167,7 @@ async def new_model(request: web.Request) -> web.Response:
     body = await read_request(request, NewModelRequest)
     cipher = request.app[CIPHER]
     model_id = str(body.model_info.get("id") or uuid.uuid4())
-    provider, upstream_model = provider_of(body.litellm_params)
+    provider, upstream_model = provider_of(body.litellm_params.model, body.litellm_params.custom_llm_provider)
     row = DeploymentRow(
         model_id=model_id,
         model_name=body.model_name,
@@ -244,8 +252,9 @@ async def _allowlists_of(session: AsyncSession, key: VirtualKeyRow) -> list[list
     if group_name:
         group = await session.get(KeyGroupRow, group_name)
         lists.append(group.models if group is not None else NOTHING)
-    if key.organization_id and (org := await session.get(OrganizationRow, key.organization_id)) is not None:
-        lists.append(org.models)
+    if key.organization_id:
+        org = await session.get(OrganizationRow, key.organization_id)
+        lists.append(org.models if org is not None else NOTHING)
     return lists
 
 

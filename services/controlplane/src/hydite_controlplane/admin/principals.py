@@ -7,6 +7,7 @@ written out below the generic part.
 
 from __future__ import annotations
 
+import typing
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -17,10 +18,16 @@ from aiohttp import web
 from pydantic import BaseModel, Field, create_model, field_validator
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import SQLModel, func, select
+from sqlmodel import SQLModel, col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from hydite_common.errors import ConflictError, InvalidRequestError, NotFoundError, PermissionDeniedError
+from hydite_common.errors import (
+    ConflictError,
+    InvalidRequestError,
+    NotFoundError,
+    PermissionDeniedError,
+    UnprocessableEntityError,
+)
 from hydite_common.http import json_response, read_json_object
 from hydite_common.keys import generate_key, hash_key, mask_key
 from hydite_controlplane.admin.auth import USER_ROLES, AdminCaller, admin_caller
@@ -39,14 +46,14 @@ from hydite_controlplane.models.keys import VirtualKeyRow
 from hydite_controlplane.models.principals import CustomerRow, KeyGroupRow, OrganizationRow, TeamRow, UserRow
 from hydite_controlplane.store import keys as key_store
 from hydite_controlplane.store.audit import record_audit
-from hydite_controlplane.store.resources import delete_resources, save_resources, write_resources
+from hydite_controlplane.store.resources import save_resources, write_resources
 
 ROUTING_STRATEGIES = frozenset(
     {"simple-shuffle", "least-busy", "latency-based-routing", "usage-based-routing"}
 )
 
 
-class TeamMember(BaseModel):
+class TeamMember(AdminRequest):
     """A member of a team and their role in it."""
 
     user_id: str = Field(min_length=1)
@@ -67,6 +74,13 @@ class UserFields(LimitFields):
     auto_create_key: bool = True
     key_alias: str | None = None
     duration: str | None = None
+
+    @field_validator("duration")
+    @classmethod
+    def _user_key_duration(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_duration(value)
+        return value
 
     @field_validator("user_role")
     @classmethod
@@ -135,6 +149,14 @@ async def _no_refs(session: AsyncSession, row: Any) -> None:
     return None
 
 
+Companions = Callable[[AsyncSession, Any, bool], Awaitable[list[SQLModel]]]
+"""Rows that must change with this one (row, being deleted) — written in the same version."""
+
+
+async def _no_companions(session: AsyncSession, row: Any, deleting: bool) -> list[SQLModel]:
+    return []
+
+
 @dataclass(frozen=True)
 class Entity:
     """How one kind of principal is stored and shown."""
@@ -149,6 +171,7 @@ class Entity:
     generate_id: bool = True
     body_only: frozenset[str] = frozenset()  # request fields that are not columns
     check_refs: CheckRefs = _no_refs
+    companions: Companions = _no_companions
 
     def public(self, row: Any) -> dict[str, Any]:
         """The row as the API shows it."""
@@ -169,6 +192,8 @@ def apply_fields(entity: Entity, row: Any, body: LimitFields) -> None:
         value = getattr(body, name)
         column = "metadata_" if name == "metadata" else entity.renames.get(name, name)
         current = getattr(row, column)
+        if value is None and not _nullable(type(row), column):
+            raise UnprocessableEntityError(f"{name}: may not be null", param=name)
         if isinstance(current, list):
             value = [m.model_dump(exclude_none=True) if isinstance(m, BaseModel) else m for m in value or []]
         elif isinstance(current, dict):
@@ -177,6 +202,11 @@ def apply_fields(entity: Entity, row: Any, body: LimitFields) -> None:
             value = bool(value)
         setattr(row, column, value)
     row.updated_at = utcnow()
+
+
+def _nullable(row_class: type[SQLModel], column: str) -> bool:
+    annotation = row_class.model_fields[column].annotation
+    return type(None) in typing.get_args(annotation)
 
 
 async def _load(session: AsyncSession, entity: Entity, entity_id: str) -> Any:
@@ -215,6 +245,8 @@ async def stage_new(
     caller.require_write()
     body = await read_request(request, entity.fields)
     entity_id = getattr(body, entity.id_field)
+    if entity_id == "":
+        raise UnprocessableEntityError(f"{entity.id_field}: may not be empty", param=entity.id_field)
     if entity_id is None:
         if not entity.generate_id:
             raise InvalidRequestError(f"{entity.id_field} is required", param=entity.id_field)
@@ -224,7 +256,7 @@ async def stage_new(
     if await session.get(entity.row, entity_id) is not None:
         raise ConflictError(f"{entity.kind} {entity_id!r} already exists", param=entity.id_field)
     await entity.check_refs(session, row)
-    await save_resources(session, row)
+    await save_resources(session, row, *await entity.companions(session, row, False))
     _audit(session, caller, "new", entity, row, None)
     return caller, row, body
 
@@ -251,7 +283,7 @@ def handlers(entity: Entity) -> list[web.RouteDef]:
             before = entity.public(row)
             apply_fields(entity, row, body)
             await entity.check_refs(session, row)
-            await save_resources(session, row)
+            await save_resources(session, row, *await entity.companions(session, row, False))
             _audit(session, caller, "update", entity, row, before)
             await _commit(session, entity)
         return json_response(entity.public(row))
@@ -264,9 +296,11 @@ def handlers(entity: Entity) -> list[web.RouteDef]:
         async with request.app[SESSIONS]() as session:
             rows = [await _load(session, entity, entity_id) for entity_id in ids]
             result = await DELETE_EFFECTS.get(entity.kind, _no_delete_effect)(session, caller, rows)
+            companions: list[SQLModel] = []
             for row in rows:
                 _audit(session, caller, "delete", entity, row, entity.public(row))
-            await delete_resources(session, *rows)
+                companions += await entity.companions(session, row, True)
+            await write_resources(session, removals=rows, upserts=companions)
             await session.commit()
         return json_response({f"deleted_{entity.plural}": ids, **result})
 
@@ -288,7 +322,9 @@ def handlers(entity: Entity) -> list[web.RouteDef]:
     async def list_(request: web.Request) -> web.Response:
         caller = await admin_caller(request)
         caller.require_read()
-        page, size = page_of(request, size_param="page_size", default_size=25)
+        # LiteLLM's plain lists return everything; the user list and explicit paging page.
+        paging = entity.kind == "user" or "page" in request.query or "page_size" in request.query
+        page, size = page_of(request, size_param="page_size", default_size=25) if paging else (1, 1_000_000)
         async with request.app[SESSIONS]() as session:
             query = select(entity.row)
             for name, value in request.query.items():
@@ -379,11 +415,16 @@ async def _delete_owned_keys(session: AsyncSession, caller: AdminCaller, rows: l
 async def _refuse_if_referenced(
     session: AsyncSession, caller: AdminCaller, rows: list[Any]
 ) -> dict[str, Any]:
-    """Organizations with teams and key groups in use cannot be deleted."""
+    """Organizations and key groups still in use cannot be deleted (that would widen access)."""
     for row in rows:
         if isinstance(row, OrganizationRow):
-            queries = [select(TeamRow.team_id).where(TeamRow.organization_id == row.organization_id)]
-            what, name = "teams", row.organization_id
+            org_id = row.organization_id
+            queries = [
+                select(TeamRow.team_id).where(TeamRow.organization_id == org_id),
+                select(VirtualKeyRow.token).where(VirtualKeyRow.organization_id == org_id),
+                select(UserRow.user_id).where(UserRow.organization_id == org_id),
+            ]
+            what, name = "teams, keys or users", org_id
         else:
             queries = [
                 select(VirtualKeyRow.token).where(VirtualKeyRow.key_group == row.name),
@@ -435,13 +476,60 @@ async def _check_org_and_group(session: AsyncSession, row: Any) -> None:
     group = getattr(row, "key_group", None)
     if group and await session.get(KeyGroupRow, group) is None:
         raise InvalidRequestError(f"key group {group!r} does not exist", param="key_group")
+    for team_id in getattr(row, "teams", None) or ():
+        if await session.get(TeamRow, team_id) is None:
+            raise InvalidRequestError(f"team {team_id!r} does not exist", param="teams")
+
+
+async def _team_members_follow(session: AsyncSession, team: TeamRow, deleting: bool) -> list[SQLModel]:
+    """Users' `teams` lists follow the team's members (existing users only)."""
+    members = set() if deleting else {m["user_id"] for m in team.members_with_roles}
+    listed = await session.exec(select(UserRow).where(col(UserRow.teams).contains([team.team_id])))
+    users = {u.user_id: u for u in listed}
+    for uid in members - users.keys():
+        if (user := await session.get(UserRow, uid)) is not None:
+            users[uid] = user
+    changed: list[SQLModel] = []
+    for uid, user in users.items():
+        teams = set(user.teams) - {team.team_id} | ({team.team_id} if uid in members else set())
+        if teams != set(user.teams):
+            user.teams = sorted(teams)
+            changed.append(user)
+    return changed
+
+
+async def _user_teams_follow(session: AsyncSession, user: UserRow, deleting: bool) -> list[SQLModel]:
+    """Teams' members follow the user's `teams` list; a deleted user leaves every team."""
+    wanted = set() if deleting else set(user.teams)
+    member_of = await session.exec(
+        select(TeamRow).where(col(TeamRow.members_with_roles).contains([{"user_id": user.user_id}]))
+    )
+    teams = {t.team_id: t for t in member_of}
+    for team_id in wanted - teams.keys():
+        if (team := await session.get(TeamRow, team_id)) is not None:
+            teams[team_id] = team
+    changed: list[SQLModel] = []
+    for team_id, team in teams.items():
+        others = [m for m in team.members_with_roles if m["user_id"] != user.user_id]
+        mine = [m for m in team.members_with_roles if m["user_id"] == user.user_id]
+        members = others + (
+            (mine or [{"user_id": user.user_id, "role": "user"}]) if team_id in wanted else []
+        )
+        if members != team.members_with_roles:
+            team.members_with_roles = members
+            changed.append(team)
+    return changed
 
 
 USERS = Entity(
     "user", "users", UserRow, "user_id", "user_id", UserFields,
     body_only=frozenset({"auto_create_key", "key_alias", "duration"}), check_refs=_check_org_and_group,
+    companions=_user_teams_follow,
 )  # fmt: skip
-TEAMS = Entity("team", "teams", TeamRow, "team_id", "team_id", TeamFields, check_refs=_check_org_and_group)
+TEAMS = Entity(
+    "team", "teams", TeamRow, "team_id", "team_id", TeamFields,
+    check_refs=_check_org_and_group, companions=_team_members_follow,
+)  # fmt: skip
 ORGANIZATIONS = Entity(
     "organization", "organizations", OrganizationRow, "organization_id", "organization_id", OrganizationFields
 )
@@ -470,6 +558,10 @@ async def new_user(request: web.Request) -> web.Response:
             if key_row.key_alias and await key_store.alias_taken(session, key_row.key_alias):
                 raise ConflictError(f"key_alias {key_row.key_alias!r} is already used", param="key_alias")
             await save_resources(session, key_row)
+            record_audit(
+                session, actor=caller.identity, action="key.generate", object_type="key",
+                object_id=key_row.token, before=None, after=key_public(key_row),
+            )  # fmt: skip
             response.update(key=key, token=key_row.token, key_name=key_row.key_name, expires=key_row.expires)
         await _commit(session, USERS)
     return json_response({k: v.isoformat() if isinstance(v, datetime) else v for k, v in response.items()})
@@ -519,37 +611,10 @@ async def _change_team(
         before = TEAMS.public(team)
         change(team, body)
         team.updated_at = utcnow()
-        changed: list[SQLModel] = [team]
-        if action == "member_add":
-            changed += await _sync_user_teams(session, team, add=True)
-        elif action == "member_delete":
-            assert isinstance(body, MemberDeleteRequest)
-            changed += await _sync_user_teams(session, team, add=False, user_id=body.user_id)
-        await write_resources(session, upserts=changed)
+        await save_resources(session, team, *await _team_members_follow(session, team, False))
         _audit(session, caller, action, TEAMS, team, before)
         await _commit(session, TEAMS)
     return json_response(TEAMS.public(team))
-
-
-async def _sync_user_teams(
-    session: AsyncSession, team: TeamRow, *, add: bool, user_id: str | None = None
-) -> list[SQLModel]:
-    """Keep users' `teams` lists in step with the team's members (existing users only)."""
-    ids = [m["user_id"] for m in team.members_with_roles] if add else [user_id]
-    changed: list[SQLModel] = []
-    for uid in ids:
-        user = await session.get(UserRow, uid) if uid else None
-        if user is None:
-            continue
-        teams = set(user.teams)
-        if add:
-            teams.add(team.team_id)
-        else:
-            teams.discard(team.team_id)
-        if sorted(teams) != sorted(user.teams):
-            user.teams = sorted(teams)
-            changed.append(user)
-    return changed
 
 
 def _add_members(team: TeamRow, body: Any) -> None:

@@ -67,7 +67,9 @@ def validate(model: type[RequestModel], data: dict[str, Any]) -> RequestModel:
         return model.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
-        field = ".".join(str(p) for p in first["loc"]) or None
+        # Unions put the member type's name in the path (member.TeamMember.role); users know fields only.
+        parts = [str(p) for p in first["loc"] if not (isinstance(p, str) and (p[:1].isupper() or "[" in p))]
+        field = ".".join(parts) or None
         message = "unknown field" if first["type"] == "extra_forbidden" else first["msg"]
         raise UnprocessableEntityError(f"{field}: {message}" if field else message, param=field) from None
 

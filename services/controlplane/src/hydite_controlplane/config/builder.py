@@ -9,8 +9,7 @@ from typing import Any
 import orjson
 from google.protobuf.any_pb2 import Any as AnyMessage
 from google.protobuf.message import Message
-from sqlalchemy import select
-from sqlmodel import SQLModel
+from sqlmodel import SQLModel, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from hydite.config.v1 import config_pb2 as pb
@@ -204,5 +203,5 @@ async def load_resources(
         if not wanted:
             return []
         query = query.where(getattr(table.row, table.name_column).in_(wanted))
-    rows = (await session.execute(query)).scalars().all()
+    rows = (await session.exec(query)).all()
     return [to_resource(table, row) for row in rows]

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import text
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from hydite_controlplane.db import run_sql
 from hydite_controlplane.models.config import ConfigChange
 
 CONFIG_WRITE_LOCK_ID = 0x48594454_43464721  # "HYDT" "CFG!"
@@ -35,13 +35,14 @@ async def record_changes(session: AsyncSession, changes: list[ResourceChange]) -
 
     Listeners are notified when the transaction commits (NOTIFY is transactional).
     """
-    await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": CONFIG_WRITE_LOCK_ID})
-    head = (await session.execute(text("SELECT coalesce(max(version), 0) FROM config_changes"))).scalar_one()
+    await run_sql(session, ("SELECT pg_advisory_xact_lock(:k)"), {"k": CONFIG_WRITE_LOCK_ID})
+    head = (await run_sql(session, ("SELECT coalesce(max(version), 0) FROM config_changes"))).scalar_one()
     version = int(head) + 1
     for change in changes:
         session.add(ConfigChange(version=version, type_url=change.type_url, name=change.name, op=change.op))
-    await session.execute(
-        text("SELECT pg_notify(:channel, :payload)"),
+    await run_sql(
+        session,
+        ("SELECT pg_notify(:channel, :payload)"),
         {"channel": NOTIFY_CHANNEL, "payload": str(version)},
     )
     return version

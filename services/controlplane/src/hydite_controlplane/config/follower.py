@@ -11,14 +11,14 @@ import logging
 from collections import defaultdict
 
 import psycopg
-from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import async_sessionmaker
-from sqlmodel import col
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from hydite_controlplane.config.builder import RESOURCE_TABLES, load_resources
 from hydite_controlplane.config.cache import Changes, SnapshotCache
 from hydite_controlplane.config.changelog import NOTIFY_CHANNEL
+from hydite_controlplane.db import run_sql
 from hydite_controlplane.models.config import ConfigChange
 
 log = logging.getLogger(__name__)
@@ -40,7 +40,7 @@ class ChangeFollower:
     async def load_full(self) -> None:
         """Read the head version and every resource in one consistent read."""
         async with self._lock, self._sessions() as session:
-            await session.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"))
+            await run_sql(session, ("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"))
             head = await self._head(session)
             resources = {t: await load_resources(session, t) for t in RESOURCE_TABLES}
             self._cache.reset(head, resources)
@@ -48,12 +48,12 @@ class ChangeFollower:
     async def catch_up(self) -> None:
         """Apply the changes committed since the cache's version, read consistently."""
         async with self._lock, self._sessions() as session:
-            await session.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"))
+            await run_sql(session, ("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"))
             head = await self._head(session)
             if head <= self._cache.version:
                 return
             rows = (
-                await session.execute(
+                await session.exec(
                     select(col(ConfigChange.type_url), col(ConfigChange.name))
                     .where(col(ConfigChange.version) > self._cache.version)
                     .order_by(col(ConfigChange.version))
@@ -73,7 +73,7 @@ class ChangeFollower:
     @staticmethod
     async def _head(session: AsyncSession) -> int:
         value = (
-            await session.execute(text("SELECT coalesce(max(version), 0) FROM config_changes"))
+            await run_sql(session, ("SELECT coalesce(max(version), 0) FROM config_changes"))
         ).scalar_one()
         return int(value)
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from hydite_controlplane.db import run_sql
 from hydite_controlplane.models.common import utcnow
 from hydite_controlplane.models.config import ConfigNode
 
@@ -32,7 +33,7 @@ class NodeStatusStore:
             set_={k: v for k, v in row.items() if k != "node_id"},
         )
         async with self._sessions() as session:
-            await session.execute(statement)
+            await run_sql(session, statement)
             await session.commit()
 
     async def connected(self, node_id: str, hostname: str, version: int) -> None:
@@ -66,5 +67,5 @@ class NodeStatusStore:
     async def all_nodes(self) -> list[ConfigNode]:
         """Every node ever seen, most recent first."""
         async with self._sessions() as session:
-            result = await session.execute(select(ConfigNode).order_by(ConfigNode.last_seen.desc()))  # type: ignore[attr-defined]
-            return list(result.scalars().all())
+            result = await session.exec(select(ConfigNode).order_by(col(ConfigNode.last_seen).desc()))
+            return list(result.all())

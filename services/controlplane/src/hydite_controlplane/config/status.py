@@ -6,13 +6,18 @@ from aiohttp import web
 
 from hydite_common.http import json_response
 from hydite_controlplane.admin.auth import admin_caller
-from hydite_controlplane.appkeys import CACHE, NODE_STATUS
+from hydite_controlplane.appkeys import NODE_STATUS, SESSIONS
+from hydite_controlplane.db import run_sql
 
 
 async def config_status(request: web.Request) -> web.Response:
     """Head version and, per node, acked version, lag, connection and last error."""
     (await admin_caller(request)).require_read()
-    head = request.app[CACHE].version
+    async with request.app[SESSIONS]() as session:
+        # The committed head, not this replica's cache: right after a write the cache may lag.
+        head = int(
+            (await run_sql(session, ("SELECT coalesce(max(version), 0) FROM config_changes"))).scalar_one()
+        )
     nodes = await request.app[NODE_STATUS].all_nodes()
     return json_response(
         {
