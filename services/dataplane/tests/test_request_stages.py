@@ -420,3 +420,10 @@ def test_customer_blocked_or_outside_allowlist_is_403() -> None:
     assert blocked.value.code == "customer_blocked"
     with pytest.raises(PermissionDeniedError):
         authorize_customer("narrow-user", "m2", snap)
+
+
+def test_missing_organization_allows_nothing() -> None:
+    """A key naming an organization that no longer exists may call no model (never more than before)."""
+    snap = snapshot(deployment("d1", "gpt-4o"))
+    with pytest.raises(PermissionDeniedError):
+        authorize_model(pb.VirtualKey(key_hash="h", organization_id="gone"), "gpt-4o", snap)
