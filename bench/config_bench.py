@@ -10,7 +10,6 @@ Targets are printed as PASS/MISS, never asserted: benchmarks are not tests.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import base64
 import functools
 import gc
@@ -32,7 +31,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import nats
 import orjson
 import psycopg
 from psycopg import sql
@@ -386,31 +384,6 @@ def run_stack(stack: Stack, options: Options, figures: Figures) -> None:
         client.close()
 
 
-def drop_namespace(stack: Stack) -> None:
-    """Drop the benchmark's database and its NATS streams (as tests/conftest.py does)."""
-    config = stack.config
-    if stack.postgres is not None:
-        with psycopg.connect(database_url(stack, "postgres"), autocommit=True) as conn:
-            conn.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                    sql.Identifier(config.database_name)
-                )
-            )
-    if stack.nats is not None:
-        nats_url = stack.nats.url
-
-        async def delete_streams() -> None:
-            nc = await nats.connect(nats_url)
-            js = nc.jetstream()
-            prefix = config.nats_prefix.upper() + "_"
-            for info in await js.streams_info():
-                if info.config.name and info.config.name.startswith(prefix):
-                    await js.delete_stream(info.config.name)
-            await nc.close()
-
-        asyncio.run(delete_streams())
-
-
 def log_tails(stack: Stack) -> str:
     """The end of every service's log, for a failure report."""
     return "\n".join(f"--- {s.name}\n{s.log_tail()[-3000:]}" for s in stack.services)
@@ -648,7 +621,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             for service in stack.services:
                 service.stop()
-            drop_namespace(stack)
+            stack.drop_namespace()
         finally:
             stack.stop()
             shutil.rmtree(data_dir, ignore_errors=True)

@@ -2,48 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
-import nats
-import psycopg
 import pytest
-from psycopg import sql
 
 from hydite_common.devstack import Stack, StackConfig
-from hydite_common.settings import to_libpq_url, with_database_name
 from tests.fakes.openai_server import FakeOpenAI, FakeServerThread
 
 FAKE_UPSTREAM_KEY = "sk-upstream-secret-0123456789"
-
-
-def _drop_namespace(stack: Stack) -> None:
-    config = stack.config
-    if stack.postgres is not None:
-        admin_url = with_database_name(to_libpq_url(stack.postgres.url), "postgres")
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                    sql.Identifier(config.database_name)
-                )
-            )
-    if stack.nats is not None:
-        nats_url = stack.nats.url
-
-        async def delete_streams() -> None:
-            nc = await nats.connect(nats_url)
-            js = nc.jetstream()
-            prefix = config.nats_prefix.upper() + "_"
-            for info in await js.streams_info():
-                if info.config.name and info.config.name.startswith(prefix):
-                    await js.delete_stream(info.config.name)
-            await nc.close()
-
-        asyncio.run(delete_streams())
 
 
 @pytest.fixture(scope="session")
@@ -58,7 +28,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         try:
             for service in running.services:
                 service.stop()
-            _drop_namespace(running)
+            running.drop_namespace()
         finally:
             running.stop()
 

@@ -117,14 +117,7 @@ def replica_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     finally:
         for service in list(stack.services):
             stack.stop_service(service)
-        if stack.postgres is not None:
-            admin_url = with_database_name(to_libpq_url(stack.postgres.url), "postgres")
-            with psycopg.connect(admin_url, autocommit=True) as conn:
-                conn.execute(
-                    sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                        sql.Identifier(stack.config.database_name)
-                    )
-                )
+        stack.drop_namespace()
         stack.stop()
 
 

@@ -6,6 +6,7 @@ same real processes with their own database, NATS prefix and free ports.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import secrets
@@ -20,10 +21,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+import nats
 import orjson
+import psycopg
+from psycopg import sql
 
 from hydite_common.embedded import RunningService, ensure_nats, ensure_postgres
-from hydite_common.settings import DEV_MASTER_KEY, DEV_SALT_KEY
+from hydite_common.settings import DEV_MASTER_KEY, DEV_SALT_KEY, to_libpq_url, with_database_name
 
 READY_TIMEOUT_SECONDS = 60.0
 DEMO_KEY = "sk-hydite-demo-key-0000"
@@ -242,6 +246,20 @@ class Stack:
         self.start_spend_ingest()
         self.start_dataplane()
 
+    def drop_namespace(self) -> None:
+        """Drop this stack's database and its NATS streams (test and benchmark stacks)."""
+        config = self.config
+        if self.postgres is not None:
+            admin_url = with_database_name(to_libpq_url(self.postgres.url), "postgres")
+            with psycopg.connect(admin_url, autocommit=True) as conn:
+                conn.execute(
+                    sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                        sql.Identifier(config.database_name)
+                    )
+                )
+        if self.nats is not None:
+            asyncio.run(_delete_streams(self.nats.url, config.nats_prefix.upper() + "_"))
+
     def stop(self) -> None:
         """Stop every process this stack started, newest first, then embedded dependencies."""
         for service in reversed(self.services):
@@ -267,6 +285,17 @@ class Stack:
                 return response.status, orjson.loads(response.read())
         except urllib.error.HTTPError as exc:
             return exc.code, orjson.loads(exc.read() or b"null")
+
+
+async def _delete_streams(nats_url: str, prefix: str) -> None:
+    nc = await nats.connect(nats_url)
+    try:
+        js = nc.jetstream()
+        for info in await js.streams_info():
+            if info.config.name and info.config.name.startswith(prefix):
+                await js.delete_stream(info.config.name)
+    finally:
+        await nc.close()
 
 
 def register_demo(stack: Stack) -> None:
