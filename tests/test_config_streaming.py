@@ -186,3 +186,32 @@ def test_concurrent_migrations_are_safe(stack: Stack) -> None:
     finally:
         with psycopg.connect(admin_url, autocommit=True) as conn:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def test_a_snapshot_the_data_plane_cannot_apply_is_nacked(replica_stack: Stack) -> None:
+    """A data plane with the wrong salt key NACKs (reason in /config/status) and does not become ready."""
+    stack = replica_stack
+    admin_port = stack.config.admin_port
+    params = {"model": "openai/x", "api_key": "sk-provider-00000"}
+    created = _admin_post(
+        stack, admin_port, "/model/new", {"model_name": "secret-model", "litellm_params": params}
+    )
+    assert created.status_code == 200, created.text
+    port = free_port()
+    node_id = f"wrong-salt-{port}"
+    stack.spawn(
+        node_id, "hydite_dataplane", port, wait=False,
+        HYDITE_PORT=str(port), HYDITE_NODE_ID=node_id, HYDITE_SALT_KEY="not-the-salt-key",
+    )  # fmt: skip
+
+    def nacked() -> dict[str, object] | None:
+        status = httpx.get(
+            f"http://127.0.0.1:{admin_port}/config/status",
+            headers={"Authorization": f"Bearer {stack.config.master_key}"},
+        ).json()
+        nodes = status["nodes"]
+        return next((n for n in nodes if n["node_id"] == node_id and n["nacked_version"]), None)
+
+    node = wait_until(nacked, timeout=10.0, interval=0.05)
+    assert "salt key" in str(node["last_error"])
+    assert httpx.get(f"http://127.0.0.1:{port}/health/readiness").status_code == 503

@@ -160,8 +160,8 @@ class Stack:
         self.postgres = ensure_postgres(self.config.database_url, self.config.data_dir.resolve())
         self.nats = ensure_nats(self.config.nats_url, self.config.data_dir.resolve())
 
-    def spawn(self, name: str, module: str, port: int, **env: str) -> ServiceProcess:
-        """Start one service module and wait until its readiness route answers 200."""
+    def spawn(self, name: str, module: str, port: int, *, wait: bool = True, **env: str) -> ServiceProcess:
+        """Start one service module and (unless wait is false) wait until it is ready."""
         log_path: Path | None = None
         log_file: IO[bytes] | None = None
         if self.config.log_to_files:
@@ -180,7 +180,8 @@ class Stack:
             name, process, f"http://127.0.0.1:{port}/health/readiness", log_path, log_file
         )
         self.services.append(service)
-        self.wait_ready(service)
+        if wait:
+            self.wait_ready(service)
         return service
 
     def wait_ready(self, service: ServiceProcess, timeout: float = READY_TIMEOUT_SECONDS) -> None:

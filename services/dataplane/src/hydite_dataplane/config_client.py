@@ -14,7 +14,7 @@ import gc
 import logging
 import random
 import socket
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 
 import grpc
 
@@ -75,22 +75,11 @@ class ConfigStreamClient:
             await asyncio.sleep(backoff * random.uniform(0.5, 1.5))
 
     async def _follow(self, stub: pb_grpc.ConfigServiceStub) -> None:
-        replies: asyncio.Queue[pb.StreamRequest] = asyncio.Queue()
-        replies.put_nowait(
-            pb.StreamRequest(
-                hello=pb.Hello(
-                    node_id=self._node_id,
-                    version=self._holder.current.version,
-                    hostname=socket.gethostname(),
-                )
-            )
+        call = stub.Stream()
+        hello = pb.Hello(
+            node_id=self._node_id, version=self._holder.current.version, hostname=socket.gethostname()
         )
-
-        async def outgoing() -> AsyncIterator[pb.StreamRequest]:
-            while True:
-                yield await replies.get()
-
-        call = stub.Stream(outgoing())
+        await call.write(pb.StreamRequest(hello=hello))
         pending: list[pb.Resource] = []
         pending_nonce = ""
         async for response in call:
@@ -105,7 +94,7 @@ class ConfigStreamClient:
                 end = response.snapshot_end
                 if end.nonce == pending_nonce:
                     build = functools.partial(snapshot_from_resources, end.version, pending, self._cipher)
-                    replies.put_nowait(self._apply(end.version, end.nonce, build))
+                    await call.write(self._apply(end.version, end.nonce, build))
                     del build
                     pending = []
                     release_freed_memory()
@@ -121,7 +110,7 @@ class ConfigStreamClient:
                     call.cancel()
                     return
                 build = functools.partial(apply_delta, base, batch, self._cipher)
-                replies.put_nowait(self._apply(batch.version, batch.nonce, build))
+                await call.write(self._apply(batch.version, batch.nonce, build))
 
     def _apply(self, version: int, nonce: str, build: Callable[[], Snapshot]) -> pb.StreamRequest:
         try:

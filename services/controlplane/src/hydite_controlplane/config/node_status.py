@@ -27,7 +27,8 @@ class NodeStatusStore:
             "controlplane_id": self._controlplane_id,
             **values,
         }
-        statement = insert(ConfigNode).values(row)
+        # A first report may be a NACK: the inserted row needs every NOT NULL column.
+        statement = insert(ConfigNode).values({"acked_version": 0, **row})
         statement = statement.on_conflict_do_update(
             index_elements=[ConfigNode.node_id],
             set_={k: v for k, v in row.items() if k != "node_id"},
