@@ -22,6 +22,7 @@ from hydite_dataplane.forward import ControlPlaneForwarder
 from hydite_dataplane.hooks import Hooks
 from hydite_dataplane.pipeline import Gateway, handle_inference
 from hydite_dataplane.providers import build_providers
+from hydite_dataplane.router import CooldownTracker, RetryPolicy
 from hydite_dataplane.routes import ROUTES
 from hydite_dataplane.settings import DataplaneSettings
 from hydite_dataplane.snapshot import SnapshotHolder
@@ -83,13 +84,26 @@ def build_app(settings: DataplaneSettings) -> web.Application:
 
 async def _http_session(app: web.Application) -> AsyncIterator[None]:
     connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, keepalive_timeout=60)
+    settings = app[SETTINGS]
+    cooldowns = CooldownTracker(
+        allowed_fails=settings.cooldown_allowed_fails,
+        window_seconds=settings.cooldown_window_seconds,
+        cooldown_seconds=settings.cooldown_seconds,
+    )
     async with aiohttp.ClientSession(connector=connector, auto_decompress=False) as session:
         app[HTTP_SESSION] = session
         app[GATEWAY] = Gateway(
-            settings=app[SETTINGS],
+            settings=settings,
             holder=app[HOLDER],
             providers=build_providers(session),
-            hooks=Hooks(post_call=[UsageRecorder(app[USAGE])]),
+            hooks=Hooks(deployment_filters=[cooldowns], post_call=[UsageRecorder(app[USAGE])]),
+            retry_policy=RetryPolicy(
+                num_retries=settings.num_retries,
+                backoff_base_seconds=settings.retry_backoff_base_seconds,
+                backoff_max_seconds=settings.retry_backoff_max_seconds,
+                max_retry_after_seconds=settings.max_retry_after_seconds,
+            ),
+            cooldowns=cooldowns,
         )
         app[FORWARDER] = ControlPlaneForwarder(session, app[SETTINGS].controlplane_url, INFERENCE_PATHS)
         yield

@@ -52,6 +52,7 @@ def deployment_target(message: pb.Deployment, cipher: CredentialCipher) -> Deplo
         price=price,
         extra_params=_json_dict(message.extra_params_json),
         model_info=_json_dict(message.model_info_json),
+        max_retries=message.max_retries if message.HasField("max_retries") else None,
     )
 
 

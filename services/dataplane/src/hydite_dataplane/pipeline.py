@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import random
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,10 +30,16 @@ from hydite_dataplane.hooks import CallRecord, Hooks
 from hydite_dataplane.providers import Provider
 from hydite_dataplane.providers.base import OperationAdapter
 from hydite_dataplane.request import InferenceRequest, TokenUsage
-from hydite_dataplane.router import pick_deployment
+from hydite_dataplane.router import (
+    CooldownTracker,
+    RetryPolicy,
+    fallback_models,
+    is_retryable,
+    pick_deployment,
+)
 from hydite_dataplane.routes import Route
 from hydite_dataplane.settings import DataplaneSettings
-from hydite_dataplane.snapshot import DeploymentTarget, SnapshotHolder
+from hydite_dataplane.snapshot import DeploymentTarget, Snapshot, SnapshotHolder
 from hydite_dataplane.stream import StreamOutcome, relay_stream
 from hydite_dataplane.upstream import UpstreamResponse, error_from_upstream
 
@@ -44,6 +52,8 @@ class Gateway:
     holder: SnapshotHolder
     providers: dict[str, Provider]
     hooks: Hooks
+    retry_policy: RetryPolicy
+    cooldowns: CooldownTracker
     rng: random.Random = field(default_factory=random.Random)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _id_prefix: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
@@ -116,18 +126,80 @@ async def _serve(gateway: Gateway, route: Route, http_request: web.Request) -> w
         customer_id=body["user"] if isinstance(body.get("user"), str) else "",
         tags=_request_tags(body, list(key.tags)),
     )
-    target: DeploymentTarget | None = None
     try:
-        request.model = _model_of(http_request, route, body)
+        request.model = request.requested_model = _model_of(http_request, route, body)
         deployments = authorize_model(key, request.model, snapshot)
         authorize_customer(request.customer_id, request.model, snapshot)
         await gateway.hooks.before_call(request, snapshot)
-        target = pick_deployment(gateway.hooks.eligible(request, deployments), gateway.rng)
-        return await _call_provider(gateway, http_request, request, target)
+        return await _route(gateway, http_request, request, snapshot, deployments)
     except HyditeError as exc:
         exc.headers.setdefault("x-request-id", request.request_id)
-        gateway.hooks.after_call(request, CallRecord.failure(target, exc))
+        gateway.hooks.after_call(request, CallRecord.failure(request.deployment, exc))
         raise
+
+
+async def _route(
+    gateway: Gateway,
+    http_request: web.Request,
+    request: InferenceRequest,
+    snapshot: Snapshot,
+    deployments: Sequence[DeploymentTarget],
+) -> web.StreamResponse:
+    """The model group, then its fallbacks (each authorized like the model itself) until one answers."""
+    tried_models = {request.model}
+    while True:
+        try:
+            return await _try_model_group(gateway, http_request, request, deployments)
+        except HyditeError as error:
+            for candidate in fallback_models(request, deployments, error):
+                if candidate in tried_models:
+                    continue
+                tried_models.add(candidate)
+                try:
+                    deployments = authorize_model(request.key, candidate, snapshot)
+                    authorize_customer(request.customer_id, candidate, snapshot)
+                except HyditeError:
+                    continue
+                request.model = candidate
+                break
+            else:
+                raise
+
+
+async def _try_model_group(
+    gateway: Gateway,
+    http_request: web.Request,
+    request: InferenceRequest,
+    deployments: Sequence[DeploymentTarget],
+) -> web.StreamResponse:
+    """Call the group's deployments, retrying retryable failures with backoff; no retry once a
+    response has started."""
+    policy = gateway.retry_policy
+    retries = policy.retries_for(request, deployments)
+    failed: set[str] = set()
+    for attempt in itertools.count(1):
+        eligible = gateway.hooks.eligible(request, deployments)
+        target = pick_deployment(eligible, gateway.rng, frozenset(failed))
+        request.deployment = target
+        request.attempts += 1
+        try:
+            response = await _call_provider(gateway, http_request, request, target)
+        except HyditeError as error:
+            gateway.cooldowns.record_failure(target, error)
+            failed.add(target.deployment_id)
+            if not is_retryable(error) or attempt > retries:
+                raise
+            # Another deployment is tried at once; the same one only after a backoff.
+            fresh = any(d.deployment_id not in failed for d in eligible)
+            delay = 0.0 if fresh else policy.delay(attempt, error, gateway.rng)
+            if delay is None:
+                raise
+            if delay:
+                await asyncio.sleep(delay)
+            continue
+        gateway.cooldowns.record_success(target)
+        return response
+    raise AssertionError("unreachable")
 
 
 async def _call_provider(
@@ -147,7 +219,11 @@ async def _call_provider(
     )
     sent_at = time.perf_counter()
     upstream = await provider.transport.send(call, client_timeout)
-    headers = {"x-request-id": request.request_id, "x-hydite-deployment": target.deployment_id}
+    headers = {
+        "x-request-id": request.request_id,
+        "x-hydite-deployment": target.deployment_id,
+        "x-hydite-attempts": str(request.attempts),
+    }
     if upstream.status >= 400:
         error_body = await upstream.read()
         upstream.release()

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hydite.config.v1 import config_pb2 as pb
+from hydite_dataplane.snapshot import DeploymentTarget
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,3 +41,6 @@ class InferenceRequest:
     client_wants_stream_usage: bool = False
     customer_id: str = ""
     tags: list[str] = field(default_factory=list)
+    requested_model: str = ""  # what the client asked for; `model` becomes a fallback's name
+    attempts: int = 0  # upstream calls made so far (retries and fallbacks included)
+    deployment: DeploymentTarget | None = None  # the deployment of the latest attempt

@@ -1,15 +1,161 @@
-"""Stage 4: pick the deployment that serves a request (weighted shuffle)."""
+"""Stage 4: which deployment serves a request, and what happens when one fails.
+
+- pick: weighted shuffle among the eligible deployments, avoiding ones that already failed
+  this request when others remain;
+- retry: 429, 5xx, timeouts and connection errors are retried with exponential backoff and
+  jitter, honouring the provider's retry-after (up to a cap);
+- cooldown: a deployment that fails `allowed_fails` times within a window, or answers 429, is
+  left out for a while and comes back by itself (a deployment-eligibility hook);
+- fallbacks: when a model group gives up, the request moves to its fallback models: by error
+  kind (context window, content policy) or in general.
+"""
 
 from __future__ import annotations
 
 import random
+import time
+from collections import deque
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
+from hydite_common.errors import (
+    HyditeError,
+    RateLimitError,
+    ServiceUnavailableError,
+    UpstreamError,
+    UpstreamTimeoutError,
+)
+from hydite_dataplane.request import InferenceRequest
 from hydite_dataplane.snapshot import DeploymentTarget
 
+CONTEXT_WINDOW_CODES = frozenset({"context_length_exceeded", "context_window_exceeded"})
+CONTENT_POLICY_CODES = frozenset({"content_policy_violation", "content_filter"})
 
-def pick_deployment(deployments: Sequence[DeploymentTarget], rng: random.Random) -> DeploymentTarget:
-    """A deployment chosen at random in proportion to its weight."""
-    if len(deployments) == 1:
-        return deployments[0]
-    return rng.choices(deployments, weights=[d.weight for d in deployments], k=1)[0]
+
+def pick_deployment(
+    deployments: Sequence[DeploymentTarget], rng: random.Random, avoid: frozenset[str] = frozenset()
+) -> DeploymentTarget:
+    """A deployment chosen at random in proportion to its weight, preferring ones not in avoid."""
+    fresh = [d for d in deployments if d.deployment_id not in avoid] if avoid else deployments
+    candidates = fresh or deployments
+    if len(candidates) == 1:
+        return candidates[0]
+    return rng.choices(candidates, weights=[d.weight for d in candidates], k=1)[0]
+
+
+def is_retryable(error: HyditeError) -> bool:
+    """Rate limits, provider failures, timeouts and unreachable providers are worth another try."""
+    return isinstance(error, RateLimitError | UpstreamError | UpstreamTimeoutError | ServiceUnavailableError)
+
+
+def retry_after_seconds(error: HyditeError) -> float | None:
+    """The provider's retry-after in seconds, when it sent a numeric one."""
+    raw = error.headers.get("retry-after")
+    try:
+        return max(0.0, float(raw)) if raw is not None else None
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """How often and how patiently a model group is retried."""
+
+    num_retries: int
+    backoff_base_seconds: float
+    backoff_max_seconds: float
+    max_retry_after_seconds: float
+
+    def retries_for(self, request: InferenceRequest, deployments: Sequence[DeploymentTarget]) -> int:
+        """The request's `num_retries`, else the deployments' max_retries, else the default."""
+        asked = request.body.get("num_retries")
+        if isinstance(asked, int) and not isinstance(asked, bool) and 0 <= asked <= 10:
+            return asked
+        configured = [d.max_retries for d in deployments if d.max_retries is not None]
+        return max(configured) if configured else self.num_retries
+
+    def delay(self, attempt: int, error: HyditeError, rng: random.Random) -> float | None:
+        """Seconds to wait before retry number attempt (1-based); None: do not wait that long."""
+        backoff: float = min(self.backoff_max_seconds, self.backoff_base_seconds * 2.0 ** (attempt - 1))
+        backoff *= rng.uniform(0.5, 1.5)
+        after = retry_after_seconds(error)
+        if after is None:
+            return backoff
+        return None if after > self.max_retry_after_seconds else max(backoff, after)
+
+
+class CooldownTracker:
+    """Counts recent failures per deployment and keeps failing ones out for a while.
+
+    It is the router's deployment-eligibility hook; state is per data-plane process.
+    """
+
+    def __init__(self, *, allowed_fails: int, window_seconds: float, cooldown_seconds: float) -> None:
+        self._allowed_fails = allowed_fails
+        self._window = window_seconds
+        self._cooldown = cooldown_seconds
+        self._failures: dict[str, deque[float]] = {}
+        self._until: dict[str, float] = {}
+
+    def eligible(
+        self, request: InferenceRequest, deployments: Sequence[DeploymentTarget]
+    ) -> Sequence[DeploymentTarget]:
+        """Deployments not cooling down (all of them, if every one is: better a try than nothing)."""
+        if not self._until:
+            return deployments
+        now = time.monotonic()
+        available = [d for d in deployments if self._until.get(d.deployment_id, 0.0) <= now]
+        return available or deployments
+
+    def cooling(self, deployment_id: str) -> bool:
+        """Whether the deployment is cooling down now."""
+        return self._until.get(deployment_id, 0.0) > time.monotonic()
+
+    def record_failure(self, target: DeploymentTarget, error: HyditeError) -> None:
+        """Count a failure; a 429 or too many failures in the window start a cooldown."""
+        if not is_retryable(error):
+            return
+        now = time.monotonic()
+        if isinstance(error, RateLimitError):
+            pause = max(self._cooldown, retry_after_seconds(error) or 0.0)
+            self._until[target.deployment_id] = now + pause
+            return
+        failures = self._failures.setdefault(target.deployment_id, deque())
+        failures.append(now)
+        while failures and failures[0] < now - self._window:
+            failures.popleft()
+        if len(failures) >= self._allowed_fails:
+            self._until[target.deployment_id] = now + self._cooldown
+            failures.clear()
+
+    def record_success(self, target: DeploymentTarget) -> None:
+        """A success clears the deployment's failure count and any cooldown."""
+        if self._failures.pop(target.deployment_id, None) is not None or target.deployment_id in self._until:
+            self._until.pop(target.deployment_id, None)
+
+
+def _names(value: Any) -> list[str]:
+    return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
+
+
+def fallback_models(
+    request: InferenceRequest, deployments: Sequence[DeploymentTarget], error: HyditeError
+) -> list[str]:
+    """Models to try next after this model group failed with error.
+
+    Context-window and content-policy errors use their own lists; other retryable errors use the
+    general list (the request's `fallbacks`, then the group's `model_info.fallbacks`).
+    """
+    if error.code in CONTEXT_WINDOW_CODES:
+        key = "context_window_fallbacks"
+    elif error.code in CONTENT_POLICY_CODES:
+        key = "content_policy_fallbacks"
+    elif is_retryable(error):
+        key = "fallbacks"
+    else:
+        return []
+    models = _names(request.body.get(key))
+    for deployment in deployments:
+        models += [m for m in _names(deployment.model_info.get(key)) if m not in models]
+    return [m for m in models if m != request.model]

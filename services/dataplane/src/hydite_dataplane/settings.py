@@ -23,3 +23,10 @@ class DataplaneSettings(BaseServiceSettings, SaltKeySettings):
     usage_outbox_max_batches: int = 20_000
     stream_drain_max_seconds: float = 120.0
     stream_drain_max_bytes: int = 16 * 1024 * 1024
+    num_retries: int = 2
+    retry_backoff_base_seconds: float = 0.1
+    retry_backoff_max_seconds: float = 2.0
+    max_retry_after_seconds: float = 5.0
+    cooldown_allowed_fails: int = 3
+    cooldown_window_seconds: float = 60.0
+    cooldown_seconds: float = 5.0

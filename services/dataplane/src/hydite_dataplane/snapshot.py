@@ -28,6 +28,7 @@ class DeploymentTarget:
     price: TokenPrice
     extra_params: dict[str, Any]
     model_info: dict[str, Any]
+    max_retries: int | None = None  # None: the gateway default
 
 
 @dataclass(frozen=True, slots=True)

@@ -42,7 +42,7 @@ def build_usage_event(request: InferenceRequest, record: CallRecord) -> UsageEve
         "organization_id": key.organization_id,
         "customer_id": request.customer_id,
         "tags": request.tags,
-        "model": request.model,
+        "model": request.requested_model or request.model,
         "model_group": request.model,
         "deployment_id": target.deployment_id if target else "",
         "provider": target.provider if target else "",
@@ -62,7 +62,7 @@ def build_usage_event(request: InferenceRequest, record: CallRecord) -> UsageEve
         else 0.0,
         "usage_estimated": record.usage_estimated,
         "ttft_ms": record.ttft_ms,
-        "attempts": 1,
+        "attempts": max(1, request.attempts),
     }
 
 

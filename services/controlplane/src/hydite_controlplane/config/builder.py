@@ -157,7 +157,7 @@ def deployment_message(row: DeploymentRow) -> pb.Deployment:
         output_cost_per_token=row.output_cost_per_token or 0.0,
         model_info_json=_json(row.model_info),
         extra_params_json=_json(row.extra_params),
-        max_retries=row.max_retries or 0,
+        max_retries=row.max_retries,
     )
 
 

@@ -25,7 +25,12 @@ CHAT_PARAMS = frozenset(
 )  # fmt: skip
 
 # Gateway-only fields a client may send that no provider should see.
-GATEWAY_FIELDS = frozenset({"tags", "guardrails", "mock_response"})
+GATEWAY_FIELDS = frozenset(
+    {
+        "tags", "guardrails", "mock_response", "num_retries", "fallbacks", "context_window_fallbacks",
+        "content_policy_fallbacks",
+    }
+)  # fmt: skip
 
 _DONE = b"data: [DONE]"
 
