@@ -215,3 +215,18 @@ def test_a_snapshot_the_data_plane_cannot_apply_is_nacked(replica_stack: Stack) 
     node = wait_until(nacked, timeout=10.0, interval=0.05)
     assert "salt key" in str(node["last_error"])
     assert httpx.get(f"http://127.0.0.1:{port}/health/readiness").status_code == 503
+
+
+def test_a_stopped_data_plane_is_shown_disconnected(stack: Stack, admin: httpx.Client) -> None:
+    """/config/status notices when a data plane goes away."""
+    port = free_port()
+    node_id = f"short-lived-{port}"
+    service = stack.start_dataplane(port=port, node_id=node_id)
+
+    def connected() -> bool | None:
+        nodes = admin.get("/config/status").json()["nodes"]
+        return next((n["connected"] for n in nodes if n["node_id"] == node_id), None)
+
+    wait_until(lambda: connected() is True, timeout=2.0)
+    stack.stop_service(service)
+    wait_until(lambda: connected() is False, timeout=2.0)

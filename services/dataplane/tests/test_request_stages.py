@@ -17,7 +17,7 @@ from hydite_dataplane.auth import authenticate
 from hydite_dataplane.authz import authorize_customer, authorize_model, authorize_route
 from hydite_dataplane.config_decode import snapshot_from_resources
 from hydite_dataplane.router import pick_deployment
-from hydite_dataplane.routes import INFERENCE_OPERATIONS, ROUTES
+from hydite_dataplane.routes import OPERATIONS, ROUTES
 from hydite_dataplane.snapshot import Snapshot
 
 ResourceMessage = (
@@ -296,10 +296,10 @@ def test_chat_routes_exist_under_every_prefix() -> None:
     }
 
 
-@pytest.mark.parametrize("operation", sorted(INFERENCE_OPERATIONS))
+@pytest.mark.parametrize("operation", sorted(OPERATIONS))
 def test_every_inference_operation_has_all_routes(operation: str) -> None:
     """Each inference operation has its base path with and without /v1 (and model paths if any)."""
-    base, model_in_path = INFERENCE_OPERATIONS[operation]
+    base, model_in_path = OPERATIONS[operation].path, OPERATIONS[operation].model_in_path
     routes = [r for r in ROUTES if r.operation == operation]
     paths = {r.path for r in routes}
     if model_in_path:

@@ -24,7 +24,7 @@ from hydite_controlplane.bootstrap import apply_bootstrap, read_bootstrap
 from hydite_controlplane.config import status
 from hydite_controlplane.config.cache import SnapshotCache
 from hydite_controlplane.config.follower import ChangeFollower
-from hydite_controlplane.config.node_status import NodeStatusStore
+from hydite_controlplane.config.node_status import HEARTBEAT_SECONDS, NodeStatusStore
 from hydite_controlplane.config.servicer import ConfigServicer
 from hydite_controlplane.db import create_engine, ensure_database, run_sql, session_factory
 from hydite_controlplane.migrations.runner import upgrade_to_head
@@ -105,16 +105,26 @@ async def _database_and_streaming(app: web.Application) -> AsyncIterator[None]:
             ("grpc.keepalive_permit_without_calls", 1),
         ]
     )
-    pb_grpc.add_ConfigServiceServicer_to_server(  # type: ignore[no-untyped-call]
-        ConfigServicer(app[CACHE], app[NODE_STATUS]), server
-    )
+    servicer = ConfigServicer(app[CACHE], app[NODE_STATUS])
+    pb_grpc.add_ConfigServiceServicer_to_server(servicer, server)  # type: ignore[no-untyped-call]
+
+    async def heartbeat() -> None:
+        while True:
+            await asyncio.sleep(HEARTBEAT_SECONDS)
+            try:
+                await app[NODE_STATUS].heartbeat(set(servicer.connected_nodes))
+            except Exception:
+                log.warning("could not refresh node status", exc_info=True)
+
+    heartbeat_task = asyncio.create_task(heartbeat(), name="node-heartbeat")
     server.add_insecure_port(f"{settings.host}:{settings.grpc_port}")
     await server.start()
     try:
         yield
     finally:
         await server.stop(grace=1.0)
-        follow_task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await follow_task
+        for task in (heartbeat_task, follow_task):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         await engine.dispose()

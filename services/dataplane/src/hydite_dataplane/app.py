@@ -20,6 +20,7 @@ from hydite_common.usage_stream import ensure_usage_streams, usage_subject
 from hydite_dataplane.config_client import ConfigStreamClient
 from hydite_dataplane.forward import ControlPlaneForwarder
 from hydite_dataplane.hooks import Hooks
+from hydite_dataplane.models import list_models, retrieve_model
 from hydite_dataplane.pipeline import Gateway, handle_inference
 from hydite_dataplane.providers import build_providers
 from hydite_dataplane.router import CooldownTracker, RetryPolicy
@@ -37,7 +38,9 @@ HTTP_SESSION = web.AppKey("http_session", aiohttp.ClientSession)
 GATEWAY = web.AppKey("gateway", Gateway)
 FORWARDER = web.AppKey("forwarder", ControlPlaneForwarder)
 
-INFERENCE_PATHS = frozenset(r.path for r in ROUTES if r.auth == "inference")
+SERVED_METHODS: dict[str, frozenset[str]] = {
+    path: frozenset(r.method for r in ROUTES if r.path == path) for path in {r.path for r in ROUTES}
+}
 
 USAGE_DRAIN_SECONDS = 10.0
 
@@ -69,7 +72,12 @@ def build_app(settings: DataplaneSettings) -> web.Application:
     app.add_routes(health_routes(readiness))
 
     async def dispatch(route_index: int, request: web.Request) -> web.StreamResponse:
-        return await handle_inference(request.app[GATEWAY], ROUTES[route_index], request)
+        route = ROUTES[route_index]
+        if route.operation == "models.list":
+            return await list_models(request.app[HOLDER], request)
+        if route.operation == "models.retrieve":
+            return await retrieve_model(request.app[HOLDER], request)
+        return await handle_inference(request.app[GATEWAY], route, request)
 
     for index, route in enumerate(ROUTES):
         if route.auth == "inference":
@@ -105,7 +113,7 @@ async def _http_session(app: web.Application) -> AsyncIterator[None]:
             ),
             cooldowns=cooldowns,
         )
-        app[FORWARDER] = ControlPlaneForwarder(session, app[SETTINGS].controlplane_url, INFERENCE_PATHS)
+        app[FORWARDER] = ControlPlaneForwarder(session, app[SETTINGS].controlplane_url, SERVED_METHODS)
         yield
 
 

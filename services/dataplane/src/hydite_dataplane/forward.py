@@ -34,16 +34,20 @@ class ControlPlaneForwarder:
     """Relays a request to the control plane's admin HTTP API and its answer back."""
 
     def __init__(
-        self, session: aiohttp.ClientSession, controlplane_url: str, inference_paths: frozenset[str]
+        self,
+        session: aiohttp.ClientSession,
+        controlplane_url: str,
+        served_methods: Mapping[str, frozenset[str]],
     ) -> None:
         self._session = session
         self._base = controlplane_url.rstrip("/")
-        self._inference_paths = inference_paths
+        self._served_methods = served_methods
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         """Forward any request the data plane does not serve itself."""
-        if request.path in self._inference_paths:
-            raise web.HTTPMethodNotAllowed(request.method, ["POST"])
+        # A path the data plane serves, asked with another method, is a 405 here, not a forward.
+        if (methods := self._served_methods.get(request.path)) is not None:
+            raise web.HTTPMethodNotAllowed(request.method, sorted(methods))
         body = await request.read()
         try:
             async with self._session.request(

@@ -37,7 +37,7 @@ from hydite_dataplane.router import (
     is_retryable,
     pick_deployment,
 )
-from hydite_dataplane.routes import Route
+from hydite_dataplane.routes import OPERATIONS, Operation, Route
 from hydite_dataplane.settings import DataplaneSettings
 from hydite_dataplane.snapshot import DeploymentTarget, Snapshot, SnapshotHolder
 from hydite_dataplane.stream import StreamOutcome, relay_stream
@@ -63,15 +63,23 @@ class Gateway:
         return f"{self._id_prefix}-{next(self._ids)}"
 
 
-def _model_of(http_request: web.Request, route: Route, body: dict[str, Any]) -> str:
+def _model_of(http_request: web.Request, operation: Operation, body: dict[str, Any]) -> str:
     """The requested model (path beats body), after checking the body's basic shape."""
-    model = http_request.match_info.get("model") or body.get("model")
+    model = http_request.match_info.get("model") or body.get("model") or operation.default_model
     if not isinstance(model, str) or not model:
         raise InvalidRequestError(
             "you must provide a model parameter", code="missing_required_parameter", param="model"
         )
-    if route.operation == "chat" and (not isinstance(body.get("messages"), list) or not body["messages"]):
-        raise InvalidRequestError("'messages' must be a non-empty array", param="messages")
+    for name in operation.required:
+        value = body.get(name)
+        if value is None or value == "" or value == []:
+            raise InvalidRequestError(
+                f"you must provide a non-empty '{name}' parameter",
+                code="missing_required_parameter",
+                param=name,
+            )
+    if operation.name == "chat" and not isinstance(body["messages"], list):
+        raise InvalidRequestError("'messages' must be an array", param="messages")
     if "stream" in body and not isinstance(body["stream"], bool):
         raise InvalidRequestError("'stream' must be a boolean", param="stream")
     return model
@@ -111,13 +119,14 @@ async def _serve(gateway: Gateway, route: Route, http_request: web.Request) -> w
     key_hash, key = authenticate(http_request.headers, snapshot)
     authorize_route(key, http_request.path)
     body = await read_json_object(http_request)
+    operation = OPERATIONS[route.operation]
     request = InferenceRequest(
         request_id=gateway.next_request_id(),
         operation=route.operation,
         wire_format=route.wire_format,
         model=str(body.get("model") or http_request.match_info.get("model") or ""),
         body=body,
-        stream=body.get("stream") is True,
+        stream=operation.streams and body.get("stream") is True,
         key_hash=key_hash,
         key=key,
         start_time=time.time(),
@@ -127,7 +136,7 @@ async def _serve(gateway: Gateway, route: Route, http_request: web.Request) -> w
         tags=_request_tags(body, list(key.tags)),
     )
     try:
-        request.model = request.requested_model = _model_of(http_request, route, body)
+        request.model = request.requested_model = _model_of(http_request, operation, body)
         deployments = authorize_model(key, request.model, snapshot)
         authorize_customer(request.customer_id, request.model, snapshot)
         await gateway.hooks.before_call(request, snapshot)

@@ -31,22 +31,50 @@ def _inference_paths(base: str, *, model_in_path: bool) -> list[str]:
     return paths
 
 
-INFERENCE_OPERATIONS: dict[str, tuple[str, bool]] = {
-    "chat": ("/chat/completions", True),
+@dataclass(frozen=True, slots=True)
+class Operation:
+    """One inference operation: its path, whether the model may sit in the path, whether it streams,
+    and the body fields it cannot do without."""
+
+    name: str
+    path: str
+    model_in_path: bool
+    streams: bool
+    required: tuple[str, ...]
+    default_model: str | None = None
+
+
+OPERATIONS: dict[str, Operation] = {
+    op.name: op
+    for op in (
+        Operation("chat", "/chat/completions", True, True, ("messages",)),
+        Operation("completions", "/completions", True, True, ("prompt",)),
+        Operation("embeddings", "/embeddings", True, False, ("input",)),
+        Operation("moderations", "/moderations", False, False, ("input",), "omni-moderation-latest"),
+    )
 }
 
 
 def inference_routes() -> list[Route]:
     """Every inference route of every operation."""
     return [
-        Route("POST", path, operation, "inference")
-        for operation, (base, model_in_path) in INFERENCE_OPERATIONS.items()
-        for path in _inference_paths(base, model_in_path=model_in_path)
+        Route("POST", path, op.name, "inference")
+        for op in OPERATIONS.values()
+        for path in _inference_paths(op.path, model_in_path=op.model_in_path)
     ]
+
+
+MODEL_ROUTES = (
+    Route("GET", "/v1/models", "models.list", "inference"),
+    Route("GET", "/models", "models.list", "inference"),
+    Route("GET", "/v1/models/{model_id}", "models.retrieve", "inference"),
+    Route("GET", "/models/{model_id}", "models.retrieve", "inference"),
+)
 
 
 ROUTES: tuple[Route, ...] = (
     *inference_routes(),
+    *MODEL_ROUTES,
     Route("GET", "/health/liveliness", "liveliness", "public"),
     Route("GET", "/health/liveness", "liveliness", "public"),
     Route("GET", "/health/readiness", "readiness", "public"),

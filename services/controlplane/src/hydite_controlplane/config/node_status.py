@@ -11,6 +11,14 @@ from hydite_controlplane.db import run_sql
 from hydite_controlplane.models.common import utcnow
 from hydite_controlplane.models.config import ConfigNode
 
+HEARTBEAT_SECONDS = 10.0
+STALE_AFTER_SECONDS = 3 * HEARTBEAT_SECONDS
+
+
+def is_live(node: ConfigNode) -> bool:
+    """Connected, as last reported by a replica that is itself still alive."""
+    return node.connected and (utcnow() - node.last_seen).total_seconds() < STALE_AFTER_SECONDS
+
 
 class NodeStatusStore:
     """Records what each data plane reported over its stream."""
@@ -64,6 +72,19 @@ class NodeStatusStore:
                 node.connected = False
                 node.last_seen = utcnow()
                 await session.commit()
+
+    async def heartbeat(self, node_ids: set[str]) -> None:
+        """Refresh last_seen of the nodes streaming from this replica (a dead replica stops doing so)."""
+        if not node_ids:
+            return
+        async with self._sessions() as session:
+            await run_sql(
+                session,
+                "UPDATE config_nodes SET last_seen = now(), connected = true "
+                "WHERE node_id = ANY(:ids) AND controlplane_id = :me",
+                {"ids": sorted(node_ids), "me": self._controlplane_id},
+            )
+            await session.commit()
 
     async def all_nodes(self) -> list[ConfigNode]:
         """Every node ever seen, most recent first."""

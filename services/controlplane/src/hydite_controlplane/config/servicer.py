@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator
 
@@ -23,6 +22,8 @@ class ConfigServicer(pb_grpc.ConfigServiceServicer):
     def __init__(self, cache: SnapshotCache, status: NodeStatusStore) -> None:
         self._cache = cache
         self._status = status
+        self.connected_nodes: set[str] = set()
+        self._background: set[asyncio.Task[None]] = set()
 
     async def Stream(  # noqa: N802 - name fixed by the generated service
         self, request_iterator: AsyncIterator[pb.StreamRequest], context: grpc.aio.ServicerContext
@@ -39,6 +40,7 @@ class ConfigServicer(pb_grpc.ConfigServiceServicer):
         closed = asyncio.Event()
         sent_nonces: dict[str, int] = {}
         await self._status.connected(node_id, hello.hostname, hello.version)
+        self.connected_nodes.add(node_id)
         reader = asyncio.create_task(self._read_replies(request_iterator, node_id, sent_nonces, closed, wake))
         # Version 0 means the data plane holds no snapshot yet: it gets one even if the head is 0.
         sent_version: int | None = hello.version or None
@@ -54,9 +56,11 @@ class ConfigServicer(pb_grpc.ConfigServiceServicer):
         finally:
             self._cache.unsubscribe(wake)
             reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await reader
-            await self._status.disconnected(node_id)
+            self.connected_nodes.discard(node_id)
+            # The stream's own task is being cancelled: record the disconnect in a task of its own.
+            recorder = asyncio.create_task(self._status.disconnected(node_id))
+            self._background.add(recorder)
+            recorder.add_done_callback(self._background.discard)
 
     async def _read_replies(
         self,

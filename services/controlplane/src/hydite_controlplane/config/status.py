@@ -7,6 +7,7 @@ from aiohttp import web
 from hydite_common.http import json_response
 from hydite_controlplane.admin.auth import admin_caller
 from hydite_controlplane.appkeys import NODE_STATUS, SESSIONS
+from hydite_controlplane.config.node_status import is_live
 from hydite_controlplane.db import run_sql
 
 
@@ -26,7 +27,7 @@ async def config_status(request: web.Request) -> web.Response:
                 {
                     "node_id": n.node_id,
                     "hostname": n.hostname,
-                    "connected": n.connected,
+                    "connected": is_live(n),
                     "controlplane_id": n.controlplane_id,
                     "acked_version": n.acked_version,
                     "lag": max(head - n.acked_version, 0),

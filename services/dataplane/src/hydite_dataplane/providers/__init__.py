@@ -9,7 +9,7 @@ import aiohttp
 from hydite_common.providers import SUPPORTED_PROVIDERS
 from hydite_dataplane.providers.base import OperationAdapter
 from hydite_dataplane.providers.mock import MockTransport
-from hydite_dataplane.providers.openai import GATEWAY_FIELDS, OpenAIChat
+from hydite_dataplane.providers.openai import GATEWAY_FIELDS, OpenAIChat, openai_operations
 from hydite_dataplane.upstream import HttpTransport, Transport
 
 
@@ -24,11 +24,11 @@ class Provider:
 def build_providers(session: aiohttp.ClientSession) -> dict[str, Provider]:
     """Every provider the data plane can call, sharing one HTTP session."""
     http = HttpTransport(session)
-    openai_operations: dict[str, OperationAdapter] = {"chat": OpenAIChat()}
+    openai_wire: dict[str, OperationAdapter] = dict(openai_operations())
     # The mock provider reads `mock_response`, which real providers never see.
     mock_operations: dict[str, OperationAdapter] = {"chat": OpenAIChat(GATEWAY_FIELDS - {"mock_response"})}
     providers = {
-        "openai": Provider(http, openai_operations),
+        "openai": Provider(http, openai_wire),
         "mock": Provider(MockTransport(), mock_operations),
     }
     assert set(providers) == SUPPORTED_PROVIDERS, "control plane and data plane disagree on providers"

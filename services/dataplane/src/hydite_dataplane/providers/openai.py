@@ -24,6 +24,16 @@ CHAT_PARAMS = frozenset(
     }
 )  # fmt: skip
 
+COMPLETION_PARAMS = frozenset(
+    {
+        "model", "prompt", "best_of", "echo", "frequency_penalty", "logit_bias", "logprobs", "max_tokens",
+        "n", "presence_penalty", "seed", "stop", "stream", "stream_options", "suffix", "temperature",
+        "top_p", "user",
+    }
+)  # fmt: skip
+EMBEDDING_PARAMS = frozenset({"model", "input", "encoding_format", "dimensions", "user"})
+MODERATION_PARAMS = frozenset({"model", "input"})
+
 # Gateway-only fields a client may send that no provider should see.
 GATEWAY_FIELDS = frozenset(
     {
@@ -69,16 +79,18 @@ def base_url(target: DeploymentTarget) -> str:
     return (target.api_base or DEFAULT_API_BASE).rstrip("/")
 
 
-class OpenAIChat:
-    """POST {api_base}/chat/completions with Bearer auth."""
+class OpenAIOperation:
+    """POST {api_base}{path} with Bearer auth: the body passes through with the provider's model name."""
 
-    supported_params = CHAT_PARAMS
-
-    def __init__(self, drop_fields: frozenset[str] = GATEWAY_FIELDS) -> None:
+    def __init__(
+        self, path: str, supported_params: frozenset[str], drop_fields: frozenset[str] = GATEWAY_FIELDS
+    ) -> None:
+        self.path = path
+        self.supported_params = supported_params
         self._drop_fields = drop_fields
 
     def build_call(self, request: InferenceRequest, target: DeploymentTarget) -> UpstreamCall:
-        """The upstream chat request."""
+        """The upstream request."""
         headers = {"Content-Type": "application/json"}
         if target.api_key:
             headers["Authorization"] = f"Bearer {target.api_key}"
@@ -86,13 +98,13 @@ class OpenAIChat:
             headers["Accept"] = "text/event-stream"
         return UpstreamCall(
             "POST",
-            f"{base_url(target)}/chat/completions",
+            f"{base_url(target)}{self.path}",
             headers,
             orjson.dumps(upstream_body(request, target, self._drop_fields)),
         )
 
     def usage_from_response(self, body: Mapping[str, Any]) -> TokenUsage:
-        """Usage of a chat.completion object."""
+        """Usage of the response object (embeddings report prompt tokens only; moderations none)."""
         return usage_from_openai(body.get("usage"))
 
     def inspect_stream_event(self, event: bytes) -> StreamEventInfo:
@@ -109,3 +121,20 @@ class OpenAIChat:
         if not isinstance(chunk, dict) or not isinstance(chunk.get("usage"), dict):
             return StreamEventInfo()
         return StreamEventInfo(usage=usage_from_openai(chunk["usage"]), usage_only=not chunk.get("choices"))
+
+
+class OpenAIChat(OpenAIOperation):
+    """Chat completions."""
+
+    def __init__(self, drop_fields: frozenset[str] = GATEWAY_FIELDS) -> None:
+        super().__init__("/chat/completions", CHAT_PARAMS, drop_fields)
+
+
+def openai_operations(drop_fields: frozenset[str] = GATEWAY_FIELDS) -> dict[str, OpenAIOperation]:
+    """Every operation of the OpenAI wire format."""
+    return {
+        "chat": OpenAIChat(drop_fields),
+        "completions": OpenAIOperation("/completions", COMPLETION_PARAMS, drop_fields),
+        "embeddings": OpenAIOperation("/embeddings", EMBEDDING_PARAMS, drop_fields),
+        "moderations": OpenAIOperation("/moderations", MODERATION_PARAMS, drop_fields),
+    }

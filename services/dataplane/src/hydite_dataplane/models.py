@@ -1,0 +1,46 @@
+"""GET /v1/models and /v1/models/{id}: the models the calling key may use, in OpenAI's list shape."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from hydite_common.allowlists import permits
+from hydite_common.errors import NotFoundError, ServiceUnavailableError
+from hydite_common.http import json_response
+from hydite_dataplane.auth import authenticate
+from hydite_dataplane.authz import allowlists, authorize_route
+from hydite_dataplane.snapshot import DeploymentTarget, SnapshotHolder
+
+
+def model_object(name: str, deployments: tuple[DeploymentTarget, ...]) -> dict[str, object]:
+    """One entry of the list; `created` is the deployment's model_info.created when given, else 0."""
+    created = next(
+        (d.model_info.get("created") for d in deployments if isinstance(d.model_info.get("created"), int)), 0
+    )
+    owners = sorted({d.provider for d in deployments})
+    return {"id": name, "object": "model", "created": created, "owned_by": ",".join(owners) or "hydite"}
+
+
+def _visible(holder: SnapshotHolder, request: web.Request) -> dict[str, tuple[DeploymentTarget, ...]]:
+    if not holder.ready:
+        raise ServiceUnavailableError("the gateway has not received its configuration yet")
+    snapshot = holder.current
+    _, key = authenticate(request.headers, snapshot)
+    authorize_route(key, request.path)
+    lists = allowlists(key, snapshot)
+    return {name: group for name, group in snapshot.model_groups.items() if permits(lists, name)}
+
+
+async def list_models(holder: SnapshotHolder, request: web.Request) -> web.Response:
+    """Every model the key may call."""
+    visible = _visible(holder, request)
+    return json_response({"object": "list", "data": [model_object(n, g) for n, g in sorted(visible.items())]})
+
+
+async def retrieve_model(holder: SnapshotHolder, request: web.Request) -> web.Response:
+    """One model the key may call; 404 otherwise (an unusable model is not disclosed)."""
+    name = request.match_info["model_id"]
+    group = _visible(holder, request).get(name)
+    if group is None:
+        raise NotFoundError(f"The model '{name}' does not exist", code="model_not_found", param="model")
+    return json_response(model_object(name, group))
