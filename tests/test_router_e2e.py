@@ -236,3 +236,23 @@ def test_a_stream_that_breaks_is_not_retried_and_ends_with_an_error_event(
     assert response.status_code == 200
     assert b"Hello" in body and b'"error"' in body and b"[DONE]" not in body
     assert fake.attempts("stream-break") - before == 1
+
+
+def test_latency_based_routing_prefers_the_faster_deployment_and_metrics_show_it(
+    stack: Stack, admin: httpx.Client, fake_openai: tuple[FakeOpenAI, str], key: str
+) -> None:
+    """After trying both, latency-based routing picks the fast deployment; /model/metrics agrees."""
+    _, base = fake_openai
+    name = _name("latency")
+    info = {"routing_strategy": "latency-based-routing"}
+    fast = _deploy(admin, base, name, "gpt-4o-mini", info=info)
+    slow = _deploy(admin, base, name, "slow", info=info)
+    _ready_without_calling(stack, admin)
+    used = [_chat(stack, key, name).headers["x-hydite-deployment"] for _ in range(8)]
+    assert set(used) == {fast, slow}  # each tried once (untried first), then only the fast one
+    assert used[2:] == [fast] * 6
+    metrics = httpx.get(stack.base_url + "/model/metrics", headers={"Authorization": f"Bearer {key}"}).json()
+    rows = {r["deployment_id"]: r for r in metrics["data"] if r["model_group"] == name}
+    assert rows[fast]["requests"] == 7 and rows[slow]["requests"] == 1
+    assert rows[fast]["success_rate"] == 1.0
+    assert rows[slow]["avg_latency_ms"] > rows[fast]["avg_latency_ms"]

@@ -25,8 +25,10 @@ from hydite_dataplane.router import (
     is_retryable,
     pick_deployment,
     retry_after_seconds,
+    routing_strategy,
 )
 from hydite_dataplane.snapshot import DeploymentTarget
+from hydite_dataplane.stats import LiveStats
 
 POLICY = RetryPolicy(
     num_retries=2, backoff_base_seconds=0.1, backoff_max_seconds=2.0, max_retry_after_seconds=5.0
@@ -143,3 +145,31 @@ def test_pick_prefers_deployments_that_have_not_failed() -> None:
     a, b = _target("a"), _target("b")
     assert all(pick_deployment([a, b], rng, frozenset({"a"})) is b for _ in range(20))
     assert pick_deployment([a], rng, frozenset({"a"})) is a
+
+
+def test_strategies_pick_by_live_statistics() -> None:
+    """least-busy, latency-based and usage-based routing choose by this data plane's live numbers."""
+    stats = LiveStats()
+    a, b = _target("a"), _target("b")
+    rng = random.Random(7)
+    stats.started("a")
+    assert pick_deployment([a, b], rng, strategy="least-busy", stats=stats) is b
+    stats.finished("a", 0.5, ok=True)
+    stats.started("b")
+    stats.finished("b", 0.1, ok=True)
+    assert pick_deployment([a, b], rng, strategy="latency-based-routing", stats=stats) is b
+    c = _target("c")
+    assert (
+        pick_deployment([a, b, c], rng, strategy="latency-based-routing", stats=stats) is c
+    )  # untried first
+    stats.of("b").tokens.append((time.monotonic(), 500))
+    assert pick_deployment([a, b], rng, strategy="usage-based-routing", stats=stats) is a
+
+
+def test_model_group_strategy_wins_over_key_group() -> None:
+    """model_info.routing_strategy beats the key group's; unknown names fall back to the shuffle."""
+    assert (
+        routing_strategy([_target("a", routing_strategy="least-busy")], "usage-based-routing") == "least-busy"
+    )
+    assert routing_strategy([_target("a")], "usage-based-routing") == "usage-based-routing"
+    assert routing_strategy([_target("a")], "fastest") == "simple-shuffle"

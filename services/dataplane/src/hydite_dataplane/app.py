@@ -20,13 +20,14 @@ from hydite_common.usage_stream import ensure_usage_streams, usage_subject
 from hydite_dataplane.config_client import ConfigStreamClient
 from hydite_dataplane.forward import ControlPlaneForwarder
 from hydite_dataplane.hooks import Hooks
-from hydite_dataplane.models import list_models, retrieve_model
+from hydite_dataplane.models import list_models, model_metrics, retrieve_model
 from hydite_dataplane.pipeline import Gateway, handle_inference
 from hydite_dataplane.providers import build_providers
 from hydite_dataplane.router import CooldownTracker, RetryPolicy
 from hydite_dataplane.routes import ROUTES
 from hydite_dataplane.settings import DataplaneSettings
 from hydite_dataplane.snapshot import SnapshotHolder
+from hydite_dataplane.stats import LiveStats
 from hydite_dataplane.usage import UsagePublisher, UsageRecorder, connect_nats
 
 log = logging.getLogger(__name__)
@@ -77,6 +78,8 @@ def build_app(settings: DataplaneSettings) -> web.Application:
             return await list_models(request.app[HOLDER], request)
         if route.operation == "models.retrieve":
             return await retrieve_model(request.app[HOLDER], request)
+        if route.operation == "models.metrics":
+            return await model_metrics(request.app[HOLDER], request.app[GATEWAY].stats, request)
         return await handle_inference(request.app[GATEWAY], route, request)
 
     for index, route in enumerate(ROUTES):
@@ -98,13 +101,14 @@ async def _http_session(app: web.Application) -> AsyncIterator[None]:
         window_seconds=settings.cooldown_window_seconds,
         cooldown_seconds=settings.cooldown_seconds,
     )
+    stats = LiveStats()
     async with aiohttp.ClientSession(connector=connector, auto_decompress=False) as session:
         app[HTTP_SESSION] = session
         app[GATEWAY] = Gateway(
             settings=settings,
             holder=app[HOLDER],
             providers=build_providers(session),
-            hooks=Hooks(deployment_filters=[cooldowns], post_call=[UsageRecorder(app[USAGE])]),
+            hooks=Hooks(deployment_filters=[cooldowns], post_call=[UsageRecorder(app[USAGE]), stats]),
             retry_policy=RetryPolicy(
                 num_retries=settings.num_retries,
                 backoff_base_seconds=settings.retry_backoff_base_seconds,
@@ -112,6 +116,7 @@ async def _http_session(app: web.Application) -> AsyncIterator[None]:
                 max_retry_after_seconds=settings.max_retry_after_seconds,
             ),
             cooldowns=cooldowns,
+            stats=stats,
         )
         app[FORWARDER] = ControlPlaneForwarder(session, app[SETTINGS].controlplane_url, SERVED_METHODS)
         yield

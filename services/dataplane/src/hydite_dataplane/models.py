@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from aiohttp import web
 
 from hydite_common.allowlists import permits
@@ -10,6 +12,7 @@ from hydite_common.http import json_response
 from hydite_dataplane.auth import authenticate
 from hydite_dataplane.authz import allowlists, authorize_route
 from hydite_dataplane.snapshot import DeploymentTarget, SnapshotHolder
+from hydite_dataplane.stats import DeploymentStats, LiveStats
 
 
 def model_object(name: str, deployments: tuple[DeploymentTarget, ...]) -> dict[str, object]:
@@ -44,3 +47,34 @@ async def retrieve_model(holder: SnapshotHolder, request: web.Request) -> web.Re
     if group is None:
         raise NotFoundError(f"The model '{name}' does not exist", code="model_not_found", param="model")
     return json_response(model_object(name, group))
+
+
+def _metrics_row(
+    name: str, deployment: DeploymentTarget, live: DeploymentStats, now: float
+) -> dict[str, object]:
+    finished = live.attempts - live.in_flight
+    successes = finished - live.failures
+    return {
+        "model_group": name,
+        "deployment_id": deployment.deployment_id,
+        "provider": deployment.provider,
+        "requests": live.attempts,
+        "failures": live.failures,
+        "in_flight": live.in_flight,
+        "success_rate": successes / finished if finished else None,
+        "avg_latency_ms": live.latency_total_ms / successes if successes else None,
+        "ewma_latency_ms": live.latency_ewma_ms if successes else None,
+        "tokens_last_minute": live.tokens_last_minute(now),
+    }
+
+
+async def model_metrics(holder: SnapshotHolder, stats: LiveStats, request: web.Request) -> web.Response:
+    """Latency and success rate per model and deployment, from this data plane's live traffic."""
+    visible = _visible(holder, request)
+    now = time.monotonic()
+    rows = [
+        _metrics_row(name, d, stats.by_deployment.get(d.deployment_id) or DeploymentStats(), now)
+        for name, group in sorted(visible.items())
+        for d in group
+    ]
+    return json_response({"data": rows})

@@ -15,6 +15,7 @@ import aiohttp
 import orjson
 from aiohttp import web
 
+from hydite.config.v1 import config_pb2 as pb
 from hydite_common.errors import (
     HyditeError,
     InvalidRequestError,
@@ -36,10 +37,12 @@ from hydite_dataplane.router import (
     fallback_models,
     is_retryable,
     pick_deployment,
+    routing_strategy,
 )
 from hydite_dataplane.routes import OPERATIONS, Operation, Route
 from hydite_dataplane.settings import DataplaneSettings
 from hydite_dataplane.snapshot import DeploymentTarget, Snapshot, SnapshotHolder
+from hydite_dataplane.stats import LiveStats
 from hydite_dataplane.stream import StreamOutcome, relay_stream
 from hydite_dataplane.upstream import UpstreamResponse, error_from_upstream
 
@@ -54,6 +57,7 @@ class Gateway:
     hooks: Hooks
     retry_policy: RetryPolicy
     cooldowns: CooldownTracker
+    stats: LiveStats
     rng: random.Random = field(default_factory=random.Random)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _id_prefix: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
@@ -140,11 +144,22 @@ async def _serve(gateway: Gateway, route: Route, http_request: web.Request) -> w
         deployments = authorize_model(key, request.model, snapshot)
         authorize_customer(request.customer_id, request.model, snapshot)
         await gateway.hooks.before_call(request, snapshot)
-        return await _route(gateway, http_request, request, snapshot, deployments)
+        return await _route(
+            gateway, http_request, request, snapshot, deployments, _key_group_strategy(key, snapshot)
+        )
     except HyditeError as exc:
         exc.headers.setdefault("x-request-id", request.request_id)
         gateway.hooks.after_call(request, CallRecord.failure(request.deployment, exc))
         raise
+
+
+def _key_group_strategy(key: pb.VirtualKey, snapshot: Snapshot) -> str:
+    """The routing strategy of the key's key group (directly or through its team), if any."""
+    group_name = key.key_group
+    if not group_name and key.team_id and (team := snapshot.teams.get(key.team_id)) is not None:
+        group_name = team.key_group
+    group = snapshot.key_groups.get(group_name) if group_name else None
+    return group.routing_strategy if group is not None else ""
 
 
 async def _route(
@@ -153,12 +168,14 @@ async def _route(
     request: InferenceRequest,
     snapshot: Snapshot,
     deployments: Sequence[DeploymentTarget],
+    key_group_strategy: str,
 ) -> web.StreamResponse:
     """The model group, then its fallbacks (each authorized like the model itself) until one answers."""
     tried_models = {request.model}
     while True:
         try:
-            return await _try_model_group(gateway, http_request, request, deployments)
+            strategy = routing_strategy(deployments, key_group_strategy)
+            return await _try_model_group(gateway, http_request, request, deployments, strategy)
         except HyditeError as error:
             for candidate in fallback_models(request, deployments, error):
                 if candidate in tried_models:
@@ -180,6 +197,7 @@ async def _try_model_group(
     http_request: web.Request,
     request: InferenceRequest,
     deployments: Sequence[DeploymentTarget],
+    strategy: str,
 ) -> web.StreamResponse:
     """Call the group's deployments, retrying retryable failures with backoff; no retry once a
     response has started."""
@@ -188,11 +206,11 @@ async def _try_model_group(
     failed: set[str] = set()
     for attempt in itertools.count(1):
         eligible = gateway.hooks.eligible(request, deployments)
-        target = pick_deployment(eligible, gateway.rng, frozenset(failed))
+        target = pick_deployment(eligible, gateway.rng, frozenset(failed), strategy, gateway.stats)
         request.deployment = target
         request.attempts += 1
         try:
-            response = await _call_provider(gateway, http_request, request, target)
+            response = await _attempt(gateway, http_request, request, target)
         except HyditeError as error:
             gateway.cooldowns.record_failure(target, error)
             failed.add(target.deployment_id)
@@ -209,6 +227,21 @@ async def _try_model_group(
         gateway.cooldowns.record_success(target)
         return response
     raise AssertionError("unreachable")
+
+
+async def _attempt(
+    gateway: Gateway, http_request: web.Request, request: InferenceRequest, target: DeploymentTarget
+) -> web.StreamResponse:
+    """One upstream call, counted in the deployment's live statistics however it ends."""
+    stats = gateway.stats
+    stats.started(target.deployment_id)
+    started, ok = time.perf_counter(), False
+    try:
+        response = await _call_provider(gateway, http_request, request, target)
+        ok = True
+        return response
+    finally:
+        stats.finished(target.deployment_id, time.perf_counter() - started, ok)
 
 
 async def _call_provider(

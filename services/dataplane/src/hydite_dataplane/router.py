@@ -28,20 +28,55 @@ from hydite_common.errors import (
 )
 from hydite_dataplane.request import InferenceRequest
 from hydite_dataplane.snapshot import DeploymentTarget
+from hydite_dataplane.stats import LiveStats
 
 CONTEXT_WINDOW_CODES = frozenset({"context_length_exceeded", "context_window_exceeded"})
 CONTENT_POLICY_CODES = frozenset({"content_policy_violation", "content_filter"})
 
 
+STRATEGIES = frozenset({"simple-shuffle", "least-busy", "latency-based-routing", "usage-based-routing"})
+
+
 def pick_deployment(
-    deployments: Sequence[DeploymentTarget], rng: random.Random, avoid: frozenset[str] = frozenset()
+    deployments: Sequence[DeploymentTarget],
+    rng: random.Random,
+    avoid: frozenset[str] = frozenset(),
+    strategy: str = "simple-shuffle",
+    stats: LiveStats | None = None,
 ) -> DeploymentTarget:
-    """A deployment chosen at random in proportion to its weight, preferring ones not in avoid."""
+    """The deployment for the next attempt, preferring ones not in avoid.
+
+    simple-shuffle: random in proportion to weight; least-busy: fewest calls in flight;
+    latency-based-routing: lowest moving-average latency (untried deployments first);
+    usage-based-routing: fewest tokens in the last minute. Ties are broken at random.
+    """
     fresh = [d for d in deployments if d.deployment_id not in avoid] if avoid else deployments
     candidates = fresh or deployments
     if len(candidates) == 1:
         return candidates[0]
-    return rng.choices(candidates, weights=[d.weight for d in candidates], k=1)[0]
+    if stats is None or strategy == "simple-shuffle" or strategy not in STRATEGIES:
+        return rng.choices(candidates, weights=[d.weight for d in candidates], k=1)[0]
+    now = time.monotonic()
+
+    def score(target: DeploymentTarget) -> float:
+        live = stats.of(target.deployment_id)
+        if strategy == "least-busy":
+            return live.in_flight
+        if strategy == "latency-based-routing":
+            return live.latency_ewma_ms
+        return live.tokens_last_minute(now)
+
+    best = min(score(d) for d in candidates)
+    return rng.choice([d for d in candidates if score(d) == best])
+
+
+def routing_strategy(deployments: Sequence[DeploymentTarget], key_group_strategy: str) -> str:
+    """The model group's own strategy (model_info.routing_strategy) wins over the key group's."""
+    for deployment in deployments:
+        chosen = deployment.model_info.get("routing_strategy")
+        if isinstance(chosen, str) and chosen in STRATEGIES:
+            return chosen
+    return key_group_strategy if key_group_strategy in STRATEGIES else "simple-shuffle"
 
 
 def is_retryable(error: HyditeError) -> bool:

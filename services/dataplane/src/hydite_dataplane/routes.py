@@ -69,6 +69,8 @@ MODEL_ROUTES = (
     Route("GET", "/models", "models.list", "inference"),
     Route("GET", "/v1/models/{model_id}", "models.retrieve", "inference"),
     Route("GET", "/models/{model_id}", "models.retrieve", "inference"),
+    Route("GET", "/model/metrics", "models.metrics", "inference"),
+    Route("GET", "/v1/model/metrics", "models.metrics", "inference"),
 )
 
 

@@ -1,0 +1,72 @@
+"""Live per-deployment statistics of this data plane: in-flight calls, latency, success rate and
+recent tokens. They drive the least-busy, lowest-latency and usage-based routing strategies and
+GET /model/metrics."""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import dataclass, field
+
+from hydite_dataplane.hooks import CallRecord
+from hydite_dataplane.request import InferenceRequest
+
+LATENCY_SMOOTHING = 0.2  # weight of the newest sample in the moving average
+TOKEN_WINDOW_SECONDS = 60.0
+
+
+@dataclass(slots=True)
+class DeploymentStats:
+    """What one deployment has done on this data plane since start."""
+
+    in_flight: int = 0
+    attempts: int = 0
+    failures: int = 0
+    latency_ewma_ms: float = 0.0
+    latency_total_ms: float = 0.0
+    tokens: deque[tuple[float, int]] = field(default_factory=deque)
+
+    def tokens_last_minute(self, now: float) -> int:
+        """Tokens billed in the last minute (old entries are dropped)."""
+        while self.tokens and self.tokens[0][0] < now - TOKEN_WINDOW_SECONDS:
+            self.tokens.popleft()
+        return sum(t for _, t in self.tokens)
+
+
+class LiveStats:
+    """Per-deployment statistics; also the post-call hook that counts tokens."""
+
+    def __init__(self) -> None:
+        self.by_deployment: dict[str, DeploymentStats] = {}
+
+    def of(self, deployment_id: str) -> DeploymentStats:
+        """The deployment's statistics (created on first use)."""
+        stats = self.by_deployment.get(deployment_id)
+        if stats is None:
+            stats = self.by_deployment[deployment_id] = DeploymentStats()
+        return stats
+
+    def started(self, deployment_id: str) -> None:
+        """An attempt on the deployment began."""
+        stats = self.of(deployment_id)
+        stats.in_flight += 1
+        stats.attempts += 1
+
+    def finished(self, deployment_id: str, seconds: float, ok: bool) -> None:
+        """An attempt ended after `seconds` (streams: when the relay ended)."""
+        stats = self.of(deployment_id)
+        stats.in_flight -= 1
+        if not ok:
+            stats.failures += 1
+            return
+        ms = seconds * 1000
+        stats.latency_total_ms += ms
+        first = stats.latency_ewma_ms == 0.0
+        stats.latency_ewma_ms = (
+            ms if first else (1 - LATENCY_SMOOTHING) * stats.latency_ewma_ms + LATENCY_SMOOTHING * ms
+        )
+
+    def after_call(self, request: InferenceRequest, record: CallRecord) -> None:
+        """Post-call hook: tokens of a finished request count toward its deployment's usage."""
+        if record.target is not None and record.usage.total_tokens:
+            self.of(record.target.deployment_id).tokens.append((time.monotonic(), record.usage.total_tokens))
