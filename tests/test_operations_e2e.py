@@ -171,3 +171,42 @@ def test_post_to_models_is_405(stack: Stack, setup: dict[str, str]) -> None:
     """/v1/models only answers GET; the Allow header says so."""
     response = httpx.post(stack.base_url + "/v1/models", headers={"Authorization": f"Bearer {setup['key']}"})
     assert response.status_code == 405 and response.headers["Allow"] == "GET"
+
+
+def test_token_counter_counts_without_calling_the_model(
+    stack: Stack, setup: dict[str, str], fake_openai: tuple[FakeOpenAI, str]
+) -> None:
+    """/utils/token_counter counts with the deployment's encoding and calls no provider."""
+    fake, _ = fake_openai
+    calls = len(fake.calls)
+    response = httpx.post(
+        stack.base_url + "/utils/token_counter",
+        headers={"Authorization": f"Bearer {setup['key']}"},
+        json={"model": setup["completion"], "prompt": "hello world"},
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["total_tokens"] == 2 and body["model_used"] == "gpt-3.5-turbo-instruct"
+    assert body["tokenizer_type"] == "openai_tokenizer:cl100k_base"
+    assert len(fake.calls) == calls
+
+
+def test_supported_openai_params(stack: Stack, setup: dict[str, str]) -> None:
+    """The parameters a model's provider takes, per operation."""
+    headers = {"Authorization": f"Bearer {setup['key']}"}
+    embed = httpx.get(
+        stack.base_url + "/utils/supported_openai_params",
+        params={"model": setup["embedding"], "operation": "embeddings"},
+        headers=headers,
+    ).json()["supported_openai_params"]
+    assert "encoding_format" in embed and "dimensions" in embed
+    chat = httpx.get(
+        stack.base_url + "/utils/supported_openai_params",
+        params={"model": setup["embedding"]},
+        headers=headers,
+    ).json()["supported_openai_params"]
+    assert "tools" in chat and "response_format" in chat
+    hidden = httpx.get(
+        stack.base_url + "/utils/supported_openai_params", params={"model": setup["hidden"]}, headers=headers
+    )
+    assert hidden.status_code == 404

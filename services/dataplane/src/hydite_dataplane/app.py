@@ -8,7 +8,7 @@ import functools
 import logging
 import os
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import aiohttp
 from aiohttp import web
@@ -20,7 +20,7 @@ from hydite_common.usage_stream import ensure_usage_streams, usage_subject
 from hydite_dataplane.config_client import ConfigStreamClient
 from hydite_dataplane.forward import ControlPlaneForwarder
 from hydite_dataplane.hooks import Hooks
-from hydite_dataplane.models import list_models, model_metrics, retrieve_model
+from hydite_dataplane.models import list_models, model_metrics, retrieve_model, supported_openai_params
 from hydite_dataplane.pipeline import Gateway, handle_inference
 from hydite_dataplane.providers import build_providers
 from hydite_dataplane.router import CooldownTracker, RetryPolicy
@@ -28,6 +28,7 @@ from hydite_dataplane.routes import ROUTES
 from hydite_dataplane.settings import DataplaneSettings
 from hydite_dataplane.snapshot import SnapshotHolder
 from hydite_dataplane.stats import LiveStats
+from hydite_dataplane.token_counter import token_counter
 from hydite_dataplane.usage import UsagePublisher, UsageRecorder, connect_nats
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,16 @@ SERVED_METHODS: dict[str, frozenset[str]] = {
 }
 
 USAGE_DRAIN_SECONDS = 10.0
+
+
+GATEWAY_ROUTES: dict[str, Callable[[web.Request], Awaitable[web.StreamResponse]]] = {
+    "models.list": lambda r: list_models(r.app[HOLDER], r),
+    "models.retrieve": lambda r: retrieve_model(r.app[HOLDER], r),
+    "models.metrics": lambda r: model_metrics(r.app[HOLDER], r.app[GATEWAY].stats, r),
+    "utils.supported_params": lambda r: supported_openai_params(r.app[HOLDER], r.app[GATEWAY].providers, r),
+    "utils.token_counter": lambda r: token_counter(r.app[HOLDER], r),
+}
+"""Operations the gateway answers itself, without a provider call."""
 
 
 def node_id(settings: DataplaneSettings) -> str:
@@ -74,12 +85,9 @@ def build_app(settings: DataplaneSettings) -> web.Application:
 
     async def dispatch(route_index: int, request: web.Request) -> web.StreamResponse:
         route = ROUTES[route_index]
-        if route.operation == "models.list":
-            return await list_models(request.app[HOLDER], request)
-        if route.operation == "models.retrieve":
-            return await retrieve_model(request.app[HOLDER], request)
-        if route.operation == "models.metrics":
-            return await model_metrics(request.app[HOLDER], request.app[GATEWAY].stats, request)
+        serve = GATEWAY_ROUTES.get(route.operation)
+        if serve is not None:
+            return await serve(request)
         return await handle_inference(request.app[GATEWAY], route, request)
 
     for index, route in enumerate(ROUTES):

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 
 from aiohttp import web
 
 from hydite_common.allowlists import permits
-from hydite_common.errors import NotFoundError, ServiceUnavailableError
+from hydite_common.errors import InvalidRequestError, NotFoundError, ServiceUnavailableError
 from hydite_common.http import json_response
 from hydite_dataplane.auth import authenticate
 from hydite_dataplane.authz import allowlists, authorize_route
+from hydite_dataplane.providers import Provider
 from hydite_dataplane.snapshot import DeploymentTarget, SnapshotHolder
 from hydite_dataplane.stats import DeploymentStats, LiveStats
 
@@ -78,3 +80,22 @@ async def model_metrics(holder: SnapshotHolder, stats: LiveStats, request: web.R
         for d in group
     ]
     return json_response({"data": rows})
+
+
+async def supported_openai_params(
+    holder: SnapshotHolder, providers: Mapping[str, Provider], request: web.Request
+) -> web.Response:
+    """GET /utils/supported_openai_params?model=&operation=: the parameters the model's providers take."""
+    name = request.query.get("model")
+    if not name:
+        raise InvalidRequestError("pass ?model=", param="model")
+    operation = request.query.get("operation", "chat")
+    group = _visible(holder, request).get(name)
+    if group is None:
+        raise NotFoundError(f"The model '{name}' does not exist", code="model_not_found", param="model")
+    params: set[str] = set()
+    for deployment in group:
+        adapter = providers[deployment.provider].operations.get(operation)
+        if adapter is not None:
+            params |= adapter.supported_params
+    return json_response({"supported_openai_params": sorted(params)})

@@ -71,6 +71,8 @@ MODEL_ROUTES = (
     Route("GET", "/models/{model_id}", "models.retrieve", "inference"),
     Route("GET", "/model/metrics", "models.metrics", "inference"),
     Route("GET", "/v1/model/metrics", "models.metrics", "inference"),
+    Route("GET", "/utils/supported_openai_params", "utils.supported_params", "inference"),
+    Route("POST", "/utils/token_counter", "utils.token_counter", "inference"),
 )
 
 

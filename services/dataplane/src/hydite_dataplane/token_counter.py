@@ -1,0 +1,98 @@
+"""POST /utils/token_counter: count a prompt's tokens the way the model's provider does, without
+calling the model. OpenAI encodings come bundled with bpe-openai (no download at run time)."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+import bpe_openai
+from aiohttp import web
+
+from hydite_common.allowlists import permits
+from hydite_common.errors import InvalidRequestError, ServiceUnavailableError
+from hydite_common.http import json_response, read_json_object
+from hydite_dataplane.auth import authenticate
+from hydite_dataplane.authz import allowlists, authorize_route
+from hydite_dataplane.snapshot import SnapshotHolder
+
+FALLBACK_ENCODING = "o200k_base"
+# Model families by name prefix, for names the library's exact table lacks (dated or variant names).
+PREFIX_ENCODINGS = (
+    ("gpt-4o", "o200k_base"), ("gpt-4.1", "o200k_base"), ("gpt-4.5", "o200k_base"), ("gpt-5", "o200k_base"),
+    ("o1", "o200k_base"), ("o3", "o200k_base"), ("o4", "o200k_base"), ("chatgpt-4o", "o200k_base"),
+    ("gpt-4", "cl100k_base"), ("gpt-3.5", "cl100k_base"), ("text-embedding-", "cl100k_base"),
+    ("davinci-002", "cl100k_base"), ("babbage-002", "cl100k_base"),
+)  # fmt: skip
+# OpenAI's chat format adds a few tokens around every message and primes the reply.
+TOKENS_PER_MESSAGE = 3
+TOKENS_PER_NAME = 1
+REPLY_PRIMING_TOKENS = 3
+
+
+@cache
+def encoding_for(model: str) -> tuple[bpe_openai.Encoding, str]:
+    """The model's encoding and its name: exact table, then model family, then o200k_base."""
+    name = model.rsplit("/", 1)[-1]
+    try:
+        encoding_name = bpe_openai.encoding_name_for_model(name)
+    except (KeyError, bpe_openai.UnsupportedModelError):
+        encoding_name = next(
+            (enc for prefix, enc in PREFIX_ENCODINGS if name.startswith(prefix)), FALLBACK_ENCODING
+        )
+    return bpe_openai.get_encoding(encoding_name), encoding_name
+
+
+def _text_of(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(
+            p.get("text", "") for p in content if isinstance(p, dict) and isinstance(p.get("text"), str)
+        )
+    return ""
+
+
+def count_chat_tokens(encoding: bpe_openai.Encoding, messages: list[Any]) -> int:
+    """Tokens of a chat prompt by OpenAI's counting rule (text parts only)."""
+    total = REPLY_PRIMING_TOKENS
+    for message in messages:
+        if not isinstance(message, dict):
+            raise InvalidRequestError("every message must be an object", param="messages")
+        total += TOKENS_PER_MESSAGE + len(encoding.encode(_text_of(message.get("content"))))
+        total += len(encoding.encode(str(message.get("role", ""))))
+        if isinstance(message.get("name"), str):
+            total += TOKENS_PER_NAME + len(encoding.encode(message["name"]))
+    return total
+
+
+async def token_counter(holder: SnapshotHolder, request: web.Request) -> web.Response:
+    """{"model", "messages" | "prompt"} -> {"total_tokens", "request_model", "model_used", ...}."""
+    if not holder.ready:
+        raise ServiceUnavailableError("the gateway has not received its configuration yet")
+    snapshot = holder.current
+    _, key = authenticate(request.headers, snapshot)
+    authorize_route(key, request.path)
+    body = await read_json_object(request)
+    model = body.get("model")
+    if not isinstance(model, str) or not model:
+        raise InvalidRequestError("you must provide a model parameter", param="model")
+    group = snapshot.model_groups.get(model)
+    # A gateway model counts with its deployment's provider model; another name is taken as it is.
+    upstream = group[0].upstream_model if group and permits(allowlists(key, snapshot), model) else model
+    encoding, encoding_name = encoding_for(upstream)
+    messages, prompt = body.get("messages"), body.get("prompt")
+    if isinstance(messages, list):
+        total = count_chat_tokens(encoding, messages)
+    elif isinstance(prompt, str):
+        total = len(encoding.encode(prompt))
+    else:
+        raise InvalidRequestError("give 'messages' (an array) or 'prompt' (a string)", param="messages")
+    return json_response(
+        {
+            "total_tokens": total,
+            "request_model": model,
+            "model_used": upstream,
+            "tokenizer_type": f"openai_tokenizer:{encoding_name}",
+        }
+    )
