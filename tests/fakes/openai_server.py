@@ -454,7 +454,7 @@ class FakeOpenAI:
 
     def app(self) -> web.Application:
         """The aiohttp app, with and without the /v1 prefix."""
-        app = web.Application()
+        app = web.Application(client_max_size=64 * 1024 * 1024)  # long contexts, base64 images
         for prefix in ("/v1", ""):
             app.router.add_post(f"{prefix}/chat/completions", self.chat)
             app.router.add_post(f"{prefix}/completions", self.completions)
