@@ -313,10 +313,12 @@ def test_every_inference_operation_has_all_routes(operation: str) -> None:
 
 
 def test_routes_are_unique_and_health_is_public() -> None:
-    """No method+path appears twice, and the health probes need no key."""
+    """No method+path appears twice; the probes need no key, deployment health and services do."""
     pairs = [(r.method, r.path) for r in ROUTES]
     assert len(pairs) == len(set(pairs))
-    health = {r.path: r for r in ROUTES if r.path.startswith("/health/")}
+    keyed = {r.path for r in ROUTES if r.path.startswith("/health") and r.auth == "inference"}
+    assert keyed == {"/health", "/health/services"}
+    health = {r.path: r for r in ROUTES if r.path.startswith("/health/") and r.auth == "public"}
     assert set(health) == {"/health/liveliness", "/health/liveness", "/health/readiness"}
     for route in health.values():
         assert route.method == "GET"

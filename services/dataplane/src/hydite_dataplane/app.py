@@ -19,6 +19,7 @@ from hydite_common.http import error_middleware, health_routes
 from hydite_common.usage_stream import ensure_usage_streams, usage_subject
 from hydite_dataplane.config_client import ConfigStreamClient
 from hydite_dataplane.forward import ControlPlaneForwarder
+from hydite_dataplane.health import health, health_services
 from hydite_dataplane.hooks import Hooks
 from hydite_dataplane.models import list_models, model_metrics, retrieve_model, supported_openai_params
 from hydite_dataplane.pipeline import Gateway, handle_inference
@@ -53,6 +54,10 @@ GATEWAY_ROUTES: dict[str, Callable[[web.Request], Awaitable[web.StreamResponse]]
     "models.metrics": lambda r: model_metrics(r.app[HOLDER], r.app[GATEWAY].stats, r),
     "utils.supported_params": lambda r: supported_openai_params(r.app[HOLDER], r.app[GATEWAY].providers, r),
     "utils.token_counter": lambda r: token_counter(r.app[HOLDER], r),
+    "health.deployments": lambda r: health(r.app[HOLDER], r.app[GATEWAY].providers, r),
+    "health.services": lambda r: health_services(
+        r.app[HOLDER], r.app[GATEWAY].stats, r.app[GATEWAY].cooldowns, r
+    ),
 }
 """Operations the gateway answers itself, without a provider call."""
 

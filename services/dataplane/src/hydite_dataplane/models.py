@@ -26,7 +26,10 @@ def model_object(name: str, deployments: tuple[DeploymentTarget, ...]) -> dict[s
     return {"id": name, "object": "model", "created": created, "owned_by": ",".join(owners) or "hydite"}
 
 
-def _visible(holder: SnapshotHolder, request: web.Request) -> dict[str, tuple[DeploymentTarget, ...]]:
+def visible_model_groups(
+    holder: SnapshotHolder, request: web.Request
+) -> dict[str, tuple[DeploymentTarget, ...]]:
+    """The model groups the calling key may use (authenticates the key)."""
     if not holder.ready:
         raise ServiceUnavailableError("the gateway has not received its configuration yet")
     snapshot = holder.current
@@ -38,14 +41,14 @@ def _visible(holder: SnapshotHolder, request: web.Request) -> dict[str, tuple[De
 
 async def list_models(holder: SnapshotHolder, request: web.Request) -> web.Response:
     """Every model the key may call."""
-    visible = _visible(holder, request)
+    visible = visible_model_groups(holder, request)
     return json_response({"object": "list", "data": [model_object(n, g) for n, g in sorted(visible.items())]})
 
 
 async def retrieve_model(holder: SnapshotHolder, request: web.Request) -> web.Response:
     """One model the key may call; 404 otherwise (an unusable model is not disclosed)."""
     name = request.match_info["model_id"]
-    group = _visible(holder, request).get(name)
+    group = visible_model_groups(holder, request).get(name)
     if group is None:
         raise NotFoundError(f"The model '{name}' does not exist", code="model_not_found", param="model")
     return json_response(model_object(name, group))
@@ -72,7 +75,7 @@ def _metrics_row(
 
 async def model_metrics(holder: SnapshotHolder, stats: LiveStats, request: web.Request) -> web.Response:
     """Latency and success rate per model and deployment, from this data plane's live traffic."""
-    visible = _visible(holder, request)
+    visible = visible_model_groups(holder, request)
     now = time.monotonic()
     rows = [
         _metrics_row(name, d, stats.by_deployment.get(d.deployment_id) or DeploymentStats(), now)
@@ -90,7 +93,7 @@ async def supported_openai_params(
     if not name:
         raise InvalidRequestError("pass ?model=", param="model")
     operation = request.query.get("operation", "chat")
-    group = _visible(holder, request).get(name)
+    group = visible_model_groups(holder, request).get(name)
     if group is None:
         raise NotFoundError(f"The model '{name}' does not exist", code="model_not_found", param="model")
     params: set[str] = set()

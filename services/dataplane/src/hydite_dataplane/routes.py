@@ -73,6 +73,8 @@ MODEL_ROUTES = (
     Route("GET", "/v1/model/metrics", "models.metrics", "inference"),
     Route("GET", "/utils/supported_openai_params", "utils.supported_params", "inference"),
     Route("POST", "/utils/token_counter", "utils.token_counter", "inference"),
+    Route("GET", "/health", "health.deployments", "inference"),
+    Route("GET", "/health/services", "health.services", "inference"),
 )
 
 

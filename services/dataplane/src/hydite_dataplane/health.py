@@ -1,0 +1,115 @@
+"""GET /health: every deployment the key may use, called cheaply and concurrently;
+GET /health/services: providers summarised from live traffic and cooldowns, without calls."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from hydite.config.v1 import config_pb2 as pb
+from hydite_common.errors import HyditeError
+from hydite_common.http import json_response
+from hydite_dataplane.models import visible_model_groups
+from hydite_dataplane.providers import Provider
+from hydite_dataplane.request import InferenceRequest
+from hydite_dataplane.router import CooldownTracker
+from hydite_dataplane.snapshot import DeploymentTarget, SnapshotHolder
+from hydite_dataplane.stats import LiveStats
+from hydite_dataplane.upstream import error_from_upstream
+
+CHECK_TIMEOUT = aiohttp.ClientTimeout(total=15, sock_connect=5)
+
+# The cheapest request per model mode (model_info.mode, as in LiteLLM).
+PROBES: dict[str, tuple[str, dict[str, Any]]] = {
+    "chat": ("chat", {"messages": [{"role": "user", "content": "ping"}], "max_tokens": 1}),
+    "completion": ("completions", {"prompt": "ping", "max_tokens": 1}),
+    "embedding": ("embeddings", {"input": "ping"}),
+    "moderation": ("moderations", {"input": "ping"}),
+}
+
+
+def _endpoint(target: DeploymentTarget) -> dict[str, Any]:
+    return {
+        "model": target.model_name,
+        "deployment_id": target.deployment_id,
+        "provider": target.provider,
+        "api_base": target.api_base or None,
+    }
+
+
+async def check_deployment(provider: Provider, target: DeploymentTarget) -> str | None:
+    """None when the deployment answers its probe, else why not (no secrets in the text)."""
+    mode = str(target.model_info.get("mode", "chat"))
+    operation, body = PROBES.get(mode, PROBES["chat"])
+    adapter = provider.operations.get(operation)
+    if adapter is None:
+        return f"{target.provider} has no {operation} operation"
+    probe = InferenceRequest(
+        request_id="health", operation=operation, wire_format="openai", model=target.model_name,
+        body={"model": target.model_name, **body}, stream=False, key_hash="", key=pb.VirtualKey(),
+        start_time=time.time(), start_perf=time.perf_counter(),
+    )  # fmt: skip
+    try:
+        upstream = await provider.transport.send(adapter.build_call(probe, target), CHECK_TIMEOUT)
+        payload = await upstream.read()
+        upstream.release()
+    except HyditeError as error:
+        return error.message
+    except (TimeoutError, aiohttp.ClientError) as error:
+        return f"{type(error).__name__} while reading the answer"
+    if upstream.status >= 400:
+        return error_from_upstream(upstream.status, payload, upstream.headers).message
+    return None
+
+
+async def health(
+    holder: SnapshotHolder, providers: Mapping[str, Provider], request: web.Request
+) -> web.Response:
+    """LiteLLM's shape: healthy_endpoints, unhealthy_endpoints (with the error) and their counts."""
+    groups = visible_model_groups(holder, request)
+    wanted = request.query.get("model")
+    targets = [t for name, group in sorted(groups.items()) if not wanted or name == wanted for t in group]
+    results = await asyncio.gather(*(check_deployment(providers[t.provider], t) for t in targets))
+    healthy = [_endpoint(t) for t, error in zip(targets, results, strict=True) if error is None]
+    unhealthy = [{**_endpoint(t), "error": error} for t, error in zip(targets, results, strict=True) if error]
+    return json_response(
+        {
+            "healthy_endpoints": healthy,
+            "unhealthy_endpoints": unhealthy,
+            "healthy_count": len(healthy),
+            "unhealthy_count": len(unhealthy),
+        }
+    )
+
+
+async def health_services(
+    holder: SnapshotHolder, stats: LiveStats, cooldowns: CooldownTracker, request: web.Request
+) -> web.Response:
+    """Per provider: deployments, how many are cooling down, and the live success rate."""
+    groups = visible_model_groups(holder, request)
+    services: dict[str, dict[str, Any]] = {}
+    for group in groups.values():
+        for target in group:
+            entry = services.setdefault(
+                target.provider, {"deployments": 0, "cooling_down": 0, "attempts": 0, "failures": 0}
+            )
+            entry["deployments"] += 1
+            entry["cooling_down"] += int(cooldowns.cooling(target.deployment_id))
+            live = stats.by_deployment.get(target.deployment_id)
+            if live is not None:
+                entry["attempts"] += live.attempts - live.in_flight
+                entry["failures"] += live.failures
+    for entry in services.values():
+        entry["success_rate"] = 1 - entry["failures"] / entry["attempts"] if entry["attempts"] else None
+        if entry["cooling_down"] == entry["deployments"]:
+            entry["status"] = "down"
+        elif entry["cooling_down"] or (entry["success_rate"] is not None and entry["success_rate"] < 0.9):
+            entry["status"] = "degraded"
+        else:
+            entry["status"] = "healthy"
+    return json_response({"services": services})
