@@ -301,6 +301,8 @@ async def _complete(
     if not isinstance(parsed, dict):
         raise UpstreamError("the provider's answer is not a JSON object")
     usage = adapter.usage_from_response(parsed)
+    if (translated := adapter.translate_response(request, parsed)) is not None:
+        raw = orjson.dumps(translated)
     gateway.hooks.after_call(request, CallRecord(target, usage, "success", upstream.status))
     overhead = (time.perf_counter() - request.start_perf) - (received_at - sent_at)
     headers["x-hydite-overhead-ms"] = f"{overhead * 1000:.3f}"

@@ -51,6 +51,7 @@ OPERATIONS: dict[str, Operation] = {
         Operation("completions", "/completions", True, True, ("prompt",)),
         Operation("embeddings", "/embeddings", True, False, ("input",)),
         Operation("moderations", "/moderations", False, False, ("input",), "omni-moderation-latest"),
+        Operation("responses", "/responses", False, True, ("input",)),
     )
 }
 

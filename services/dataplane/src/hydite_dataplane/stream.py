@@ -54,6 +54,7 @@ async def _read_upstream(
     on_done: Callable[[StreamOutcome], None],
 ) -> None:
     drained = 0
+    translator = adapter.stream_translator(request)
     try:
         async for event in upstream.events():
             info = adapter.inspect_stream_event(event)
@@ -70,6 +71,10 @@ async def _read_upstream(
                     or (time.monotonic() - outcome.client_gone_at > drain_seconds)
                 ):
                     break
+                continue
+            if translator is not None:
+                for translated in translator.translate(event):
+                    queue.put_nowait(translated)
                 continue
             if info.usage_only and not request.client_wants_stream_usage:
                 continue

@@ -10,6 +10,7 @@ from hydite_common.providers import SUPPORTED_PROVIDERS
 from hydite_dataplane.providers.base import OperationAdapter
 from hydite_dataplane.providers.mock import MockTransport
 from hydite_dataplane.providers.openai import GATEWAY_FIELDS, OpenAIChat, openai_operations
+from hydite_dataplane.providers.responses_via_chat import ResponsesViaChat
 from hydite_dataplane.upstream import HttpTransport, Transport
 
 
@@ -26,7 +27,11 @@ def build_providers(session: aiohttp.ClientSession) -> dict[str, Provider]:
     http = HttpTransport(session)
     openai_wire: dict[str, OperationAdapter] = dict(openai_operations())
     # The mock provider reads `mock_response`, which real providers never see.
-    mock_operations: dict[str, OperationAdapter] = {"chat": OpenAIChat(GATEWAY_FIELDS - {"mock_response"})}
+    mock_fields = GATEWAY_FIELDS - {"mock_response"}
+    mock_operations: dict[str, OperationAdapter] = {
+        "chat": OpenAIChat(mock_fields),
+        "responses": ResponsesViaChat(mock_fields),
+    }
     providers = {
         "openai": Provider(http, openai_wire),
         "mock": Provider(MockTransport(), mock_operations),

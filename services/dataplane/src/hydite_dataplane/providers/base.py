@@ -29,6 +29,14 @@ class StreamEventInfo:
     done: bool = False  # the [DONE] sentinel
 
 
+class StreamTranslator(Protocol):
+    """Rewrites one response stream into another wire format, event by event (stateful, per request)."""
+
+    def translate(self, event: bytes) -> list[bytes]:
+        """The events to send for one upstream event (possibly none, possibly several)."""
+        ...
+
+
 class OperationAdapter(Protocol):
     """Translation for one operation (chat, embeddings, ...) of one wire format. No I/O."""
 
@@ -44,4 +52,12 @@ class OperationAdapter(Protocol):
 
     def inspect_stream_event(self, event: bytes) -> StreamEventInfo:
         """Usage and kind of one complete SSE event (bytes up to and including the blank line)."""
+        ...
+
+    def translate_response(self, request: InferenceRequest, body: dict[str, Any]) -> dict[str, Any] | None:
+        """The client's response for a complete upstream response; None relays the upstream bytes."""
+        ...
+
+    def stream_translator(self, request: InferenceRequest) -> StreamTranslator | None:
+        """A translator for this request's stream; None relays upstream events as they are."""
         ...

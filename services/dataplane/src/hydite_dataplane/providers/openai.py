@@ -7,7 +7,7 @@ from typing import Any
 
 import orjson
 
-from hydite_dataplane.providers.base import StreamEventInfo, UpstreamCall
+from hydite_dataplane.providers.base import StreamEventInfo, StreamTranslator, UpstreamCall
 from hydite_dataplane.request import InferenceRequest, TokenUsage
 from hydite_dataplane.snapshot import DeploymentTarget
 
@@ -33,6 +33,14 @@ COMPLETION_PARAMS = frozenset(
 )  # fmt: skip
 EMBEDDING_PARAMS = frozenset({"model", "input", "encoding_format", "dimensions", "user"})
 MODERATION_PARAMS = frozenset({"model", "input"})
+
+RESPONSES_PARAMS = frozenset(
+    {
+        "model", "input", "instructions", "max_output_tokens", "temperature", "top_p", "tools",
+        "tool_choice", "parallel_tool_calls", "stream", "text", "metadata", "user", "store",
+        "previous_response_id", "reasoning",
+    }
+)  # fmt: skip
 
 # Gateway-only fields a client may send that no provider should see.
 GATEWAY_FIELDS = frozenset(
@@ -83,11 +91,17 @@ class OpenAIOperation:
     """POST {api_base}{path} with Bearer auth: the body passes through with the provider's model name."""
 
     def __init__(
-        self, path: str, supported_params: frozenset[str], drop_fields: frozenset[str] = GATEWAY_FIELDS
+        self,
+        path: str,
+        supported_params: frozenset[str],
+        drop_fields: frozenset[str] = GATEWAY_FIELDS,
+        *,
+        stream_usage_option: bool = True,
     ) -> None:
         self.path = path
         self.supported_params = supported_params
         self._drop_fields = drop_fields
+        self._stream_usage_option = stream_usage_option
 
     def build_call(self, request: InferenceRequest, target: DeploymentTarget) -> UpstreamCall:
         """The upstream request."""
@@ -100,8 +114,23 @@ class OpenAIOperation:
             "POST",
             f"{base_url(target)}{self.path}",
             headers,
-            orjson.dumps(upstream_body(request, target, self._drop_fields)),
+            orjson.dumps(self.upstream_body(request, target)),
         )
+
+    def upstream_body(self, request: InferenceRequest, target: DeploymentTarget) -> dict[str, Any]:
+        """The JSON body sent upstream."""
+        body = upstream_body(request, target, self._drop_fields)
+        if not self._stream_usage_option:
+            body.pop("stream_options", None)
+        return body
+
+    def translate_response(self, request: InferenceRequest, body: dict[str, Any]) -> dict[str, Any] | None:
+        """Same wire format in and out: nothing to translate."""
+        return None
+
+    def stream_translator(self, request: InferenceRequest) -> StreamTranslator | None:
+        """Same wire format in and out: events pass as they are."""
+        return None
 
     def usage_from_response(self, body: Mapping[str, Any]) -> TokenUsage:
         """Usage of the response object (embeddings report prompt tokens only; moderations none)."""
@@ -130,9 +159,47 @@ class OpenAIChat(OpenAIOperation):
         super().__init__("/chat/completions", CHAT_PARAMS, drop_fields)
 
 
+def usage_from_responses_api(usage: Any) -> TokenUsage:
+    """TokenUsage from a Responses API `usage` object."""
+    if not isinstance(usage, dict):
+        return TokenUsage()
+    return TokenUsage(
+        prompt_tokens=int(usage.get("input_tokens") or 0),
+        completion_tokens=int(usage.get("output_tokens") or 0),
+        cached_tokens=int((usage.get("input_tokens_details") or {}).get("cached_tokens") or 0),
+        reasoning_tokens=int((usage.get("output_tokens_details") or {}).get("reasoning_tokens") or 0),
+    )
+
+
+class OpenAIResponses(OpenAIOperation):
+    """The native Responses API: usage sits in the response, and in the stream's completion event."""
+
+    def __init__(self, drop_fields: frozenset[str] = GATEWAY_FIELDS) -> None:
+        super().__init__("/responses", RESPONSES_PARAMS, drop_fields, stream_usage_option=False)
+
+    def usage_from_response(self, body: Mapping[str, Any]) -> TokenUsage:
+        """Usage of a response object."""
+        return usage_from_responses_api(body.get("usage"))
+
+    def inspect_stream_event(self, event: bytes) -> StreamEventInfo:
+        """Only the terminal events (completed, incomplete, failed) carry usage."""
+        if b'"usage":{' not in event and b'"usage": {' not in event:
+            return StreamEventInfo()
+        data = b"".join(line[5:].lstrip() for line in event.split(b"\n") if line.startswith(b"data:"))
+        try:
+            payload = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            return StreamEventInfo()
+        response = payload.get("response") if isinstance(payload, dict) else None
+        if not isinstance(response, dict):
+            return StreamEventInfo()
+        return StreamEventInfo(usage=usage_from_responses_api(response.get("usage")))
+
+
 def openai_operations(drop_fields: frozenset[str] = GATEWAY_FIELDS) -> dict[str, OpenAIOperation]:
     """Every operation of the OpenAI wire format."""
     return {
+        "responses": OpenAIResponses(drop_fields),
         "chat": OpenAIChat(drop_fields),
         "completions": OpenAIOperation("/completions", COMPLETION_PARAMS, drop_fields),
         "embeddings": OpenAIOperation("/embeddings", EMBEDDING_PARAMS, drop_fields),
