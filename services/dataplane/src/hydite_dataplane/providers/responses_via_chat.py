@@ -178,16 +178,22 @@ def _envelope(body: dict[str, Any], response_id: str, created: int, status: str)
         "temperature": body.get("temperature", 1.0),
         "top_p": body.get("top_p", 1.0),
         "tool_choice": body.get("tool_choice", "auto"),
-        "tools": body.get("tools", []),
+        # Tools run through chat completions without strict mode unless the request asked for it.
+        "tools": [
+            {**t, "strict": t.get("strict", False)} for t in body.get("tools") or [] if isinstance(t, dict)
+        ],
         "text": body.get("text", {"format": {"type": "text"}}),
         "metadata": body.get("metadata") or {},
         "store": False,
-        "usage": None,
     }
 
 
 def _message_item(item_id: str, text: str, status: str = "completed") -> dict[str, Any]:
-    content = [{"type": "output_text", "text": text, "annotations": []}] if status == "completed" else []
+    content = (
+        [{"type": "output_text", "text": text, "annotations": [], "logprobs": []}]
+        if status == "completed"
+        else []
+    )
     return {"type": "message", "id": item_id, "status": status, "role": "assistant", "content": content}
 
 
@@ -217,7 +223,8 @@ def from_chat_response(body: dict[str, Any], completion: dict[str, Any]) -> dict
     if choice.get("finish_reason") == "length":
         response["status"] = "incomplete"
         response["incomplete_details"] = {"reason": "max_output_tokens"}
-    response["usage"] = responses_usage(completion.get("usage"))
+    if (usage := responses_usage(completion.get("usage"))) is not None:
+        response["usage"] = usage
     return response
 
 
@@ -258,7 +265,7 @@ class ChatToResponsesStream:
         ]
 
     def _open_message(self) -> list[bytes]:
-        part = {"type": "output_text", "text": "", "annotations": []}
+        part = {"type": "output_text", "text": "", "annotations": [], "logprobs": []}
         return [
             self._next(
                 "response.output_item.added",
@@ -334,12 +341,9 @@ class ChatToResponsesStream:
                 self._next("response.output_item.done", output_index=index, item=item),
             ]
             output.append(item)
-        completed = {
-            **self._response,
-            "status": "completed",
-            "output": output,
-            "usage": responses_usage(self._usage),
-        }
+        completed = {**self._response, "status": "completed", "output": output}
+        if (usage := responses_usage(self._usage)) is not None:
+            completed["usage"] = usage
         if self._finish == "length":
             completed["status"] = "incomplete"
             completed["incomplete_details"] = {"reason": "max_output_tokens"}

@@ -1,0 +1,221 @@
+"""The Responses API: translation over chat completions (pure, checked against the OpenAPI spec)
+and end to end through the data plane with the official SDK."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+import httpx
+import openai
+import orjson
+import pytest
+
+from hydite_common.devstack import Stack
+from hydite_common.errors import InvalidRequestError
+from hydite_dataplane.providers.responses_via_chat import (
+    ChatToResponsesTranslator,
+    from_chat_response,
+    to_chat_request,
+)
+from tests.conftest import wait_until
+from tests.openapi_spec import Check, spec_checker
+
+TOOL = {"type": "function", "name": "get_weather", "description": "Weather", "parameters": {"type": "object"}}
+
+
+@pytest.fixture(scope="module")
+def check() -> Check:
+    """Validation against the spec's component schemas."""
+    return spec_checker()
+
+
+def test_request_translation_covers_items_tools_and_formats() -> None:
+    """Instructions, message items, function calls and outputs, tools and json_schema map onto chat."""
+    body = {
+        "model": "m",
+        "instructions": "Be brief.",
+        "input": [
+            {"role": "user", "content": [{"type": "input_text", "text": "Weather in Paris?"}]},
+            {
+                "type": "function_call",
+                "call_id": "c1",
+                "name": "get_weather",
+                "arguments": '{"city":"Paris"}',
+            },
+            {"type": "function_call_output", "call_id": "c1", "output": "sunny"},
+            {"role": "developer", "content": "Answer in French."},
+        ],
+        "tools": [TOOL],
+        "tool_choice": {"type": "function", "name": "get_weather"},
+        "max_output_tokens": 50,
+        "text": {
+            "format": {"type": "json_schema", "name": "w", "schema": {"type": "object"}, "strict": True}
+        },
+        "stream": True,
+    }
+    assert to_chat_request(body, "gpt-4o-mini") == {
+        "model": "gpt-4o-mini",
+        "messages": [
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": [{"type": "text", "text": "Weather in Paris?"}]},
+            {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [
+                    {
+                        "id": "c1",
+                        "type": "function",
+                        "function": {"name": "get_weather", "arguments": '{"city":"Paris"}'},
+                    }
+                ],
+            },
+            {"role": "tool", "tool_call_id": "c1", "content": "sunny"},
+            {"role": "system", "content": "Answer in French."},
+        ],
+        "max_completion_tokens": 50,
+        "tools": [
+            {
+                "type": "function",
+                "function": {
+                    "name": "get_weather",
+                    "description": "Weather",
+                    "parameters": {"type": "object"},
+                },
+            }
+        ],
+        "tool_choice": {"type": "function", "function": {"name": "get_weather"}},
+        "response_format": {
+            "type": "json_schema",
+            "json_schema": {"name": "w", "schema": {"type": "object"}, "strict": True},
+        },
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+
+
+@pytest.mark.parametrize(
+    ("body", "param"),
+    [
+        ({"input": "x", "previous_response_id": "resp_1"}, "previous_response_id"),
+        ({"input": "x", "tools": [{"type": "web_search"}]}, "tools"),
+        ({"input": 3}, "input"),
+        ({"input": [{"type": "reasoning"}]}, "input"),
+    ],
+)
+def test_untranslatable_requests_are_clear_400s(body: dict[str, Any], param: str) -> None:
+    """What chat completions cannot express is refused, naming the parameter."""
+    with pytest.raises(InvalidRequestError) as caught:
+        to_chat_request({"model": "m", **body}, "m")
+    assert caught.value.param == param
+
+
+def test_response_translation_matches_the_spec(check: Check) -> None:
+    """A chat completion with text and a tool call becomes a valid Response with usage."""
+    completion = {
+        "id": "chatcmpl-abc",
+        "created": 1700000000,
+        "choices": [
+            {
+                "message": {
+                    "role": "assistant",
+                    "content": "Sunny.",
+                    "tool_calls": [
+                        {"id": "c2", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+                    ],
+                },
+                "finish_reason": "tool_calls",
+            }
+        ],
+        "usage": {"prompt_tokens": 9, "completion_tokens": 3, "total_tokens": 12},
+    }
+    response = from_chat_response({"model": "m", "input": "x", "tools": [TOOL]}, completion)
+    check(response, "Response")
+    assert response["id"] == "resp_abc" and response["status"] == "completed"
+    assert [item["type"] for item in response["output"]] == ["message", "function_call"]
+    assert response["usage"]["input_tokens"] == 9 and response["usage"]["total_tokens"] == 12
+    cut = from_chat_response(
+        {"model": "m"}, {**completion, "choices": [{"message": {"content": "a"}, "finish_reason": "length"}]}
+    )
+    assert cut["status"] == "incomplete" and cut["incomplete_details"] == {"reason": "max_output_tokens"}
+
+
+def _sse(payload: dict[str, Any]) -> bytes:
+    return b"data: " + orjson.dumps(payload) + b"\n\n"
+
+
+def test_stream_translation_emits_valid_events_in_order(check: Check) -> None:
+    """Chat chunks become created, deltas, done and completed events, each valid per the spec."""
+    translator = ChatToResponsesTranslator({"model": "m", "input": "x"})
+    chunk = {"id": "chatcmpl-s1", "created": 1700000000, "object": "chat.completion.chunk", "model": "m"}
+    events: list[bytes] = []
+    events += translator.translate(
+        _sse({**chunk, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}}]})
+    )
+    for word in ("Hel", "lo"):
+        events += translator.translate(_sse({**chunk, "choices": [{"index": 0, "delta": {"content": word}}]}))
+    events += translator.translate(
+        _sse({**chunk, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+    )
+    events += translator.translate(
+        _sse({**chunk, "choices": [], "usage": {"prompt_tokens": 4, "completion_tokens": 2}})
+    )
+    events += translator.translate(b"data: [DONE]\n\n")
+    parsed = [orjson.loads(e.split(b"data: ", 1)[1]) for e in events]
+    for payload in parsed:
+        check(payload, "ResponseStreamEvent")
+    kinds = [p["type"] for p in parsed]
+    assert kinds[:2] == ["response.created", "response.in_progress"]
+    assert kinds.count("response.output_text.delta") == 2 and kinds[-1] == "response.completed"
+    assert [p["sequence_number"] for p in parsed] == list(range(len(parsed)))
+    final = parsed[-1]["response"]
+    assert final["output"][0]["content"][0]["text"] == "Hello" and final["usage"]["output_tokens"] == 2
+
+
+@pytest.fixture(scope="module")
+def mock_model(stack: Stack, admin: httpx.Client) -> tuple[str, str]:
+    """A mock-provider model (no native Responses API) and a key for it."""
+    name = f"resp-mock-{secrets.token_hex(3)}"
+    assert (
+        admin.post("/model/new", json={"model_name": name, "litellm_params": {"model": "mock/m"}}).status_code
+        == 200
+    )
+    key = admin.post("/key/generate", json={"models": [name]}).json()["key"]
+    client = openai.OpenAI(base_url=stack.base_url + "/v1", api_key=key, max_retries=0)
+    wait_until(lambda: [m.id for m in client.models.list().data] == [name], timeout=2.0)
+    return name, key
+
+
+def test_responses_through_the_gateway_with_the_sdk(
+    stack: Stack, admin: httpx.Client, mock_model: tuple[str, str], check: Check
+) -> None:
+    """client.responses.create works plain and streamed on a chat-only provider, and is billed."""
+    name, key = mock_model
+    client = openai.OpenAI(base_url=stack.base_url + "/v1", api_key=key, max_retries=0)
+    raw = client.responses.with_raw_response.create(
+        model=name, input="hello there", extra_body={"mock_response": "General Kenobi"}
+    )
+    response = raw.parse()
+    check(response.model_dump(exclude_unset=True), "Response")
+    assert response.output_text == "General Kenobi"
+    assert response.usage is not None and response.usage.output_tokens > 0
+    streamed = client.responses.create(
+        model=name, input="hi", stream=True, extra_body={"mock_response": "a b c"}
+    )
+    events = list(streamed)
+    assert events[-1].type == "response.completed"
+    assert "".join(e.delta for e in events if e.type == "response.output_text.delta") == "a b c"
+    request_id = raw.headers["x-request-id"]
+
+    def logged() -> dict[str, Any] | None:
+        rows = admin.get("/spend/logs", params={"request_id": request_id}).json()
+        return rows[0] if rows else None
+
+    row = wait_until(logged, timeout=10.0, interval=0.05)
+    assert row["call_type"] == "responses" and row["completion_tokens"] == response.usage.output_tokens
+    bare = httpx.post(
+        stack.base_url + "/responses",
+        headers={"Authorization": f"Bearer {key}"},
+        json={"model": name, "input": "x"},
+    )
+    assert bare.status_code == 200 and bare.json()["object"] == "response"
