@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 # Providers the data plane has an adapter for; the control plane refuses others.
-SUPPORTED_PROVIDERS = frozenset({"openai", "mock"})
+SUPPORTED_PROVIDERS = frozenset({"openai", "mock", "cohere", "jina"})
 
 
 def split_model(model: str, custom_provider: str | None = None) -> tuple[str, str]:

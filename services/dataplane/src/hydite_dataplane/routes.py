@@ -52,6 +52,7 @@ OPERATIONS: dict[str, Operation] = {
         Operation("embeddings", "/embeddings", True, False, ("input",)),
         Operation("moderations", "/moderations", False, False, ("input",), "omni-moderation-latest"),
         Operation("responses", "/responses", False, True, ("input",)),
+        Operation("rerank", "/rerank", False, False, ("query", "documents")),
     )
 }
 

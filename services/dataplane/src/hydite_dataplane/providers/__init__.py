@@ -10,6 +10,7 @@ from hydite_common.providers import SUPPORTED_PROVIDERS
 from hydite_dataplane.providers.base import OperationAdapter
 from hydite_dataplane.providers.mock import MockTransport
 from hydite_dataplane.providers.openai import GATEWAY_FIELDS, OpenAIChat, openai_operations
+from hydite_dataplane.providers.rerank import CohereRerank, JinaRerank
 from hydite_dataplane.providers.responses_via_chat import ResponsesViaChat
 from hydite_dataplane.upstream import HttpTransport, Transport
 
@@ -35,6 +36,8 @@ def build_providers(session: aiohttp.ClientSession) -> dict[str, Provider]:
     providers = {
         "openai": Provider(http, openai_wire),
         "mock": Provider(MockTransport(), mock_operations),
+        "cohere": Provider(http, {"rerank": CohereRerank()}),
+        "jina": Provider(http, {"rerank": JinaRerank()}),
     }
     assert set(providers) == SUPPORTED_PROVIDERS, "control plane and data plane disagree on providers"
     return providers
