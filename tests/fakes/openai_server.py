@@ -154,6 +154,16 @@ def _json(body: Any) -> web.Response:
     return web.Response(body=orjson.dumps(body), content_type="application/json")
 
 
+FAKE_PNG = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
+)
+
+
+def fake_speech(text: str) -> list[bytes]:
+    """Deterministic 'audio' for a text: an ID3 header and 4 KB per word, in chunks."""
+    return [b"ID3\x04\x00"] + [word.encode().ljust(4096, b"\x00") for word in text.split() or ["_"]]
+
+
 @dataclass
 class FakeOpenAI:
     """The fake's expected credential and what it has seen."""
@@ -429,6 +439,39 @@ class FakeOpenAI:
             }
         )
 
+    async def images(self, request: web.Request) -> web.StreamResponse:
+        """POST /v1/images/generations: one tiny PNG per image (b64_json or a URL)."""
+        body = await self._admit(request)
+        if isinstance(body, web.Response):
+            return body
+        count = int(body.get("n") or 1)
+        if body.get("response_format") == "b64_json":
+            data = [{"b64_json": base64.b64encode(FAKE_PNG).decode()} for _ in range(count)]
+        else:
+            data = [{"url": f"https://images.invalid/{self.next_id('img')}.png"} for _ in range(count)]
+        answer: dict[str, Any] = {"created": int(time.time()), "data": data}
+        if str(body.get("model", "")).startswith("gpt-image"):
+            answer["usage"] = {
+                "input_tokens": 12, "output_tokens": 1056, "total_tokens": 1068,
+                "input_tokens_details": {"text_tokens": 12, "image_tokens": 0},
+            }  # fmt: skip
+        return _json(answer)
+
+    async def speech(self, request: web.Request) -> web.StreamResponse:
+        """POST /v1/audio/speech: audio bytes, sent in several chunks."""
+        body = await self._admit(request)
+        if isinstance(body, web.Response):
+            return body
+        media = {"mp3": "audio/mpeg", "wav": "audio/wav", "opus": "audio/ogg", "flac": "audio/flac"}
+        response = web.StreamResponse(
+            headers={"Content-Type": media.get(body.get("response_format", "mp3"), "audio/mpeg")}
+        )
+        await response.prepare(request)
+        for chunk in fake_speech(str(body.get("input", ""))):
+            await response.write(chunk)
+        await response.write_eof()
+        return response
+
     async def list_models(self, request: web.Request) -> web.StreamResponse:
         """GET /v1/models."""
         denied = self._check_key(request, "")
@@ -460,6 +503,8 @@ class FakeOpenAI:
             app.router.add_post(f"{prefix}/completions", self.completions)
             app.router.add_post(f"{prefix}/embeddings", self.embeddings)
             app.router.add_post(f"{prefix}/moderations", self.moderations)
+            app.router.add_post(f"{prefix}/images/generations", self.images)
+            app.router.add_post(f"{prefix}/audio/speech", self.speech)
             app.router.add_get(f"{prefix}/models", self.list_models)
             app.router.add_get(f"{prefix}/models/{{model_id:.+}}", self.retrieve_model)
         return app

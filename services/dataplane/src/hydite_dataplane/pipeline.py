@@ -270,6 +270,8 @@ async def _call_provider(
         error_body = await upstream.read()
         upstream.release()
         raise error_from_upstream(upstream.status, error_body, upstream.headers)
+    if OPERATIONS[request.operation].binary_response:
+        return await _relay_bytes(gateway, http_request, request, target, upstream, headers)
     if request.stream:
         headers["x-hydite-overhead-ms"] = f"{(sent_at - request.start_perf) * 1000:.3f}"
         return await _relay(gateway, http_request, request, target, upstream, adapter, headers)
@@ -307,6 +309,35 @@ async def _complete(
     overhead = (time.perf_counter() - request.start_perf) - (received_at - sent_at)
     headers["x-hydite-overhead-ms"] = f"{overhead * 1000:.3f}"
     return web.Response(body=raw, status=upstream.status, headers={**JSON_HEADERS, **headers})
+
+
+async def _relay_bytes(
+    gateway: Gateway,
+    http_request: web.Request,
+    request: InferenceRequest,
+    target: DeploymentTarget,
+    upstream: UpstreamResponse,
+    headers: dict[str, str],
+) -> web.StreamResponse:
+    """A binary answer (audio), written to the client chunk by chunk as the provider sends it."""
+    content_type = upstream.headers.get("Content-Type", "application/octet-stream")
+    response = web.StreamResponse(status=upstream.status, headers={"Content-Type": content_type, **headers})
+    record = CallRecord(target, TokenUsage(), "success", upstream.status)
+    try:
+        await response.prepare(http_request)
+        async for chunk in upstream.chunks():
+            await response.write(chunk)
+        await response.write_eof()
+    except ConnectionResetError:
+        record = CallRecord(target, TokenUsage(), "success", upstream.status, "client_disconnected")
+    except (TimeoutError, aiohttp.ClientError) as exc:
+        # Bytes already went out: the client sees a truncated body; the log says why.
+        failure = UpstreamError(f"the provider's answer broke off: {type(exc).__name__}")
+        record = CallRecord(target, TokenUsage(), "failure", failure.status, failure.code)
+    finally:
+        upstream.release()
+    gateway.hooks.after_call(request, record)
+    return response
 
 
 async def _relay(

@@ -42,6 +42,7 @@ class Operation:
     streams: bool
     required: tuple[str, ...]
     default_model: str | None = None
+    binary_response: bool = False  # relayed chunk by chunk with the provider's content type
 
 
 OPERATIONS: dict[str, Operation] = {
@@ -53,6 +54,8 @@ OPERATIONS: dict[str, Operation] = {
         Operation("moderations", "/moderations", False, False, ("input",), "omni-moderation-latest"),
         Operation("responses", "/responses", False, True, ("input",)),
         Operation("rerank", "/rerank", False, False, ("query", "documents")),
+        Operation("images", "/images/generations", False, False, ("prompt",), "dall-e-2"),
+        Operation("speech", "/audio/speech", False, False, ("input", "voice"), binary_response=True),
     )
 }
 

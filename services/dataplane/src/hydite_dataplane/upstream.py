@@ -29,6 +29,10 @@ class UpstreamResponse(Protocol):
         """Complete SSE events, each ending with its blank line."""
         ...
 
+    def chunks(self) -> AsyncIterator[bytes]:
+        """The body piece by piece, as it arrives (binary responses)."""
+        ...
+
     def release(self) -> None:
         """Return the connection (or close it if the body was not read)."""
         ...
@@ -73,6 +77,11 @@ class HttpUpstreamResponse:
                     parts = []
                 continue
             parts.append(line.rstrip(b"\r\n") + b"\n")
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        """The body as it arrives, in pieces of at most 64 KB."""
+        async for chunk in self._response.content.iter_chunked(64 * 1024):
+            yield chunk
 
     def release(self) -> None:
         """Release the connection back to the pool."""

@@ -59,6 +59,10 @@ class MockResponse:
         for event in self._events:
             yield event
 
+    async def chunks(self) -> AsyncIterator[bytes]:
+        """The whole body at once."""
+        yield self._body
+
     def release(self) -> None:
         """Nothing to release."""
 

@@ -33,6 +33,15 @@ COMPLETION_PARAMS = frozenset(
 )  # fmt: skip
 EMBEDDING_PARAMS = frozenset({"model", "input", "encoding_format", "dimensions", "user"})
 MODERATION_PARAMS = frozenset({"model", "input"})
+IMAGE_PARAMS = frozenset(
+    {
+        "model", "prompt", "n", "size", "quality", "style", "response_format", "user", "background",
+        "moderation", "output_format", "output_compression",
+    }
+)  # fmt: skip
+SPEECH_PARAMS = frozenset(
+    {"model", "input", "voice", "instructions", "response_format", "speed", "stream_format"}
+)
 
 RESPONSES_PARAMS = frozenset(
     {
@@ -59,9 +68,10 @@ def usage_from_openai(usage: Any) -> TokenUsage:
         return TokenUsage()
     prompt_details = usage.get("prompt_tokens_details") or {}
     completion_details = usage.get("completion_tokens_details") or {}
+    # Image generation reports input/output tokens, like the Responses API.
     return TokenUsage(
-        prompt_tokens=int(usage.get("prompt_tokens") or 0),
-        completion_tokens=int(usage.get("completion_tokens") or 0),
+        prompt_tokens=int(usage.get("prompt_tokens") or usage.get("input_tokens") or 0),
+        completion_tokens=int(usage.get("completion_tokens") or usage.get("output_tokens") or 0),
         cached_tokens=int(prompt_details.get("cached_tokens") or 0),
         reasoning_tokens=int(completion_details.get("reasoning_tokens") or 0),
     )
@@ -204,4 +214,6 @@ def openai_operations(drop_fields: frozenset[str] = GATEWAY_FIELDS) -> dict[str,
         "completions": OpenAIOperation("/completions", COMPLETION_PARAMS, drop_fields),
         "embeddings": OpenAIOperation("/embeddings", EMBEDDING_PARAMS, drop_fields),
         "moderations": OpenAIOperation("/moderations", MODERATION_PARAMS, drop_fields),
+        "images": OpenAIOperation("/images/generations", IMAGE_PARAMS, drop_fields),
+        "speech": OpenAIOperation("/audio/speech", SPEECH_PARAMS, drop_fields),
     }
