@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import secrets
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import openai
@@ -93,3 +93,96 @@ def test_speech_streams_audio_bytes(stack: Stack, media: dict[str, str]) -> None
 def check() -> Check:
     """Validation against the spec's component schemas."""
     return spec_checker()
+
+
+@pytest.fixture(scope="module")
+def uploads(stack: Stack, admin: httpx.Client, fake_openai: tuple[FakeOpenAI, str]) -> dict[str, str]:
+    """Whisper, gpt-4o-transcribe and dall-e-2 deployments (multipart operations) and a key."""
+    _, base = fake_openai
+    suffix = secrets.token_hex(3)
+    names = {"whisper": f"whisper-{suffix}", "gpt4o": f"transcribe-{suffix}", "dalle2": f"dalle2-{suffix}"}
+    upstream = {"whisper": "whisper-1", "gpt4o": "gpt-4o-transcribe", "dalle2": "dall-e-2"}
+    for kind, name in names.items():
+        params = {"model": f"openai/{upstream[kind]}", "api_base": base, "api_key": FAKE_UPSTREAM_KEY}
+        assert (
+            admin.post("/model/new", json={"model_name": name, "litellm_params": params}).status_code == 200
+        )
+    key = admin.post("/key/generate", json={"models": list(names.values())}).json()["key"]
+    client = openai.OpenAI(base_url=stack.base_url + "/v1", api_key=key, max_retries=0)
+    wait_until(lambda: len(client.models.list().data) == 3, timeout=2.0)
+    return {**names, "key": key}
+
+
+AUDIO = b"RIFF" + secrets.token_bytes(2048)
+
+
+@pytest.mark.parametrize("fmt", ["json", "text", "srt", "vtt", "verbose_json"])
+def test_transcriptions_in_every_format(
+    stack: Stack, uploads: dict[str, str], fake_openai: tuple[FakeOpenAI, str], fmt: str
+) -> None:
+    """The upload reaches the provider under its model name; every response format comes back as sent."""
+    fake, _ = fake_openai
+    client = _client(stack, uploads["key"])
+    result: Any = client.audio.transcriptions.create(
+        model=uploads["whisper"], file=("clip.wav", AUDIO, "audio/wav"), response_format=cast(Any, fmt)
+    )
+    text = result if isinstance(result, str) else result.text
+    assert f"transcript of clip.wav ({len(AUDIO)} bytes)" in text
+    sent = fake.requests[-1]
+    assert sent["model"] == "whisper-1" and sent["file"] == ("clip.wav", len(AUDIO))
+
+
+@pytest.mark.filterwarnings("ignore:deprecated:DeprecationWarning")  # the SDK marks translations deprecated
+def test_translations_and_token_billed_transcriptions(
+    stack: Stack, uploads: dict[str, str], admin: httpx.Client
+) -> None:
+    """Translations work; gpt-4o-transcribe's token usage reaches spend logs."""
+    client = _client(stack, uploads["key"])
+    translated = client.audio.translations.create(
+        model=uploads["whisper"], file=("fr.wav", AUDIO, "audio/wav")
+    )
+    assert "fr.wav" in translated.text
+    raw = client.audio.transcriptions.with_raw_response.create(
+        model=uploads["gpt4o"], file=("clip.wav", AUDIO, "audio/wav")
+    )
+    request_id = raw.headers["x-request-id"]
+    row = wait_until(
+        lambda: admin.get("/spend/logs", params={"request_id": request_id}).json(), timeout=10.0
+    )[0]
+    assert (
+        row["call_type"] == "transcriptions" and row["prompt_tokens"] == 20 and row["completion_tokens"] == 8
+    )
+
+
+@pytest.mark.filterwarnings("ignore:deprecated:DeprecationWarning")  # the SDK marks variations deprecated
+def test_image_edits_and_variations(
+    stack: Stack, uploads: dict[str, str], fake_openai: tuple[FakeOpenAI, str]
+) -> None:
+    """Image edits and variations upload their images as multipart and return URLs."""
+    fake, _ = fake_openai
+    client = _client(stack, uploads["key"])
+    edited = client.images.edit(
+        model=uploads["dalle2"], image=("cat.png", FAKE_PNG, "image/png"), prompt="add a hat"
+    )
+    assert edited.data and edited.data[0].url
+    assert (
+        fake.requests[-1]["image"] == ("cat.png", len(FAKE_PNG))
+        and fake.requests[-1]["prompt"] == "add a hat"
+    )
+    varied = client.images.create_variation(
+        model=uploads["dalle2"], image=("cat.png", FAKE_PNG, "image/png"), n=2
+    )
+    assert varied.data is not None and len(varied.data) == 2
+
+
+def test_multipart_routes_refuse_json_and_missing_files(stack: Stack, uploads: dict[str, str]) -> None:
+    """A JSON body on a multipart route, or a form without its file, is a clear 400."""
+    headers = {"Authorization": f"Bearer {uploads['key']}"}
+    as_json = httpx.post(
+        stack.base_url + "/v1/audio/transcriptions", headers=headers, json={"model": uploads["whisper"]}
+    )
+    assert as_json.status_code == 400 and as_json.json()["error"]["code"] == "invalid_content_type"
+    no_file = httpx.post(
+        stack.base_url + "/audio/transcriptions", headers=headers, files={"model": (None, uploads["whisper"])}
+    )
+    assert no_file.status_code == 400 and no_file.json()["error"]["param"] == "file"

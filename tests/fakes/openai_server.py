@@ -457,6 +457,52 @@ class FakeOpenAI:
             }  # fmt: skip
         return _json(answer)
 
+    async def _admit_form(self, request: web.Request) -> dict[str, Any] | web.Response:
+        """Like _admit, for multipart/form-data: files become (filename, size) pairs."""
+        form = await request.post()
+        fields: dict[str, Any] = {}
+        for name, value in form.items():
+            fields[name] = (
+                (value.filename, len(value.file.read())) if isinstance(value, web.FileField) else value
+            )
+        self.calls.append((request.path, str(fields.get("model", ""))))
+        if request.headers.get("Authorization") != f"Bearer {self.api_key}":
+            return self.error(401, "Incorrect API key provided", "invalid_request_error", "invalid_api_key")
+        self.requests.append(fields)
+        return fields
+
+    async def image_upload(self, request: web.Request) -> web.StreamResponse:
+        """POST /v1/images/edits and /v1/images/variations (multipart): one URL per image."""
+        fields = await self._admit_form(request)
+        if isinstance(fields, web.Response):
+            return fields
+        count = int(fields.get("n") or 1)
+        data = [{"url": f"https://images.invalid/{self.next_id('img')}.png"} for _ in range(count)]
+        return _json({"created": int(time.time()), "data": data})
+
+    async def transcription(self, request: web.Request) -> web.StreamResponse:
+        """POST /v1/audio/transcriptions and /translations (multipart), in every response_format."""
+        fields = await self._admit_form(request)
+        if isinstance(fields, web.Response):
+            return fields
+        if "file" not in fields:
+            return self.error(400, "you must provide a file", "invalid_request_error", None, param="file")
+        filename, size = fields["file"]
+        text = f"transcript of {filename} ({size} bytes)"
+        fmt = fields.get("response_format", "json")
+        if fmt == "text":
+            return web.Response(text=text + "\n", content_type="text/plain")
+        if fmt in ("srt", "vtt"):
+            cue = "00:00:00,000 --> 00:00:01,000" if fmt == "srt" else "00:00:00.000 --> 00:00:01.000"
+            head = "1\n" if fmt == "srt" else "WEBVTT\n\n"
+            return web.Response(text=f"{head}{cue}\n{text}\n", content_type="text/plain")
+        answer: dict[str, Any] = {"text": text}
+        if fmt == "verbose_json":
+            answer |= {"task": "transcribe", "language": "english", "duration": 1.0, "segments": []}
+        if str(fields.get("model", "")).startswith("gpt-4o"):
+            answer["usage"] = {"type": "tokens", "input_tokens": 20, "output_tokens": 8, "total_tokens": 28}
+        return _json(answer)
+
     async def speech(self, request: web.Request) -> web.StreamResponse:
         """POST /v1/audio/speech: audio bytes, sent in several chunks."""
         body = await self._admit(request)
@@ -505,6 +551,10 @@ class FakeOpenAI:
             app.router.add_post(f"{prefix}/moderations", self.moderations)
             app.router.add_post(f"{prefix}/images/generations", self.images)
             app.router.add_post(f"{prefix}/audio/speech", self.speech)
+            app.router.add_post(f"{prefix}/images/edits", self.image_upload)
+            app.router.add_post(f"{prefix}/images/variations", self.image_upload)
+            app.router.add_post(f"{prefix}/audio/transcriptions", self.transcription)
+            app.router.add_post(f"{prefix}/audio/translations", self.transcription)
             app.router.add_get(f"{prefix}/models", self.list_models)
             app.router.add_get(f"{prefix}/models/{{model_id:.+}}", self.retrieve_model)
         return app

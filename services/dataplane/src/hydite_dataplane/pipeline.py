@@ -30,6 +30,7 @@ from hydite_dataplane.errors import ERROR_RENDERERS
 from hydite_dataplane.hooks import CallRecord, Hooks
 from hydite_dataplane.providers import Provider
 from hydite_dataplane.providers.base import OperationAdapter
+from hydite_dataplane.providers.multipart import UploadedFile
 from hydite_dataplane.request import InferenceRequest, TokenUsage
 from hydite_dataplane.router import (
     CooldownTracker,
@@ -89,6 +90,31 @@ def _model_of(http_request: web.Request, operation: Operation, body: dict[str, A
     return model
 
 
+async def read_form(http_request: web.Request) -> dict[str, Any]:
+    """A multipart/form-data request as a dict: text fields as str, files as UploadedFile,
+    repeated fields (image[]) as lists."""
+    if not http_request.content_type.startswith("multipart/form-data"):
+        raise InvalidRequestError("this route takes multipart/form-data", code="invalid_content_type")
+    try:
+        form = await http_request.post()
+    except ValueError as exc:
+        raise InvalidRequestError(
+            f"the multipart body cannot be read: {exc}", code="invalid_multipart"
+        ) from None
+    body: dict[str, Any] = {}
+    for name, value in form.items():
+        item: Any = (
+            UploadedFile(value.filename, value.content_type, value.file.read())
+            if isinstance(value, web.FileField)
+            else str(value)
+        )
+        if name in body:
+            body[name] = [*body[name], item] if isinstance(body[name], list) else [body[name], item]
+        else:
+            body[name] = item
+    return body
+
+
 def _client_wants_usage(body: dict[str, Any]) -> bool:
     options = body.get("stream_options")
     return isinstance(options, dict) and options.get("include_usage") is True
@@ -122,8 +148,8 @@ async def _serve(gateway: Gateway, route: Route, http_request: web.Request) -> w
     snapshot = holder.current
     key_hash, key = authenticate(http_request.headers, snapshot)
     authorize_route(key, http_request.path)
-    body = await read_json_object(http_request)
     operation = OPERATIONS[route.operation]
+    body = await read_form(http_request) if operation.multipart else await read_json_object(http_request)
     request = InferenceRequest(
         request_id=gateway.next_request_id(),
         operation=route.operation,
@@ -296,6 +322,13 @@ async def _complete(
     finally:
         upstream.release()
     received_at = time.perf_counter()
+    content_type = upstream.headers.get("Content-Type", "application/json")
+    if not content_type.startswith("application/json"):
+        # Text answers (transcripts as text, srt, vtt) pass as they are; they report no tokens.
+        gateway.hooks.after_call(request, CallRecord(target, TokenUsage(), "success", upstream.status))
+        return web.Response(
+            body=raw, status=upstream.status, headers={"Content-Type": content_type, **headers}
+        )
     try:
         parsed = orjson.loads(raw)
     except orjson.JSONDecodeError:

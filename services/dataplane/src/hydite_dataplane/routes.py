@@ -43,6 +43,7 @@ class Operation:
     required: tuple[str, ...]
     default_model: str | None = None
     binary_response: bool = False  # relayed chunk by chunk with the provider's content type
+    multipart: bool = False  # the request is multipart/form-data (file uploads)
 
 
 OPERATIONS: dict[str, Operation] = {
@@ -56,6 +57,12 @@ OPERATIONS: dict[str, Operation] = {
         Operation("rerank", "/rerank", False, False, ("query", "documents")),
         Operation("images", "/images/generations", False, False, ("prompt",), "dall-e-2"),
         Operation("speech", "/audio/speech", False, False, ("input", "voice"), binary_response=True),
+        Operation("image_edits", "/images/edits", False, False, ("prompt",), "dall-e-2", multipart=True),
+        Operation(
+            "image_variations", "/images/variations", False, False, ("image",), "dall-e-2", multipart=True
+        ),
+        Operation("transcriptions", "/audio/transcriptions", False, False, ("file",), multipart=True),
+        Operation("translations", "/audio/translations", False, False, ("file",), multipart=True),
     )
 }
 

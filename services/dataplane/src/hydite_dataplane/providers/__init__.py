@@ -9,6 +9,13 @@ import aiohttp
 from hydite_common.providers import SUPPORTED_PROVIDERS
 from hydite_dataplane.providers.base import OperationAdapter
 from hydite_dataplane.providers.mock import MockTransport
+from hydite_dataplane.providers.multipart import (
+    IMAGE_EDIT_PARAMS,
+    IMAGE_VARIATION_PARAMS,
+    TRANSCRIPTION_PARAMS,
+    TRANSLATION_PARAMS,
+    OpenAIMultipartOperation,
+)
 from hydite_dataplane.providers.openai import GATEWAY_FIELDS, OpenAIChat, openai_operations
 from hydite_dataplane.providers.rerank import CohereRerank, JinaRerank
 from hydite_dataplane.providers.responses_via_chat import ResponsesViaChat
@@ -26,7 +33,13 @@ class Provider:
 def build_providers(session: aiohttp.ClientSession) -> dict[str, Provider]:
     """Every provider the data plane can call, sharing one HTTP session."""
     http = HttpTransport(session)
-    openai_wire: dict[str, OperationAdapter] = dict(openai_operations())
+    openai_wire: dict[str, OperationAdapter] = {
+        **openai_operations(),
+        "image_edits": OpenAIMultipartOperation("/images/edits", IMAGE_EDIT_PARAMS),
+        "image_variations": OpenAIMultipartOperation("/images/variations", IMAGE_VARIATION_PARAMS),
+        "transcriptions": OpenAIMultipartOperation("/audio/transcriptions", TRANSCRIPTION_PARAMS),
+        "translations": OpenAIMultipartOperation("/audio/translations", TRANSLATION_PARAMS),
+    }
     # The mock provider reads `mock_response`, which real providers never see.
     mock_fields = GATEWAY_FIELDS - {"mock_response"}
     mock_operations: dict[str, OperationAdapter] = {

@@ -1,0 +1,106 @@
+"""OpenAI operations that take multipart/form-data (image edits and variations, transcriptions,
+translations): the form is decoded once, the model field renamed, and the form encoded again."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from hydite_dataplane.providers.base import StreamEventInfo, UpstreamCall
+from hydite_dataplane.providers.openai import GATEWAY_FIELDS, base_url, usage_from_openai
+from hydite_dataplane.request import InferenceRequest, TokenUsage
+from hydite_dataplane.snapshot import DeploymentTarget
+
+TRANSCRIPTION_PARAMS = frozenset(
+    {"model", "file", "language", "prompt", "response_format", "temperature", "timestamp_granularities[]",
+     "include[]", "chunking_strategy", "stream"}
+)  # fmt: skip
+TRANSLATION_PARAMS = frozenset({"model", "file", "prompt", "response_format", "temperature"})
+IMAGE_EDIT_PARAMS = frozenset(
+    {"model", "image", "image[]", "mask", "prompt", "n", "size", "response_format", "user", "quality",
+     "background", "output_format"}
+)  # fmt: skip
+IMAGE_VARIATION_PARAMS = frozenset({"model", "image", "n", "size", "response_format", "user"})
+
+
+@dataclass(frozen=True, slots=True)
+class UploadedFile:
+    """A file part of a multipart request."""
+
+    filename: str
+    content_type: str
+    data: bytes
+
+
+FormValue = str | UploadedFile
+
+
+def _quoted(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\r", "").replace("\n", "")
+
+
+def encode_multipart(fields: list[tuple[str, FormValue]]) -> tuple[bytes, str]:
+    """A multipart/form-data body and its Content-Type (pure, apart from the random boundary)."""
+    boundary = "hydite-" + secrets.token_hex(16)
+    parts: list[bytes] = []
+    for name, value in fields:
+        disposition = f'form-data; name="{_quoted(name)}"'
+        if isinstance(value, UploadedFile):
+            disposition += f'; filename="{_quoted(value.filename)}"'
+            head = f"Content-Disposition: {disposition}\r\nContent-Type: {value.content_type}\r\n\r\n"
+            payload = value.data
+        else:
+            head = f"Content-Disposition: {disposition}\r\n\r\n"
+            payload = value.encode()
+        parts.append(f"--{boundary}\r\n".encode() + head.encode() + payload + b"\r\n")
+    body = b"".join(parts) + f"--{boundary}--\r\n".encode()
+    return body, f"multipart/form-data; boundary={boundary}"
+
+
+def form_fields(body: Mapping[str, Any]) -> list[tuple[str, FormValue]]:
+    """The decoded form back as (name, value) pairs; repeated fields are kept as lists in the body."""
+    fields: list[tuple[str, FormValue]] = []
+    for name, value in body.items():
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, UploadedFile | str):
+                fields.append((name, item))
+    return fields
+
+
+class OpenAIMultipartOperation:
+    """POST {api_base}{path} as multipart/form-data, with the provider's model name."""
+
+    def __init__(
+        self, path: str, supported_params: frozenset[str], drop_fields: frozenset[str] = GATEWAY_FIELDS
+    ):
+        self.path = path
+        self.supported_params = supported_params
+        self._drop_fields = drop_fields
+
+    def build_call(self, request: InferenceRequest, target: DeploymentTarget) -> UpstreamCall:
+        """The upstream multipart request."""
+        body = {k: v for k, v in request.body.items() if k not in self._drop_fields}
+        body["model"] = target.upstream_model
+        payload, content_type = encode_multipart(form_fields(body))
+        headers = {"Content-Type": content_type}
+        if target.api_key:
+            headers["Authorization"] = f"Bearer {target.api_key}"
+        return UpstreamCall("POST", base_url(target) + self.path, headers, payload)
+
+    def usage_from_response(self, body: Mapping[str, Any]) -> TokenUsage:
+        """Token usage when the provider reports it (gpt-4o-transcribe, gpt-image); none for whisper."""
+        return usage_from_openai(body.get("usage"))
+
+    def inspect_stream_event(self, event: bytes) -> StreamEventInfo:
+        """Multipart operations are relayed without stream accounting."""
+        return StreamEventInfo()
+
+    def translate_response(self, request: InferenceRequest, body: dict[str, Any]) -> dict[str, Any] | None:
+        """Same wire format in and out."""
+        return None
+
+    def stream_translator(self, request: InferenceRequest) -> None:
+        """Same wire format in and out."""
+        return
