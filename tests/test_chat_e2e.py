@@ -14,6 +14,7 @@ from hydite_common.devstack import Stack
 from hydite_common.settings import to_libpq_url, with_database_name
 from tests.conftest import FAKE_UPSTREAM_KEY, wait_until
 from tests.fakes.openai_server import FAKE_USAGE, STREAM_WORDS, FakeOpenAI
+from tests.openapi_spec import spec_checker
 
 INPUT_COST = 0.000002
 OUTPUT_COST = 0.000008
@@ -298,3 +299,30 @@ def test_mock_provider_answers_offline_with_mock_response(
         stream=True,
     )
     assert "".join(c.choices[0].delta.content or "" for c in streamed if c.choices) == "canned answer"
+
+
+def test_chat_responses_match_the_openapi_spec(stack: Stack, model_and_key: dict[str, Any]) -> None:
+    """The relayed chat completion and every stream chunk validate against OpenAI's schemas."""
+    check = spec_checker()
+    client = _client(stack, model_and_key["key"]["key"])
+    completion = client.chat.completions.create(model="fake-gpt", messages=[{"role": "user", "content": "x"}])
+    check(completion.model_dump(exclude_unset=True), "CreateChatCompletionResponse")
+    for chunk in client.chat.completions.create(
+        model="fake-gpt",
+        messages=[{"role": "user", "content": "x"}],
+        stream=True,
+        stream_options={"include_usage": True},
+    ):
+        check(chunk.model_dump(exclude_unset=True), "CreateChatCompletionStreamResponse")
+
+
+def test_azure_sdk_reaches_the_deployment_route(stack: Stack, model_and_key: dict[str, Any]) -> None:
+    """The official AzureOpenAI client (api-key header, /openai/deployments/{model}, api-version) works."""
+    client = openai.AzureOpenAI(
+        azure_endpoint=stack.base_url,
+        api_key=model_and_key["key"]["key"],
+        api_version="2024-10-21",
+        max_retries=0,
+    )
+    completion = client.chat.completions.create(model="fake-gpt", messages=[{"role": "user", "content": "x"}])
+    assert completion.choices[0].message.content == "".join(STREAM_WORDS)
