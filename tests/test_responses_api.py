@@ -18,7 +18,7 @@ from hydite_dataplane.providers.responses_via_chat import (
     from_chat_response,
     to_chat_request,
 )
-from tests.conftest import wait_until
+from tests.conftest import FAKE_UPSTREAM_KEY, wait_until
 from tests.openapi_spec import Check, spec_checker
 
 TOOL = {"type": "function", "name": "get_weather", "description": "Weather", "parameters": {"type": "object"}}
@@ -219,3 +219,58 @@ def test_responses_through_the_gateway_with_the_sdk(
         json={"model": name, "input": "x"},
     )
     assert bare.status_code == 200 and bare.json()["object"] == "response"
+
+
+@pytest.fixture(scope="module")
+def native_model(stack: Stack, admin: httpx.Client, fake_openai: tuple[Any, str]) -> tuple[str, str, str]:
+    """A model on the fake OpenAI upstream (native Responses API) and two keys of different teams."""
+    _, base = fake_openai
+    name = f"resp-native-{secrets.token_hex(3)}"
+    params = {"model": "openai/gpt-4o-mini", "api_base": base, "api_key": FAKE_UPSTREAM_KEY}
+    assert admin.post("/model/new", json={"model_name": name, "litellm_params": params}).status_code == 200
+    keys = []
+    for team in ("team-a", "team-b"):
+        team_id = f"{team}-{secrets.token_hex(3)}"
+        assert admin.post("/team/new", json={"team_id": team_id}).status_code == 200
+        keys.append(admin.post("/key/generate", json={"models": [name], "team_id": team_id}).json()["key"])
+    client = openai.OpenAI(base_url=stack.base_url + "/v1", api_key=keys[0], max_retries=0)
+    wait_until(lambda: [m.id for m in client.models.list().data] == [name], timeout=2.0)
+    return name, keys[0], keys[1]
+
+
+def test_native_responses_get_gateway_ids_that_only_their_owner_can_use(
+    stack: Stack, native_model: tuple[str, str, str], fake_openai: tuple[Any, str], check: Check
+) -> None:
+    """Create, retrieve, list input items and delete through signed ids; another team gets 404."""
+    fake, _ = fake_openai
+    name, mine, theirs = native_model
+    client = openai.OpenAI(base_url=stack.base_url + "/v1", api_key=mine, max_retries=0)
+    created = client.responses.create(model=name, input="remember me")
+    check(created.model_dump(exclude_unset=True), "Response")
+    assert created.id.startswith("resp_hyd_") and created.id not in fake.stored_responses
+    assert created.usage is not None and created.usage.total_tokens == 18
+    fetched = client.responses.retrieve(created.id)
+    assert fetched.id == created.id and fetched.output_text == created.output_text
+    items = client.responses.input_items.list(created.id)
+    assert "remember me" in items.data[0].model_dump_json()
+    stranger = openai.OpenAI(base_url=stack.base_url + "/v1", api_key=theirs, max_retries=0)
+    with pytest.raises(openai.NotFoundError):
+        stranger.responses.retrieve(created.id)
+    with pytest.raises(openai.NotFoundError):
+        client.responses.retrieve(created.id[:-4] + "0000")
+    client.responses.delete(created.id)
+    with pytest.raises(openai.NotFoundError):
+        client.responses.retrieve(created.id)
+
+
+def test_native_response_stream_carries_the_gateway_id(
+    stack: Stack, native_model: tuple[str, str, str]
+) -> None:
+    """Streamed response objects carry the gateway id, and the completed one can be retrieved."""
+    name, mine, _ = native_model
+    client = openai.OpenAI(base_url=stack.base_url + "/v1", api_key=mine, max_retries=0)
+    events = list(client.responses.create(model=name, input="stream me", stream=True))
+    ids = {e.response.id for e in events if hasattr(e, "response")}
+    (gateway_id,) = ids
+    assert gateway_id.startswith("resp_hyd_")
+    assert client.responses.retrieve(gateway_id).status == "completed"

@@ -169,6 +169,7 @@ class FakeOpenAI:
     """The fake's expected credential and what it has seen."""
 
     api_key: str
+    stored_responses: dict[str, tuple[dict[str, Any], Any]] = field(default_factory=dict)
     requests: list[dict[str, Any]] = field(default_factory=list)
     headers: list[dict[str, str]] = field(default_factory=list)
     _counter: int = 0
@@ -503,6 +504,80 @@ class FakeOpenAI:
             answer["usage"] = {"type": "tokens", "input_tokens": 20, "output_tokens": 8, "total_tokens": 28}
         return _json(answer)
 
+    async def create_response(self, request: web.Request) -> web.StreamResponse:
+        """POST /v1/responses (native, stored): plain or as a stream of events."""
+        body = await self._admit(request)
+        if isinstance(body, web.Response):
+            return body
+        response_id = self.next_id("resp")
+        text = "".join(STREAM_WORDS)
+        usage = {
+            "input_tokens": 11, "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
+            "output_tokens": 7,
+            "output_tokens_details": {"reasoning_tokens": 0}, "total_tokens": 18,
+        }  # fmt: skip
+        item = {
+            "type": "message", "id": "msg_" + response_id, "status": "completed", "role": "assistant",
+            "content": [{"type": "output_text", "text": text, "annotations": [], "logprobs": []}],
+        }  # fmt: skip
+        stored: dict[str, Any] = {
+            "id": response_id, "object": "response", "created_at": int(time.time()), "status": "completed",
+            "model": body["model"], "output": [item], "usage": usage, "error": None,
+            "incomplete_details": None,
+            "instructions": None, "metadata": {}, "parallel_tool_calls": True, "temperature": 1.0,
+            "tool_choice": "auto", "tools": [], "top_p": 1.0,
+        }  # fmt: skip
+        self.stored_responses[response_id] = (stored, body.get("input"))
+        if not body.get("stream"):
+            return _json(stored)
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        events: list[tuple[str, dict[str, Any]]] = [
+            (
+                "response.created",
+                {"response": {**stored, "status": "in_progress", "output": [], "usage": None}},
+            ),
+            (
+                "response.output_text.delta",
+                {"item_id": item["id"], "output_index": 0, "content_index": 0, "delta": text},
+            ),
+            ("response.completed", {"response": stored}),
+        ]
+        for sequence, (kind, fields) in enumerate(events):
+            payload = {"type": kind, "sequence_number": sequence, **fields}
+            await response.write(f"event: {kind}\n".encode() + b"data: " + orjson.dumps(payload) + b"\n\n")
+        await response.write_eof()
+        return response
+
+    async def stored_response(self, request: web.Request) -> web.StreamResponse:
+        """GET/DELETE /v1/responses/{id} and GET .../input_items."""
+        response_id = request.match_info["response_id"]
+        denied = self._check_key(request, response_id)
+        if denied is not None:
+            return denied
+        if response_id not in self.stored_responses:
+            return self.error(
+                404, f"No response found with id '{response_id}'.", "invalid_request_error", None
+            )
+        stored, given = self.stored_responses[response_id]
+        if request.method == "DELETE":
+            del self.stored_responses[response_id]
+            return _json({"id": response_id, "object": "response", "deleted": True})
+        if request.path.endswith("/input_items"):
+            text = given if isinstance(given, str) else orjson.dumps(given).decode()
+            items = [
+                {
+                    "type": "message",
+                    "id": "in_1",
+                    "role": "user",
+                    "content": [{"type": "input_text", "text": text}],
+                }
+            ]
+            return _json(
+                {"object": "list", "data": items, "first_id": "in_1", "last_id": "in_1", "has_more": False}
+            )
+        return _json(stored)
+
     async def speech(self, request: web.Request) -> web.StreamResponse:
         """POST /v1/audio/speech: audio bytes, sent in several chunks."""
         body = await self._admit(request)
@@ -551,6 +626,10 @@ class FakeOpenAI:
             app.router.add_post(f"{prefix}/moderations", self.moderations)
             app.router.add_post(f"{prefix}/images/generations", self.images)
             app.router.add_post(f"{prefix}/audio/speech", self.speech)
+            app.router.add_post(f"{prefix}/responses", self.create_response)
+            app.router.add_get(f"{prefix}/responses/{{response_id}}", self.stored_response)
+            app.router.add_delete(f"{prefix}/responses/{{response_id}}", self.stored_response)
+            app.router.add_get(f"{prefix}/responses/{{response_id}}/input_items", self.stored_response)
             app.router.add_post(f"{prefix}/images/edits", self.image_upload)
             app.router.add_post(f"{prefix}/images/variations", self.image_upload)
             app.router.add_post(f"{prefix}/audio/transcriptions", self.transcription)

@@ -24,11 +24,13 @@ from hydite_dataplane.hooks import Hooks
 from hydite_dataplane.models import list_models, model_metrics, retrieve_model, supported_openai_params
 from hydite_dataplane.pipeline import Gateway, handle_inference
 from hydite_dataplane.providers import build_providers
+from hydite_dataplane.resource_ids import ResourceIdCodec
 from hydite_dataplane.router import CooldownTracker, RetryPolicy
 from hydite_dataplane.routes import ROUTES
 from hydite_dataplane.settings import DataplaneSettings
 from hydite_dataplane.snapshot import SnapshotHolder
 from hydite_dataplane.stats import LiveStats
+from hydite_dataplane.stored_responses import stored_response
 from hydite_dataplane.token_counter import token_counter
 from hydite_dataplane.usage import UsagePublisher, UsageRecorder, connect_nats
 
@@ -55,6 +57,15 @@ GATEWAY_ROUTES: dict[str, Callable[[web.Request], Awaitable[web.StreamResponse]]
     "utils.supported_params": lambda r: supported_openai_params(r.app[HOLDER], r.app[GATEWAY].providers, r),
     "utils.token_counter": lambda r: token_counter(r.app[HOLDER], r),
     "health.deployments": lambda r: health(r.app[HOLDER], r.app[GATEWAY].providers, r),
+    "responses.retrieve": lambda r: stored_response(
+        r.app[HOLDER], r.app[GATEWAY].providers, r.app[GATEWAY].resource_ids, r
+    ),
+    "responses.delete": lambda r: stored_response(
+        r.app[HOLDER], r.app[GATEWAY].providers, r.app[GATEWAY].resource_ids, r
+    ),
+    "responses.input_items": lambda r: stored_response(
+        r.app[HOLDER], r.app[GATEWAY].providers, r.app[GATEWAY].resource_ids, r, items=True
+    ),
     "health.services": lambda r: health_services(
         r.app[HOLDER], r.app[GATEWAY].stats, r.app[GATEWAY].cooldowns, r
     ),
@@ -115,12 +126,13 @@ async def _http_session(app: web.Application) -> AsyncIterator[None]:
         cooldown_seconds=settings.cooldown_seconds,
     )
     stats = LiveStats()
+    resource_ids = ResourceIdCodec(settings.salt_key)
     async with aiohttp.ClientSession(connector=connector, auto_decompress=False) as session:
         app[HTTP_SESSION] = session
         app[GATEWAY] = Gateway(
             settings=settings,
             holder=app[HOLDER],
-            providers=build_providers(session),
+            providers=build_providers(session, resource_ids),
             hooks=Hooks(deployment_filters=[cooldowns], post_call=[UsageRecorder(app[USAGE]), stats]),
             retry_policy=RetryPolicy(
                 num_retries=settings.num_retries,
@@ -130,6 +142,7 @@ async def _http_session(app: web.Application) -> AsyncIterator[None]:
             ),
             cooldowns=cooldowns,
             stats=stats,
+            resource_ids=resource_ids,
         )
         app[FORWARDER] = ControlPlaneForwarder(session, app[SETTINGS].controlplane_url, SERVED_METHODS)
         yield

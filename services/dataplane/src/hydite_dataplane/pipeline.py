@@ -32,6 +32,7 @@ from hydite_dataplane.providers import Provider
 from hydite_dataplane.providers.base import OperationAdapter
 from hydite_dataplane.providers.multipart import UploadedFile
 from hydite_dataplane.request import InferenceRequest, TokenUsage
+from hydite_dataplane.resource_ids import ResourceIdCodec
 from hydite_dataplane.router import (
     CooldownTracker,
     RetryPolicy,
@@ -59,6 +60,7 @@ class Gateway:
     retry_policy: RetryPolicy
     cooldowns: CooldownTracker
     stats: LiveStats
+    resource_ids: ResourceIdCodec
     rng: random.Random = field(default_factory=random.Random)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _id_prefix: str = field(default_factory=lambda: uuid.uuid4().hex[:12])

@@ -86,6 +86,15 @@ MODEL_ROUTES = (
     Route("GET", "/utils/supported_openai_params", "utils.supported_params", "inference"),
     Route("POST", "/utils/token_counter", "utils.token_counter", "inference"),
     Route("GET", "/health", "health.deployments", "inference"),
+    *(
+        Route(method, prefix + path, operation, "inference")
+        for prefix in ("/v1", "")
+        for method, path, operation in (
+            ("GET", "/responses/{response_id}", "responses.retrieve"),
+            ("DELETE", "/responses/{response_id}", "responses.delete"),
+            ("GET", "/responses/{response_id}/input_items", "responses.input_items"),
+        )
+    ),
     Route("GET", "/health/services", "health.services", "inference"),
 )
 

@@ -19,6 +19,7 @@ from hydite_dataplane.providers.multipart import (
 from hydite_dataplane.providers.openai import GATEWAY_FIELDS, OpenAIChat, openai_operations
 from hydite_dataplane.providers.rerank import CohereRerank, JinaRerank
 from hydite_dataplane.providers.responses_via_chat import ResponsesViaChat
+from hydite_dataplane.resource_ids import ResourceIdCodec
 from hydite_dataplane.upstream import HttpTransport, Transport
 
 
@@ -30,11 +31,11 @@ class Provider:
     operations: dict[str, OperationAdapter]
 
 
-def build_providers(session: aiohttp.ClientSession) -> dict[str, Provider]:
+def build_providers(session: aiohttp.ClientSession, ids: ResourceIdCodec) -> dict[str, Provider]:
     """Every provider the data plane can call, sharing one HTTP session."""
     http = HttpTransport(session)
     openai_wire: dict[str, OperationAdapter] = {
-        **openai_operations(),
+        **openai_operations(ids),
         "image_edits": OpenAIMultipartOperation("/images/edits", IMAGE_EDIT_PARAMS),
         "image_variations": OpenAIMultipartOperation("/images/variations", IMAGE_VARIATION_PARAMS),
         "transcriptions": OpenAIMultipartOperation("/audio/transcriptions", TRANSCRIPTION_PARAMS),

@@ -9,6 +9,7 @@ import orjson
 
 from hydite_dataplane.providers.base import StreamEventInfo, StreamTranslator, UpstreamCall
 from hydite_dataplane.request import InferenceRequest, TokenUsage
+from hydite_dataplane.resource_ids import ResourceIdCodec, owner_of
 from hydite_dataplane.snapshot import DeploymentTarget
 
 DEFAULT_API_BASE = "https://api.openai.com/v1"
@@ -60,6 +61,11 @@ GATEWAY_FIELDS = frozenset(
 )  # fmt: skip
 
 _DONE = b"data: [DONE]"
+
+
+def data_of(event: bytes) -> bytes:
+    """The data of one SSE event (its data: lines joined)."""
+    return b"".join(line[5:].lstrip() for line in event.split(b"\n") if line.startswith(b"data:"))
 
 
 def usage_from_openai(usage: Any) -> TokenUsage:
@@ -152,7 +158,7 @@ class OpenAIOperation:
             return StreamEventInfo(done=True)
         if b'"usage"' not in event or b'"usage":null' in event or b'"usage": null' in event:
             return StreamEventInfo()
-        data = b"".join(line[5:].lstrip() for line in event.split(b"\n") if line.startswith(b"data:"))
+        data = data_of(event)
         try:
             chunk = orjson.loads(data)
         except orjson.JSONDecodeError:
@@ -181,11 +187,54 @@ def usage_from_responses_api(usage: Any) -> TokenUsage:
     )
 
 
-class OpenAIResponses(OpenAIOperation):
-    """The native Responses API: usage sits in the response, and in the stream's completion event."""
+class ResponseIdRewriter:
+    """A StreamTranslator that gives every response object in a Responses stream its gateway id."""
 
-    def __init__(self, drop_fields: frozenset[str] = GATEWAY_FIELDS) -> None:
+    def __init__(self, ids: ResourceIdCodec, deployment_id: str, owner: str) -> None:
+        self._ids, self._deployment_id, self._owner = ids, deployment_id, owner
+
+    def translate(self, event: bytes) -> list[bytes]:
+        """The event, with response.id rewritten where the event carries a response object."""
+        if b'"response":{' not in event and b'"response": {' not in event:
+            return [event]
+        try:
+            payload = orjson.loads(data_of(event))
+        except orjson.JSONDecodeError:
+            return [event]
+        response = payload.get("response") if isinstance(payload, dict) else None
+        if not isinstance(response, dict) or not isinstance(response.get("id"), str):
+            return [event]
+        response["id"] = self._ids.encode(response["id"], self._deployment_id, self._owner)
+        head = b"".join(line + b"\n" for line in event.split(b"\n") if line.startswith(b"event:"))
+        return [head + b"data: " + orjson.dumps(payload) + b"\n\n"]
+
+
+class OpenAIResponses(OpenAIOperation):
+    """The native Responses API: usage sits in the response, and in the stream's completion event.
+
+    The provider stores the response; the client gets a gateway id that names the deployment and
+    the owner, so GET/DELETE can find it again and nobody else can.
+    """
+
+    def __init__(self, ids: ResourceIdCodec, drop_fields: frozenset[str] = GATEWAY_FIELDS) -> None:
         super().__init__("/responses", RESPONSES_PARAMS, drop_fields, stream_usage_option=False)
+        self.ids = ids
+
+    def _owner_and_deployment(self, request: InferenceRequest) -> tuple[str, str]:
+        assert request.deployment is not None
+        return owner_of(request.key, request.key_hash), request.deployment.deployment_id
+
+    def translate_response(self, request: InferenceRequest, body: dict[str, Any]) -> dict[str, Any] | None:
+        """The response with its gateway id."""
+        if not isinstance(body.get("id"), str):
+            return None
+        owner, deployment_id = self._owner_and_deployment(request)
+        return {**body, "id": self.ids.encode(body["id"], deployment_id, owner)}
+
+    def stream_translator(self, request: InferenceRequest) -> StreamTranslator | None:
+        """Rewrites response ids in the stream."""
+        owner, deployment_id = self._owner_and_deployment(request)
+        return ResponseIdRewriter(self.ids, deployment_id, owner)
 
     def usage_from_response(self, body: Mapping[str, Any]) -> TokenUsage:
         """Usage of a response object."""
@@ -195,7 +244,7 @@ class OpenAIResponses(OpenAIOperation):
         """Only the terminal events (completed, incomplete, failed) carry usage."""
         if b'"usage":{' not in event and b'"usage": {' not in event:
             return StreamEventInfo()
-        data = b"".join(line[5:].lstrip() for line in event.split(b"\n") if line.startswith(b"data:"))
+        data = data_of(event)
         try:
             payload = orjson.loads(data)
         except orjson.JSONDecodeError:
@@ -206,10 +255,12 @@ class OpenAIResponses(OpenAIOperation):
         return StreamEventInfo(usage=usage_from_responses_api(response.get("usage")))
 
 
-def openai_operations(drop_fields: frozenset[str] = GATEWAY_FIELDS) -> dict[str, OpenAIOperation]:
+def openai_operations(
+    ids: ResourceIdCodec, drop_fields: frozenset[str] = GATEWAY_FIELDS
+) -> dict[str, OpenAIOperation]:
     """Every operation of the OpenAI wire format."""
     return {
-        "responses": OpenAIResponses(drop_fields),
+        "responses": OpenAIResponses(ids, drop_fields),
         "chat": OpenAIChat(drop_fields),
         "completions": OpenAIOperation("/completions", COMPLETION_PARAMS, drop_fields),
         "embeddings": OpenAIOperation("/embeddings", EMBEDDING_PARAMS, drop_fields),

@@ -15,7 +15,13 @@ import orjson
 
 from hydite_common.errors import InvalidRequestError
 from hydite_dataplane.providers.base import StreamEventInfo, UpstreamCall
-from hydite_dataplane.providers.openai import CHAT_PARAMS, GATEWAY_FIELDS, RESPONSES_PARAMS, OpenAIChat
+from hydite_dataplane.providers.openai import (
+    CHAT_PARAMS,
+    GATEWAY_FIELDS,
+    RESPONSES_PARAMS,
+    OpenAIChat,
+    data_of,
+)
 from hydite_dataplane.request import InferenceRequest, TokenUsage
 from hydite_dataplane.snapshot import DeploymentTarget
 
@@ -360,7 +366,7 @@ class ChatToResponsesTranslator:
 
     def translate(self, event: bytes) -> list[bytes]:
         """Responses events for one chat event; [DONE] closes the response."""
-        data = b"".join(line[5:].lstrip() for line in event.split(b"\n") if line.startswith(b"data:"))
+        data = data_of(event)
         if data == b"[DONE]":
             return self._stream.finish()
         try:
