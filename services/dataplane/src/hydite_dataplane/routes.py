@@ -84,7 +84,9 @@ MODEL_ROUTES = (
     Route("GET", "/model/metrics", "models.metrics", "inference"),
     Route("GET", "/v1/model/metrics", "models.metrics", "inference"),
     Route("GET", "/utils/supported_openai_params", "utils.supported_params", "inference"),
+    Route("GET", "/v1/utils/supported_openai_params", "utils.supported_params", "inference"),
     Route("POST", "/utils/token_counter", "utils.token_counter", "inference"),
+    Route("POST", "/v1/utils/token_counter", "utils.token_counter", "inference"),
     Route("GET", "/health", "health.deployments", "inference"),
     *(
         Route(method, prefix + path, operation, "inference")
