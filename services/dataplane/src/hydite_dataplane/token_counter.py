@@ -4,9 +4,8 @@ calling the model. OpenAI encodings come bundled with bpe-openai (no download at
 from __future__ import annotations
 
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import bpe_openai
 from aiohttp import web
 
 from hydite_common.allowlists import permits
@@ -15,6 +14,9 @@ from hydite_common.http import json_response, read_json_object
 from hydite_dataplane.auth import authenticate
 from hydite_dataplane.authz import allowlists, authorize_route
 from hydite_dataplane.snapshot import SnapshotHolder
+
+if TYPE_CHECKING:
+    from bpe_openai import Encoding
 
 FALLBACK_ENCODING = "o200k_base"
 # Model families by name prefix, for names the library's exact table lacks (dated or variant names).
@@ -31,8 +33,11 @@ REPLY_PRIMING_TOKENS = 3
 
 
 @cache
-def encoding_for(model: str) -> tuple[bpe_openai.Encoding, str]:
+def encoding_for(model: str) -> tuple[Encoding, str]:
     """The model's encoding and its name: exact table, then model family, then o200k_base."""
+    # Imported on first use: the library loads its tables at import (~70 MB), most data planes never count.
+    import bpe_openai
+
     name = model.rsplit("/", 1)[-1]
     try:
         encoding_name = bpe_openai.encoding_name_for_model(name)
@@ -53,7 +58,7 @@ def _text_of(content: Any) -> str:
     return ""
 
 
-def count_chat_tokens(encoding: bpe_openai.Encoding, messages: list[Any]) -> int:
+def count_chat_tokens(encoding: Encoding, messages: list[Any]) -> int:
     """Tokens of a chat prompt by OpenAI's counting rule (text parts only)."""
     total = REPLY_PRIMING_TOKENS
     for message in messages:
