@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -64,3 +65,33 @@ def wait_until(condition: Callable[[], Any], timeout: float, interval: float = 0
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout}s")
         time.sleep(interval)
+
+
+def unique(prefix: str) -> str:
+    """A name no other test (or earlier run sharing the stack) uses."""
+    return f"{prefix}-{uuid.uuid4().hex[:12]}"
+
+
+def ok_post(client: httpx.Client, path: str, body: dict[str, Any]) -> Any:
+    """POST that must succeed; its JSON."""
+    response = client.post(path, json=body)
+    assert response.status_code == 200, f"{path}: {response.status_code} {response.text}"
+    return response.json()
+
+
+def ok_get(client: httpx.Client, path: str, **params: Any) -> Any:
+    """GET that must succeed; its JSON."""
+    response = client.get(path, params=params)
+    assert response.status_code == 200, f"{path}: {response.status_code} {response.text}"
+    return response.json()
+
+
+def synced(admin: httpx.Client, timeout: float = 1.0) -> None:
+    """Wait until every connected data plane acked the committed head version (no upstream calls)."""
+    head = ok_get(admin, "/config/status")["version"]
+
+    def acked() -> bool:
+        nodes = [n for n in ok_get(admin, "/config/status")["nodes"] if n["connected"]]
+        return bool(nodes) and all(n["acked_version"] >= head for n in nodes)
+
+    wait_until(acked, timeout=timeout)

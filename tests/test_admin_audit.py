@@ -9,30 +9,15 @@ import httpx
 import pytest
 
 from hydite_common.devstack import Stack
+from tests.conftest import ok_get, ok_post, unique
 
 PROVIDER_KEY = "sk-provider-audit-secret-0001"
 NEW_PROVIDER_KEY = "sk-provider-audit-secret-0002"
 
 
-def _uid(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:12]}"
-
-
-def _post(admin: httpx.Client, path: str, body: dict[str, Any]) -> Any:
-    response = admin.post(path, json=body)
-    assert response.status_code == 200, f"{path}: {response.status_code} {response.text}"
-    return response.json()
-
-
-def _get(admin: httpx.Client, path: str, **params: Any) -> Any:
-    response = admin.get(path, params=params)
-    assert response.status_code == 200, f"{path}: {response.status_code} {response.text}"
-    return response.json()
-
-
 def _entries(admin: httpx.Client, object_type: str, object_id: str) -> list[dict[str, Any]]:
     """The audit entries of one object, newest first."""
-    entries: list[dict[str, Any]] = _get(
+    entries: list[dict[str, Any]] = ok_get(
         admin, "/audit", object_type=object_type, object_id=object_id, page_size=1000
     )["entries"]
     return entries
@@ -57,12 +42,12 @@ def _whole_audit(admin: httpx.Client) -> str:
 
 def test_key_writes_are_audited_with_before_and_after(admin: httpx.Client) -> None:
     """generate, update, block, unblock, regenerate and delete of a key each leave an entry."""
-    alias, new_alias = _uid("alias"), _uid("alias")
-    key = _post(admin, "/key/generate", {"key_alias": alias})
+    alias, new_alias = unique("alias"), unique("alias")
+    key = ok_post(admin, "/key/generate", {"key_alias": alias})
     token = key["token"]
-    _post(admin, "/key/update", {"key": key["key"], "key_alias": new_alias})
-    _post(admin, "/key/block", {"key": token})
-    _post(admin, "/key/unblock", {"key": token})
+    ok_post(admin, "/key/update", {"key": key["key"], "key_alias": new_alias})
+    ok_post(admin, "/key/block", {"key": token})
+    ok_post(admin, "/key/unblock", {"key": token})
 
     entries = _entries(admin, "key", token)
     assert [e["action"] for e in entries] == ["key.unblock", "key.block", "key.update", "key.generate"]
@@ -74,11 +59,11 @@ def test_key_writes_are_audited_with_before_and_after(admin: httpx.Client) -> No
     assert (unblock["before"]["blocked"], unblock["after"]["blocked"]) == (True, False)
     assert entries[0]["id"] > entries[-1]["id"] and all(e["ts"] for e in entries)
 
-    fresh = _post(admin, "/key/regenerate", {"key": token})
+    fresh = ok_post(admin, "/key/regenerate", {"key": token})
     assert _actions(admin, "key", fresh["token"]) == ["key.regenerate"]
     regenerate = _entries(admin, "key", fresh["token"])[0]
     assert regenerate["before"]["token"] == token and regenerate["after"]["token"] == fresh["token"]
-    _post(admin, "/key/delete", {"keys": [fresh["token"]]})
+    ok_post(admin, "/key/delete", {"keys": [fresh["token"]]})
     delete = _entries(admin, "key", fresh["token"])[0]
     assert delete["action"] == "key.delete" and delete["after"] is None
     assert delete["before"]["key_alias"] == new_alias
@@ -86,14 +71,14 @@ def test_key_writes_are_audited_with_before_and_after(admin: httpx.Client) -> No
 
 def test_team_writes_are_audited_with_before_and_after(admin: httpx.Client) -> None:
     """new, update, member_add, member_delete, block, unblock and delete of a team each leave an entry."""
-    user_id = _post(admin, "/user/new", {"auto_create_key": False})["user_id"]
-    team_id = _post(admin, "/team/new", {"team_alias": "before"})["team_id"]
-    _post(admin, "/team/update", {"team_id": team_id, "team_alias": "after"})
-    _post(admin, "/team/member_add", {"team_id": team_id, "member": {"user_id": user_id, "role": "admin"}})
-    _post(admin, "/team/member_delete", {"team_id": team_id, "user_id": user_id})
-    _post(admin, "/team/block", {"team_id": team_id})
-    _post(admin, "/team/unblock", {"team_id": team_id})
-    _post(admin, "/team/delete", {"team_ids": [team_id]})
+    user_id = ok_post(admin, "/user/new", {"auto_create_key": False})["user_id"]
+    team_id = ok_post(admin, "/team/new", {"team_alias": "before"})["team_id"]
+    ok_post(admin, "/team/update", {"team_id": team_id, "team_alias": "after"})
+    ok_post(admin, "/team/member_add", {"team_id": team_id, "member": {"user_id": user_id, "role": "admin"}})
+    ok_post(admin, "/team/member_delete", {"team_id": team_id, "user_id": user_id})
+    ok_post(admin, "/team/block", {"team_id": team_id})
+    ok_post(admin, "/team/unblock", {"team_id": team_id})
+    ok_post(admin, "/team/delete", {"team_ids": [team_id]})
 
     entries = _entries(admin, "team", team_id)
     assert [e["action"] for e in entries] == [
@@ -133,10 +118,10 @@ def test_other_principal_writes_are_audited(
     admin: httpx.Client, kind: str, path: str, id_field: str, extra: dict[str, Any]
 ) -> None:
     """new, update and delete of users, organizations, customers and key groups each leave an entry."""
-    object_id = _uid(kind)
-    _post(admin, f"{path}/new", {id_field: object_id, "metadata": {"v": 1}, **extra})
-    _post(admin, f"{path}/update", {id_field: object_id, "metadata": {"v": 2}})
-    _post(admin, f"{path}/delete", {f"{id_field}s": [object_id]})
+    object_id = unique(kind)
+    ok_post(admin, f"{path}/new", {id_field: object_id, "metadata": {"v": 1}, **extra})
+    ok_post(admin, f"{path}/update", {id_field: object_id, "metadata": {"v": 2}})
+    ok_post(admin, f"{path}/delete", {f"{id_field}s": [object_id]})
     entries = _entries(admin, kind, object_id)
     assert [e["action"] for e in entries] == [f"{kind}.delete", f"{kind}.update", f"{kind}.new"]
     delete, update, new = entries
@@ -148,9 +133,9 @@ def test_other_principal_writes_are_audited(
 
 def test_customer_block_and_unblock_are_audited(admin: httpx.Client) -> None:
     """/customer/block and /customer/unblock leave customer.block and customer.unblock entries."""
-    customer = _post(admin, "/customer/new", {"user_id": _uid("end-user")})["user_id"]
-    _post(admin, "/customer/block", {"user_ids": [customer]})
-    _post(admin, "/customer/unblock", {"user_ids": [customer]})
+    customer = ok_post(admin, "/customer/new", {"user_id": unique("end-user")})["user_id"]
+    ok_post(admin, "/customer/block", {"user_ids": [customer]})
+    ok_post(admin, "/customer/unblock", {"user_ids": [customer]})
     entries = _entries(admin, "customer", customer)
     assert [e["action"] for e in entries] == ["customer.unblock", "customer.block", "customer.new"]
     assert (entries[1]["before"]["blocked"], entries[1]["after"]["blocked"]) == (False, True)
@@ -158,9 +143,9 @@ def test_customer_block_and_unblock_are_audited(admin: httpx.Client) -> None:
 
 def test_deleting_an_owner_audits_each_of_its_keys(admin: httpx.Client) -> None:
     """Keys deleted along with their user are audited one by one as key.delete_with_owner."""
-    user_id = _post(admin, "/user/new", {"auto_create_key": False})["user_id"]
-    token = _post(admin, "/key/generate", {"user_id": user_id})["token"]
-    _post(admin, "/user/delete", {"user_ids": [user_id]})
+    user_id = ok_post(admin, "/user/new", {"auto_create_key": False})["user_id"]
+    token = ok_post(admin, "/key/generate", {"user_id": user_id})["token"]
+    ok_post(admin, "/user/delete", {"user_ids": [user_id]})
     entry = _entries(admin, "key", token)[0]
     assert entry["action"] == "key.delete_with_owner" and entry["actor"] == "master_key"
     assert entry["before"]["user_id"] == user_id and entry["after"] is None
@@ -168,22 +153,22 @@ def test_deleting_an_owner_audits_each_of_its_keys(admin: httpx.Client) -> None:
 
 def test_model_writes_are_audited_with_the_credential_masked(admin: httpx.Client) -> None:
     """model.new, model.update and model.delete are audited, the api_key only ever masked."""
-    model_id = _uid("dep")
-    _post(
+    model_id = unique("dep")
+    ok_post(
         admin,
         "/model/new",
         {
-            "model_name": _uid("audited"),
+            "model_name": unique("audited"),
             "litellm_params": {"model": "openai/gpt-4o-mini", "api_key": PROVIDER_KEY},
             "model_info": {"id": model_id},
         },
     )
-    _post(
+    ok_post(
         admin,
         "/model/update",
         {"model_id": model_id, "litellm_params": {"api_key": NEW_PROVIDER_KEY, "weight": 2}},
     )
-    _post(admin, "/model/delete", {"id": model_id})
+    ok_post(admin, "/model/delete", {"id": model_id})
 
     entries = _entries(admin, "model", model_id)
     assert [e["action"] for e in entries] == ["model.delete", "model.update", "model.new"]
@@ -202,22 +187,22 @@ def test_model_writes_are_audited_with_the_credential_masked(admin: httpx.Client
 def test_secrets_never_appear_anywhere_in_the_audit_trail(admin: httpx.Client) -> None:
     """No plaintext virtual key and no provider api_key appears in any page of GET /audit."""
     secrets = [
-        _post(admin, "/key/generate", {})["key"],
-        _post(admin, "/key/generate", {"key": f"sk-custom-{uuid.uuid4().hex}"})["key"],
-        _post(admin, "/user/new", {})["key"],
+        ok_post(admin, "/key/generate", {})["key"],
+        ok_post(admin, "/key/generate", {"key": f"sk-custom-{uuid.uuid4().hex}"})["key"],
+        ok_post(admin, "/user/new", {})["key"],
     ]
-    regenerated = _post(admin, "/key/generate", {})
-    secrets.append(_post(admin, "/key/regenerate", {"key": regenerated["key"]})["key"])
+    regenerated = ok_post(admin, "/key/generate", {})
+    secrets.append(ok_post(admin, "/key/regenerate", {"key": regenerated["key"]})["key"])
     secrets.append(regenerated["key"])
-    model_id = _post(
+    model_id = ok_post(
         admin,
         "/model/new",
         {
-            "model_name": _uid("secret"),
+            "model_name": unique("secret"),
             "litellm_params": {"model": "openai/gpt-4o-mini", "api_key": PROVIDER_KEY},
         },
     )["model_id"]
-    _post(admin, "/model/update", {"model_id": model_id, "litellm_params": {"api_key": NEW_PROVIDER_KEY}})
+    ok_post(admin, "/model/update", {"model_id": model_id, "litellm_params": {"api_key": NEW_PROVIDER_KEY}})
     secrets += [PROVIDER_KEY, NEW_PROVIDER_KEY]
 
     trail = _whole_audit(admin)
@@ -228,32 +213,32 @@ def test_secrets_never_appear_anywhere_in_the_audit_trail(admin: httpx.Client) -
 
 def test_audit_filters_by_object_type_and_id(admin: httpx.Client) -> None:
     """?object_type= keeps one kind of object and ?object_id= one object."""
-    first = _post(admin, "/organization/new", {})["organization_id"]
-    second = _post(admin, "/organization/new", {})["organization_id"]
-    _post(admin, "/organization/update", {"organization_id": first, "organization_alias": "x"})
+    first = ok_post(admin, "/organization/new", {})["organization_id"]
+    second = ok_post(admin, "/organization/new", {})["organization_id"]
+    ok_post(admin, "/organization/update", {"organization_id": first, "organization_alias": "x"})
 
-    typed = _get(admin, "/audit", object_type="organization", page_size=1000)["entries"]
+    typed = ok_get(admin, "/audit", object_type="organization", page_size=1000)["entries"]
     assert typed and {e["object_type"] for e in typed} == {"organization"}
     assert {first, second} <= {e["object_id"] for e in typed}
 
-    one = _get(admin, "/audit", object_id=first)["entries"]
+    one = ok_get(admin, "/audit", object_id=first)["entries"]
     assert [(e["object_id"], e["action"]) for e in one] == [
         (first, "organization.update"),
         (first, "organization.new"),
     ]
-    assert _get(admin, "/audit", object_type="team", object_id=first)["entries"] == []
+    assert ok_get(admin, "/audit", object_type="team", object_id=first)["entries"] == []
 
 
 def test_audit_pages_newest_first(admin: httpx.Client) -> None:
     """page and page_size split the trail into consecutive, non-overlapping pages, newest first."""
-    team_id = _post(admin, "/team/new", {})["team_id"]
+    team_id = ok_post(admin, "/team/new", {})["team_id"]
     for n in range(4):
-        _post(admin, "/team/update", {"team_id": team_id, "metadata": {"n": n}})
+        ok_post(admin, "/team/update", {"team_id": team_id, "metadata": {"n": n}})
     everything = _entries(admin, "team", team_id)
     assert len(everything) == 5
 
     pages = [
-        _get(admin, "/audit", object_type="team", object_id=team_id, page=page, page_size=2)
+        ok_get(admin, "/audit", object_type="team", object_id=team_id, page=page, page_size=2)
         for page in (1, 2, 3, 4)
     ]
     assert [(p["page"], p["page_size"]) for p in pages] == [(1, 2), (2, 2), (3, 2), (4, 2)]
@@ -269,11 +254,11 @@ def test_audit_pages_newest_first(admin: httpx.Client) -> None:
 
 def test_the_actor_is_the_calling_key_for_a_proxy_admin(stack: Stack, admin: httpx.Client) -> None:
     """A write made with a proxy_admin user's key is attributed to that key's hash prefix, not the master."""
-    created = _post(admin, "/user/new", {"user_role": "proxy_admin"})
+    created = ok_post(admin, "/user/new", {"user_role": "proxy_admin"})
     with httpx.Client(
         base_url=stack.base_url, headers={"Authorization": f"Bearer {created['key']}"}, timeout=10
     ) as as_admin:
-        team_id = _post(as_admin, "/team/new", {})["team_id"]
+        team_id = ok_post(as_admin, "/team/new", {})["team_id"]
     entry = _entries(admin, "team", team_id)[0]
     assert entry["action"] == "team.new"
     assert entry["actor"] == f"key:{created['token'][:12]}"
@@ -282,13 +267,13 @@ def test_the_actor_is_the_calling_key_for_a_proxy_admin(stack: Stack, admin: htt
 
 def test_a_plain_key_may_not_read_the_audit_trail(stack: Stack, admin: httpx.Client) -> None:
     """GET /audit with an ordinary virtual key is a 403."""
-    key = _post(admin, "/key/generate", {})["key"]
+    key = ok_post(admin, "/key/generate", {})["key"]
     response = httpx.get(stack.base_url + "/audit", headers={"Authorization": f"Bearer {key}"})
     assert response.status_code == 403, response.text
 
 
 def test_the_first_key_of_user_new_is_audited(admin: httpx.Client) -> None:
     """The key /user/new creates is an admin write too, so it has a key.generate entry."""
-    created = _post(admin, "/user/new", {})
+    created = ok_post(admin, "/user/new", {})
     assert _actions(admin, "user", created["user_id"]) == ["user.new"]
     assert _actions(admin, "key", created["token"]) == ["key.generate"]

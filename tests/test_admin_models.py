@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 import httpx
 import openai
-import psycopg
 import pytest
 
 from hydite_common.devstack import Stack
-from hydite_common.settings import to_libpq_url, with_database_name
-from tests.conftest import FAKE_UPSTREAM_KEY, wait_until
+from tests.conftest import FAKE_UPSTREAM_KEY, ok_get, ok_post, synced, unique, wait_until
 from tests.fakes.openai_server import STREAM_WORDS, FakeOpenAI
 
 SYNC_TIMEOUT = 2.0
@@ -20,41 +17,6 @@ PROPAGATION_TIMEOUT = 1.0
 # Nothing listens on the discard port: a deployment pointed here fails until it is updated.
 DEAD_API_BASE = "http://127.0.0.1:9/v1"
 OLD_UPSTREAM_KEY = "sk-upstream-old-credential-42"
-
-
-def _uid(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:12]}"
-
-
-def _post(admin: httpx.Client, path: str, body: dict[str, Any]) -> Any:
-    response = admin.post(path, json=body)
-    assert response.status_code == 200, f"{path}: {response.status_code} {response.text}"
-    return response.json()
-
-
-def _get(client: httpx.Client, path: str, **params: Any) -> Any:
-    response = client.get(path, params=params)
-    assert response.status_code == 200, f"{path}: {response.status_code} {response.text}"
-    return response.json()
-
-
-def _committed_version(stack: Stack) -> int:
-    assert stack.postgres is not None
-    url = with_database_name(to_libpq_url(stack.postgres.url), stack.config.database_name)
-    with psycopg.connect(url) as conn:
-        row = conn.execute("SELECT coalesce(max(version), 0) FROM config_changes").fetchone()
-    return int(row[0]) if row else 0
-
-
-def _acked_everywhere(admin: httpx.Client, version: int) -> bool:
-    nodes = [n for n in _get(admin, "/config/status")["nodes"] if n["connected"]]
-    return bool(nodes) and all(n["acked_version"] >= version for n in nodes)
-
-
-def _synced(stack: Stack, admin: httpx.Client) -> None:
-    """Wait until every connected data plane applied the last committed config version."""
-    version = _committed_version(stack)
-    wait_until(lambda: _acked_everywhere(admin, version), timeout=SYNC_TIMEOUT)
 
 
 def _client(stack: Stack, key: str) -> openai.OpenAI:
@@ -71,12 +33,12 @@ def _outcome(client: openai.OpenAI, model: str) -> tuple[int, str | None]:
 
 
 def _new_key(admin: httpx.Client, **settings: Any) -> str:
-    key: str = _post(admin, "/key/generate", settings)["key"]
+    key: str = ok_post(admin, "/key/generate", settings)["key"]
     return key
 
 
 def _mock_model(admin: httpx.Client, name: str, **params: Any) -> dict[str, Any]:
-    body: dict[str, Any] = _post(
+    body: dict[str, Any] = ok_post(
         admin, "/model/new", {"model_name": name, "litellm_params": {"model": "mock/anything", **params}}
     )
     return body
@@ -88,8 +50,8 @@ def test_admin_sees_every_deployment_with_the_credential_masked(
 ) -> None:
     """/model/info and /v1/model/info show an admin every deployment, api_key masked, never in plaintext."""
     _, fake_base = fake_openai
-    name = _uid("info")
-    created = _post(
+    name = unique("info")
+    created = ok_post(
         admin,
         "/model/new",
         {
@@ -102,7 +64,7 @@ def test_admin_sees_every_deployment_with_the_credential_masked(
             "model_info": {"mode": "chat"},
         },
     )
-    mock = _mock_model(admin, _uid("info-mock"))
+    mock = _mock_model(admin, unique("info-mock"))
     assert FAKE_UPSTREAM_KEY not in str(created)
 
     response = admin.get(path)
@@ -119,7 +81,7 @@ def test_admin_sees_every_deployment_with_the_credential_masked(
     assert shown["model_info"]["id"] == created["model_id"] and shown["model_info"]["mode"] == "chat"
     assert "api_key" not in by_id[mock["model_id"]]["litellm_params"]
 
-    one = _get(admin, path, litellm_model_id=created["model_id"])["data"]
+    one = ok_get(admin, path, litellm_model_id=created["model_id"])["data"]
     assert [d["model_id"] for d in one] == [created["model_id"]]
 
 
@@ -129,9 +91,9 @@ def test_a_plain_key_sees_only_its_models_and_no_credential(
 ) -> None:
     """A virtual key sees only deployments it may call, and no api_key at all, not even masked."""
     _, fake_base = fake_openai
-    mine, other = _uid("mine"), _uid("other")
+    mine, other = unique("mine"), unique("other")
     for name in (mine, other):
-        _post(
+        ok_post(
             admin,
             "/model/new",
             {
@@ -157,8 +119,8 @@ def test_model_update_changes_only_given_fields_and_the_data_plane_follows(
 ) -> None:
     """/model/update moves a deployment to the fake upstream with a new key; other fields stay as they are."""
     fake, fake_base = fake_openai
-    name, upstream_model = _uid("upd"), _uid("gpt-upd")
-    created = _post(
+    name, upstream_model = unique("upd"), unique("gpt-upd")
+    created = ok_post(
         admin,
         "/model/new",
         {
@@ -176,10 +138,10 @@ def test_model_update_changes_only_given_fields_and_the_data_plane_follows(
     model_id = created["model_id"]
     key = _new_key(admin, models=[name])
     client = _client(stack, key)
-    _synced(stack, admin)
+    synced(admin, SYNC_TIMEOUT)
     assert _outcome(client, name)[0] >= 500
 
-    updated = _post(
+    updated = ok_post(
         admin,
         "/model/update",
         {
@@ -188,7 +150,7 @@ def test_model_update_changes_only_given_fields_and_the_data_plane_follows(
             "model_info": {"team": "ads", "owner": "ml"},
         },
     )
-    shown = _get(admin, "/model/info", litellm_model_id=model_id)["data"]
+    shown = ok_get(admin, "/model/info", litellm_model_id=model_id)["data"]
     assert shown == [updated]
     params, info = updated["litellm_params"], updated["model_info"]
     assert params["api_base"] == fake_base and params["weight"] == 3
@@ -199,7 +161,7 @@ def test_model_update_changes_only_given_fields_and_the_data_plane_follows(
     assert updated["model_name"] == name
     assert (info["mode"], info["team"], info["owner"]) == ("chat", "ads", "ml")
 
-    _synced(stack, admin)
+    synced(admin, SYNC_TIMEOUT)
     seen = len(fake.requests)
     completion = client.chat.completions.create(model=name, messages=[{"role": "user", "content": "moved?"}])
     assert completion.choices[0].message.content == "".join(STREAM_WORDS)
@@ -208,18 +170,18 @@ def test_model_update_changes_only_given_fields_and_the_data_plane_follows(
 
 def test_model_delete_makes_the_model_404_on_the_data_plane(stack: Stack, admin: httpx.Client) -> None:
     """After /model/delete the model is a 404 model_not_found on the data plane within about a second."""
-    name = _uid("gone")
+    name = unique("gone")
     model_id = _mock_model(admin, name)["model_id"]
     key = _new_key(admin)
     client = _client(stack, key)
-    _synced(stack, admin)
+    synced(admin, SYNC_TIMEOUT)
     assert _outcome(client, name) == (200, None)
 
-    assert _post(admin, "/model/delete", {"id": model_id})["id"] == model_id
+    assert ok_post(admin, "/model/delete", {"id": model_id})["id"] == model_id
     wait_until(
         lambda: _outcome(client, name) == (404, "model_not_found"), timeout=PROPAGATION_TIMEOUT, interval=0.02
     )
-    assert _get(admin, "/model/info", litellm_model_id=model_id)["data"] == []
+    assert ok_get(admin, "/model/info", litellm_model_id=model_id)["data"] == []
     again = admin.post("/model/delete", json={"id": model_id})
     assert again.status_code == 404, again.text
     assert again.json()["error"]["code"] == "model_not_found"
@@ -227,11 +189,11 @@ def test_model_delete_makes_the_model_404_on_the_data_plane(stack: Stack, admin:
 
 def test_two_deployments_behind_one_name_both_serve_traffic(stack: Stack, admin: httpx.Client) -> None:
     """With weights 1 and 1 the weighted shuffle sends requests to both deployments of a model name."""
-    name = _uid("pair")
+    name = unique("pair")
     ids = {_mock_model(admin, name, weight=1)["model_id"] for _ in range(2)}
     key = _new_key(admin, models=[name])
     client = _client(stack, key)
-    _synced(stack, admin)
+    synced(admin, SYNC_TIMEOUT)
     served = set()
     for _ in range(40):
         raw = client.chat.completions.with_raw_response.create(
@@ -243,7 +205,7 @@ def test_two_deployments_behind_one_name_both_serve_traffic(stack: Stack, admin:
 
 def test_update_of_only_the_provider_keeps_the_upstream_model(admin: httpx.Client) -> None:
     """Changing only custom_llm_provider keeps the deployment's upstream model name (no 500)."""
-    model_id = _mock_model(admin, _uid("provider"))["model_id"]
+    model_id = _mock_model(admin, unique("provider"))["model_id"]
     response = admin.post(
         "/model/update", json={"model_id": model_id, "litellm_params": {"custom_llm_provider": "openai"}}
     )
@@ -253,9 +215,9 @@ def test_update_of_only_the_provider_keeps_the_upstream_model(admin: httpx.Clien
 
 def test_update_with_a_null_weight_is_a_422(admin: httpx.Client) -> None:
     """An explicit null weight is refused as a 422 naming the field, and the weight stays as it was."""
-    model_id = _mock_model(admin, _uid("weight"), weight=2)["model_id"]
+    model_id = _mock_model(admin, unique("weight"), weight=2)["model_id"]
     response = admin.post("/model/update", json={"model_id": model_id, "litellm_params": {"weight": None}})
     assert response.status_code == 422, response.text
     assert response.json()["error"]["param"] == "litellm_params.weight"
-    shown = _get(admin, "/model/info", litellm_model_id=model_id)["data"]
+    shown = ok_get(admin, "/model/info", litellm_model_id=model_id)["data"]
     assert shown[0]["litellm_params"]["weight"] == 2

@@ -2,55 +2,17 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 import httpx
 import openai
-import psycopg
 import pytest
 
 from hydite_common.devstack import Stack
-from hydite_common.settings import to_libpq_url, with_database_name
-from tests.conftest import wait_until
+from tests.conftest import ok_get, ok_post, synced, unique, wait_until
 
 SYNC_TIMEOUT = 2.0
 PROPAGATION_TIMEOUT = 1.0
-
-
-def _uid(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:12]}"
-
-
-def _post(admin: httpx.Client, path: str, body: dict[str, Any]) -> Any:
-    response = admin.post(path, json=body)
-    assert response.status_code == 200, f"{path}: {response.status_code} {response.text}"
-    return response.json()
-
-
-def _get(admin: httpx.Client, path: str, **params: Any) -> Any:
-    response = admin.get(path, params=params)
-    assert response.status_code == 200, f"{path}: {response.status_code} {response.text}"
-    return response.json()
-
-
-def _committed_version(stack: Stack) -> int:
-    assert stack.postgres is not None
-    url = with_database_name(to_libpq_url(stack.postgres.url), stack.config.database_name)
-    with psycopg.connect(url) as conn:
-        row = conn.execute("SELECT coalesce(max(version), 0) FROM config_changes").fetchone()
-    return int(row[0]) if row else 0
-
-
-def _acked_everywhere(admin: httpx.Client, version: int) -> bool:
-    nodes = [n for n in _get(admin, "/config/status")["nodes"] if n["connected"]]
-    return bool(nodes) and all(n["acked_version"] >= version for n in nodes)
-
-
-def _synced(stack: Stack, admin: httpx.Client) -> None:
-    """Wait until every connected data plane applied the last committed config version."""
-    version = _committed_version(stack)
-    wait_until(lambda: _acked_everywhere(admin, version), timeout=SYNC_TIMEOUT)
 
 
 def _client(stack: Stack, key: str) -> openai.OpenAI:
@@ -73,17 +35,17 @@ def _wait_outcome(
 
 
 def _key(admin: httpx.Client, **settings: Any) -> dict[str, Any]:
-    body: dict[str, Any] = _post(admin, "/key/generate", settings)
+    body: dict[str, Any] = ok_post(admin, "/key/generate", settings)
     return body
 
 
 @pytest.fixture(scope="module")
 def models(stack: Stack, admin: httpx.Client) -> tuple[str, str]:
     """Two mock models (names unique to this module): one to allow, one to leave out."""
-    names = (_uid("allowed"), _uid("denied"))
+    names = (unique("allowed"), unique("denied"))
     for name in names:
-        _post(admin, "/model/new", {"model_name": name, "litellm_params": {"model": "mock/anything"}})
-    _synced(stack, admin)
+        ok_post(admin, "/model/new", {"model_name": name, "litellm_params": {"model": "mock/anything"}})
+    synced(admin, SYNC_TIMEOUT)
     return names
 
 
@@ -92,9 +54,9 @@ def models(stack: Stack, admin: httpx.Client) -> tuple[str, str]:
 
 def test_user_new_info_update_list_delete(admin: httpx.Client) -> None:
     """A user goes through new, info, a partial update, the paged list and delete."""
-    org = _post(admin, "/organization/new", {"organization_alias": "users-org"})["organization_id"]
-    user_id = _uid("user")
-    created = _post(
+    org = ok_post(admin, "/organization/new", {"organization_alias": "users-org"})["organization_id"]
+    user_id = unique("user")
+    created = ok_post(
         admin,
         "/user/new",
         {
@@ -109,38 +71,38 @@ def test_user_new_info_update_list_delete(admin: httpx.Client) -> None:
     )
     assert created["user_id"] == user_id and "key" not in created
 
-    info = _get(admin, "/user/info", user_id=user_id)
+    info = ok_get(admin, "/user/info", user_id=user_id)
     assert info["user_info"]["user_email"] == "ada@example.com"
     assert info["keys"] == []
 
-    updated = _post(admin, "/user/update", {"user_id": user_id, "user_email": "grace@example.com"})
+    updated = ok_post(admin, "/user/update", {"user_id": user_id, "user_email": "grace@example.com"})
     assert updated["user_email"] == "grace@example.com"
-    after = _get(admin, "/user/info", user_id=user_id)["user_info"]
+    after = ok_get(admin, "/user/info", user_id=user_id)["user_info"]
     assert after["user_email"] == "grace@example.com"
     assert after["user_role"] == "internal_user_viewer"
     assert after["organization_id"] == org
     assert after["max_budget"] == 12.5
     assert after["metadata"] == {"cost_center": "R&D"}
 
-    listed = _get(admin, "/user/list", organization_id=org)
+    listed = ok_get(admin, "/user/list", organization_id=org)
     assert set(listed) == {"users", "total", "page", "page_size", "total_pages"}
     assert [u["user_id"] for u in listed["users"]] == [user_id]
     assert (listed["total"], listed["page"], listed["total_pages"]) == (1, 1, 1)
 
-    deleted = _post(admin, "/user/delete", {"user_ids": [user_id]})
+    deleted = ok_post(admin, "/user/delete", {"user_ids": [user_id]})
     assert deleted["deleted_users"] == [user_id] and deleted["deleted_keys"] == []
     assert admin.get("/user/info", params={"user_id": user_id}).status_code == 404
 
 
 def test_user_list_pages_through_a_filtered_set(admin: httpx.Client) -> None:
     """/user/list splits the users of an organization into pages with total and total_pages."""
-    org = _post(admin, "/organization/new", {})["organization_id"]
+    org = ok_post(admin, "/organization/new", {})["organization_id"]
     ids = {
-        _post(admin, "/user/new", {"organization_id": org, "auto_create_key": False})["user_id"]
+        ok_post(admin, "/user/new", {"organization_id": org, "auto_create_key": False})["user_id"]
         for _ in range(3)
     }
-    first = _get(admin, "/user/list", organization_id=org, page=1, page_size=2)
-    second = _get(admin, "/user/list", organization_id=org, page=2, page_size=2)
+    first = ok_get(admin, "/user/list", organization_id=org, page=1, page_size=2)
+    second = ok_get(admin, "/user/list", organization_id=org, page=2, page_size=2)
     assert (first["total"], first["page"], first["page_size"], first["total_pages"]) == (3, 1, 2, 2)
     assert (second["page"], len(first["users"]), len(second["users"])) == (2, 2, 1)
     assert {u["user_id"] for u in first["users"] + second["users"]} == ids
@@ -151,11 +113,11 @@ def test_user_new_creates_a_first_key_that_works_once_acked(
 ) -> None:
     """/user/new returns a first key by default; it serves inference once the data plane has it."""
     allowed, _ = models
-    created = _post(admin, "/user/new", {"key_alias": _uid("first-key")})
+    created = ok_post(admin, "/user/new", {"key_alias": unique("first-key")})
     assert created["key"].startswith("sk-hydite-") and created["token"]
-    keys = _get(admin, "/user/info", user_id=created["user_id"])["keys"]
+    keys = ok_get(admin, "/user/info", user_id=created["user_id"])["keys"]
     assert [k["token"] for k in keys] == [created["token"]]
-    _synced(stack, admin)
+    synced(admin, SYNC_TIMEOUT)
     assert _outcome(_client(stack, created["key"]), allowed) == (200, None)
 
 
@@ -164,13 +126,13 @@ def test_deleting_a_user_deletes_its_keys_on_the_data_plane(
 ) -> None:
     """Deleting a user deletes every key it owns; those keys get 401 within about a second."""
     allowed, _ = models
-    user = _post(admin, "/user/new", {})
+    user = ok_post(admin, "/user/new", {})
     second = _key(admin, user_id=user["user_id"])
-    _synced(stack, admin)
+    synced(admin, SYNC_TIMEOUT)
     clients = [_client(stack, user["key"]), _client(stack, second["key"])]
     assert [_outcome(c, allowed) for c in clients] == [(200, None), (200, None)]
 
-    deleted = _post(admin, "/user/delete", {"user_ids": [user["user_id"]]})
+    deleted = ok_post(admin, "/user/delete", {"user_ids": [user["user_id"]]})
     assert deleted["deleted_keys"] == sorted([user["token"], second["token"]])
     for client in clients:
         _wait_outcome(client, allowed, (401, "invalid_api_key"), PROPAGATION_TIMEOUT)
@@ -183,9 +145,9 @@ def test_deleting_a_user_deletes_its_keys_on_the_data_plane(
 def test_team_new_info_update_list_delete(admin: httpx.Client, models: tuple[str, str]) -> None:
     """A team goes through new, info (with keys and team_info), a partial update, list and delete."""
     allowed, _ = models
-    org = _post(admin, "/organization/new", {})["organization_id"]
-    team_id = _uid("team")
-    _post(
+    org = ok_post(admin, "/organization/new", {})["organization_id"]
+    team_id = unique("team")
+    ok_post(
         admin,
         "/team/new",
         {
@@ -199,46 +161,46 @@ def test_team_new_info_update_list_delete(admin: httpx.Client, models: tuple[str
     )
     key = _key(admin, team_id=team_id)
 
-    info = _get(admin, "/team/info", team_id=team_id)
+    info = ok_get(admin, "/team/info", team_id=team_id)
     assert info["team_id"] == team_id
     assert info["team_info"]["team_alias"] == "red"
     assert [k["token"] for k in info["keys"]] == [key["token"]]
 
-    updated = _post(admin, "/team/update", {"team_id": team_id, "team_alias": "blue"})
+    updated = ok_post(admin, "/team/update", {"team_id": team_id, "team_alias": "blue"})
     assert updated["team_alias"] == "blue"
-    after = _get(admin, "/team/info", team_id=team_id)["team_info"]
+    after = ok_get(admin, "/team/info", team_id=team_id)["team_info"]
     assert after["team_alias"] == "blue"
     assert after["models"] == [allowed]
     assert after["organization_id"] == org
     assert after["max_budget"] == 3.0
     assert after["metadata"] == {"tier": "gold"}
 
-    listed = _get(admin, "/team/list", organization_id=org)
+    listed = ok_get(admin, "/team/list", organization_id=org)
     assert isinstance(listed, list) and [t["team_id"] for t in listed] == [team_id]
 
-    deleted = _post(admin, "/team/delete", {"team_ids": [team_id]})
+    deleted = ok_post(admin, "/team/delete", {"team_ids": [team_id]})
     assert deleted["deleted_teams"] == [team_id] and deleted["deleted_keys"] == [key["token"]]
     assert admin.get("/team/info", params={"team_id": team_id}).status_code == 404
 
 
 def test_team_members_are_added_and_removed_and_users_follow(admin: httpx.Client) -> None:
     """member_add takes one member or a list (admin/user roles); the users' teams lists follow."""
-    ada, bob = (_post(admin, "/user/new", {"auto_create_key": False})["user_id"] for _ in range(2))
-    team_id = _post(admin, "/team/new", {})["team_id"]
+    ada, bob = (ok_post(admin, "/user/new", {"auto_create_key": False})["user_id"] for _ in range(2))
+    team_id = ok_post(admin, "/team/new", {})["team_id"]
 
     def members() -> dict[str, str]:
-        team = _get(admin, "/team/info", team_id=team_id)["team_info"]
+        team = ok_get(admin, "/team/info", team_id=team_id)["team_info"]
         return {m["user_id"]: m["role"] for m in team["members_with_roles"]}
 
     def teams_of(user_id: str) -> list[str]:
-        teams: list[str] = _get(admin, "/user/info", user_id=user_id)["user_info"]["teams"]
+        teams: list[str] = ok_get(admin, "/user/info", user_id=user_id)["user_info"]["teams"]
         return teams
 
-    _post(admin, "/team/member_add", {"team_id": team_id, "member": {"user_id": ada, "role": "admin"}})
+    ok_post(admin, "/team/member_add", {"team_id": team_id, "member": {"user_id": ada, "role": "admin"}})
     assert members() == {ada: "admin"}
     assert teams_of(ada) == [team_id]
 
-    _post(
+    ok_post(
         admin,
         "/team/member_add",
         {"team_id": team_id, "member": [{"user_id": bob, "role": "user"}, {"user_id": ada, "role": "user"}]},
@@ -246,7 +208,7 @@ def test_team_members_are_added_and_removed_and_users_follow(admin: httpx.Client
     assert members() == {ada: "user", bob: "user"}
     assert teams_of(bob) == [team_id]
 
-    _post(admin, "/team/member_delete", {"team_id": team_id, "user_id": ada})
+    ok_post(admin, "/team/member_delete", {"team_id": team_id, "user_id": ada})
     assert members() == {bob: "user"}
     assert teams_of(ada) == [] and teams_of(bob) == [team_id]
     again = admin.post("/team/member_delete", json={"team_id": team_id, "user_id": ada})
@@ -263,13 +225,13 @@ def test_deleting_a_team_deletes_its_keys_on_the_data_plane(
 ) -> None:
     """Deleting a team lists its keys as deleted; they get 401 on the data plane within about a second."""
     allowed, _ = models
-    team_id = _post(admin, "/team/new", {})["team_id"]
+    team_id = ok_post(admin, "/team/new", {})["team_id"]
     keys = [_key(admin, team_id=team_id) for _ in range(2)]
-    _synced(stack, admin)
+    synced(admin, SYNC_TIMEOUT)
     clients = [_client(stack, k["key"]) for k in keys]
     assert [_outcome(c, allowed) for c in clients] == [(200, None), (200, None)]
 
-    deleted = _post(admin, "/team/delete", {"team_ids": [team_id]})
+    deleted = ok_post(admin, "/team/delete", {"team_ids": [team_id]})
     assert deleted["deleted_keys"] == sorted(k["token"] for k in keys)
     for client in clients:
         _wait_outcome(client, allowed, (401, "invalid_api_key"), PROPAGATION_TIMEOUT)
@@ -280,15 +242,15 @@ def test_team_block_refuses_its_keys_and_unblock_restores_them(
 ) -> None:
     """/team/block makes the team's keys get 403 team_blocked; /team/unblock lets them through again."""
     allowed, _ = models
-    team_id = _post(admin, "/team/new", {})["team_id"]
+    team_id = ok_post(admin, "/team/new", {})["team_id"]
     client = _client(stack, _key(admin, team_id=team_id)["key"])
-    _synced(stack, admin)
+    synced(admin, SYNC_TIMEOUT)
     assert _outcome(client, allowed) == (200, None)
 
-    assert _post(admin, "/team/block", {"team_id": team_id})["blocked"] is True
+    assert ok_post(admin, "/team/block", {"team_id": team_id})["blocked"] is True
     _wait_outcome(client, allowed, (403, "team_blocked"), PROPAGATION_TIMEOUT)
 
-    assert _post(admin, "/team/unblock", {"team_id": team_id})["blocked"] is False
+    assert ok_post(admin, "/team/unblock", {"team_id": team_id})["blocked"] is False
     _wait_outcome(client, allowed, (200, None), PROPAGATION_TIMEOUT)
 
 
@@ -297,9 +259,9 @@ def test_team_models_limit_the_keys_of_the_team(
 ) -> None:
     """A key of a team whose models leave a model out gets 403 for it."""
     allowed, denied = models
-    team_id = _post(admin, "/team/new", {"models": [allowed]})["team_id"]
+    team_id = ok_post(admin, "/team/new", {"models": [allowed]})["team_id"]
     client = _client(stack, _key(admin, team_id=team_id)["key"])
-    _synced(stack, admin)
+    synced(admin, SYNC_TIMEOUT)
     assert _outcome(client, allowed) == (200, None)
     assert _outcome(client, denied) == (403, "permission_denied")
 
@@ -309,37 +271,37 @@ def test_team_models_limit_the_keys_of_the_team(
 
 def test_organization_new_info_update_list_delete(admin: httpx.Client) -> None:
     """An organization goes through new, info, a partial update, list and delete."""
-    org_id = _uid("org")
-    _post(
+    org_id = unique("org")
+    ok_post(
         admin,
         "/organization/new",
         {"organization_id": org_id, "organization_alias": "acme", "models": ["gpt-x"], "max_budget": 100.0},
     )
-    assert _get(admin, "/organization/info", organization_id=org_id)["organization_alias"] == "acme"
+    assert ok_get(admin, "/organization/info", organization_id=org_id)["organization_alias"] == "acme"
 
-    _post(admin, "/organization/update", {"organization_id": org_id, "organization_alias": "acme-2"})
-    after = _get(admin, "/organization/info", organization_id=org_id)
+    ok_post(admin, "/organization/update", {"organization_id": org_id, "organization_alias": "acme-2"})
+    after = ok_get(admin, "/organization/info", organization_id=org_id)
     assert after["organization_alias"] == "acme-2"
     assert after["models"] == ["gpt-x"] and after["max_budget"] == 100.0
 
-    listed = _get(admin, "/organization/list", page_size=1000)
+    listed = ok_get(admin, "/organization/list", page_size=1000)
     assert isinstance(listed, list) and org_id in {o["organization_id"] for o in listed}
 
-    deleted = _post(admin, "/organization/delete", {"organization_ids": [org_id]})
+    deleted = ok_post(admin, "/organization/delete", {"organization_ids": [org_id]})
     assert deleted["deleted_organizations"] == [org_id]
     assert admin.get("/organization/info", params={"organization_id": org_id}).status_code == 404
 
 
 def test_organization_with_teams_cannot_be_deleted(admin: httpx.Client) -> None:
     """Deleting an organization that still has teams is a 409; once the team is gone it works."""
-    org_id = _post(admin, "/organization/new", {})["organization_id"]
-    team_id = _post(admin, "/team/new", {"organization_id": org_id})["team_id"]
+    org_id = ok_post(admin, "/organization/new", {})["organization_id"]
+    team_id = ok_post(admin, "/team/new", {"organization_id": org_id})["team_id"]
     refused = admin.post("/organization/delete", json={"organization_ids": [org_id]})
     assert refused.status_code == 409, refused.text
-    assert _get(admin, "/organization/info", organization_id=org_id)["organization_id"] == org_id
+    assert ok_get(admin, "/organization/info", organization_id=org_id)["organization_id"] == org_id
 
-    _post(admin, "/team/delete", {"team_ids": [team_id]})
-    _post(admin, "/organization/delete", {"organization_ids": [org_id]})
+    ok_post(admin, "/team/delete", {"team_ids": [team_id]})
+    ok_post(admin, "/organization/delete", {"organization_ids": [org_id]})
 
 
 def test_organization_models_limit_its_keys(
@@ -347,9 +309,9 @@ def test_organization_models_limit_its_keys(
 ) -> None:
     """A key with an organization_id may call only the organization's models."""
     allowed, denied = models
-    org_id = _post(admin, "/organization/new", {"models": [allowed]})["organization_id"]
+    org_id = ok_post(admin, "/organization/new", {"models": [allowed]})["organization_id"]
     client = _client(stack, _key(admin, organization_id=org_id)["key"])
-    _synced(stack, admin)
+    synced(admin, SYNC_TIMEOUT)
     assert _outcome(client, allowed) == (200, None)
     assert _outcome(client, denied) == (403, "permission_denied")
 
@@ -359,25 +321,25 @@ def test_organization_models_limit_its_keys(
 
 def test_customer_new_info_update_list_delete(admin: httpx.Client) -> None:
     """A customer (end user) goes through new, info, a partial update, list and delete by user_ids."""
-    user_id = _uid("end-user")
-    created = _post(
+    user_id = unique("end-user")
+    created = ok_post(
         admin,
         "/customer/new",
         {"user_id": user_id, "alias": "shop", "allowed_models": ["gpt-x"], "max_budget": 5.0},
     )
     assert created["user_id"] == user_id
-    assert _get(admin, "/customer/info", user_id=user_id)["alias"] == "shop"
-    assert _get(admin, "/customer/info", end_user_id=user_id)["user_id"] == user_id
+    assert ok_get(admin, "/customer/info", user_id=user_id)["alias"] == "shop"
+    assert ok_get(admin, "/customer/info", end_user_id=user_id)["user_id"] == user_id
 
-    _post(admin, "/customer/update", {"user_id": user_id, "alias": "store"})
-    after = _get(admin, "/customer/info", user_id=user_id)
+    ok_post(admin, "/customer/update", {"user_id": user_id, "alias": "store"})
+    after = ok_get(admin, "/customer/info", user_id=user_id)
     assert after["alias"] == "store"
     assert after["allowed_models"] == ["gpt-x"] and after["max_budget"] == 5.0 and after["blocked"] is False
 
-    listed = _get(admin, "/customer/list", page_size=1000)
+    listed = ok_get(admin, "/customer/list", page_size=1000)
     assert isinstance(listed, list) and user_id in {c["user_id"] for c in listed}
 
-    deleted = _post(admin, "/customer/delete", {"user_ids": [user_id]})
+    deleted = ok_post(admin, "/customer/delete", {"user_ids": [user_id]})
     assert deleted["deleted_customers"] == [user_id]
     assert admin.get("/customer/info", params={"user_id": user_id}).status_code == 404
 
@@ -391,12 +353,12 @@ def test_customer_new_needs_a_user_id(admin: httpx.Client) -> None:
 
 def test_customer_block_and_unblock(admin: httpx.Client) -> None:
     """/customer/block and /customer/unblock take user_ids and flip each customer's blocked flag."""
-    ids = [_post(admin, "/customer/new", {"user_id": _uid("end-user")})["user_id"] for _ in range(2)]
-    assert _post(admin, "/customer/block", {"user_ids": ids}) == {"blocked_users": ids}
-    assert all(_get(admin, "/customer/info", user_id=i)["blocked"] is True for i in ids)
-    assert _post(admin, "/customer/unblock", {"user_ids": ids[:1]}) == {"unblocked_users": ids[:1]}
-    assert [_get(admin, "/customer/info", user_id=i)["blocked"] for i in ids] == [False, True]
-    missing = admin.post("/customer/block", json={"user_ids": [_uid("nobody")]})
+    ids = [ok_post(admin, "/customer/new", {"user_id": unique("end-user")})["user_id"] for _ in range(2)]
+    assert ok_post(admin, "/customer/block", {"user_ids": ids}) == {"blocked_users": ids}
+    assert all(ok_get(admin, "/customer/info", user_id=i)["blocked"] is True for i in ids)
+    assert ok_post(admin, "/customer/unblock", {"user_ids": ids[:1]}) == {"unblocked_users": ids[:1]}
+    assert [ok_get(admin, "/customer/info", user_id=i)["blocked"] for i in ids] == [False, True]
+    missing = admin.post("/customer/block", json={"user_ids": [unique("nobody")]})
     assert missing.status_code == 404, missing.text
 
 
@@ -415,22 +377,22 @@ def test_customer_block_and_allowed_models_apply_on_the_data_plane(
 ) -> None:
     """A request whose `user` is a blocked customer gets 403 customer_blocked; allowed_models limit models."""
     allowed, denied = models
-    customer = _post(admin, "/customer/new", {"user_id": _uid("end-user"), "allowed_models": [allowed]})[
+    customer = ok_post(admin, "/customer/new", {"user_id": unique("end-user"), "allowed_models": [allowed]})[
         "user_id"
     ]
     client = _client(stack, _key(admin)["key"])
-    _synced(stack, admin)
+    synced(admin, SYNC_TIMEOUT)
     assert _customer_outcome(client, allowed, customer) == (200, None)
     assert _customer_outcome(client, denied, customer) == (403, "permission_denied")
 
-    _post(admin, "/customer/block", {"user_ids": [customer]})
+    ok_post(admin, "/customer/block", {"user_ids": [customer]})
     wait_until(
         lambda: _customer_outcome(client, allowed, customer) == (403, "customer_blocked"),
         timeout=PROPAGATION_TIMEOUT,
         interval=0.02,
     )
     assert _outcome(client, allowed) == (200, None)
-    _post(admin, "/customer/unblock", {"user_ids": [customer]})
+    ok_post(admin, "/customer/unblock", {"user_ids": [customer]})
     wait_until(
         lambda: _customer_outcome(client, allowed, customer) == (200, None),
         timeout=PROPAGATION_TIMEOUT,
@@ -440,9 +402,9 @@ def test_customer_block_and_allowed_models_apply_on_the_data_plane(
 
 def test_customer_list_returns_every_customer(admin: httpx.Client) -> None:
     """/customer/list (a plain list, like LiteLLM's) returns every customer, not only the first 25."""
-    prefix = _uid("many")
-    ids = {_post(admin, "/customer/new", {"user_id": f"{prefix}-{i:02d}"})["user_id"] for i in range(26)}
-    listed = {c["user_id"] for c in _get(admin, "/customer/list")}
+    prefix = unique("many")
+    ids = {ok_post(admin, "/customer/new", {"user_id": f"{prefix}-{i:02d}"})["user_id"] for i in range(26)}
+    listed = {c["user_id"] for c in ok_get(admin, "/customer/list")}
     assert ids <= listed
 
 
@@ -451,33 +413,33 @@ def test_customer_list_returns_every_customer(admin: httpx.Client) -> None:
 
 def test_key_group_new_info_update_list_delete(admin: httpx.Client) -> None:
     """A key group goes through new, info, a partial update, list and delete by names."""
-    name = _uid("group")
-    _post(admin, "/group/new", {"name": name, "models": ["a", "b"], "routing_strategy": "least-busy"})
-    assert _get(admin, "/group/info", name=name)["models"] == ["a", "b"]
+    name = unique("group")
+    ok_post(admin, "/group/new", {"name": name, "models": ["a", "b"], "routing_strategy": "least-busy"})
+    assert ok_get(admin, "/group/info", name=name)["models"] == ["a", "b"]
 
-    _post(admin, "/group/update", {"name": name, "models": ["c"]})
-    after = _get(admin, "/group/info", name=name)
+    ok_post(admin, "/group/update", {"name": name, "models": ["c"]})
+    after = ok_get(admin, "/group/info", name=name)
     assert after["models"] == ["c"] and after["routing_strategy"] == "least-busy"
 
-    listed = _get(admin, "/group/list", page_size=1000)
+    listed = ok_get(admin, "/group/list", page_size=1000)
     assert isinstance(listed, list) and name in {g["name"] for g in listed}
 
-    assert _post(admin, "/group/delete", {"names": [name]})["deleted_groups"] == [name]
+    assert ok_post(admin, "/group/delete", {"names": [name]})["deleted_groups"] == [name]
     assert admin.get("/group/info", params={"name": name}).status_code == 404
 
 
 def test_key_group_in_use_cannot_be_deleted(admin: httpx.Client) -> None:
     """A key group that a key or a team still names is a 409 on delete."""
-    name = _post(admin, "/group/new", {"name": _uid("group")})["name"]
+    name = ok_post(admin, "/group/new", {"name": unique("group")})["name"]
     token = _key(admin, key_group=name)["token"]
-    team_id = _post(admin, "/team/new", {"key_group": name})["team_id"]
+    team_id = ok_post(admin, "/team/new", {"key_group": name})["team_id"]
     cleanups = [("/key/delete", {"keys": [token]}), ("/team/delete", {"team_ids": [team_id]})]
     for path, body in cleanups:
         refused = admin.post("/group/delete", json={"names": [name]})
         assert refused.status_code == 409, refused.text
-        assert _get(admin, "/group/info", name=name)["name"] == name
-        _post(admin, path, body)
-    _post(admin, "/group/delete", {"names": [name]})
+        assert ok_get(admin, "/group/info", name=name)["name"] == name
+        ok_post(admin, path, body)
+    ok_post(admin, "/group/delete", {"names": [name]})
 
 
 def test_key_group_models_limit_its_keys_and_a_key_reads_its_group(
@@ -485,10 +447,10 @@ def test_key_group_models_limit_its_keys_and_a_key_reads_its_group(
 ) -> None:
     """A key of a group may call only the group's models, and /group/info with that key returns the group."""
     allowed, denied = models
-    name = _post(admin, "/group/new", {"name": _uid("group"), "models": [allowed]})["name"]
+    name = ok_post(admin, "/group/new", {"name": unique("group"), "models": [allowed]})["name"]
     key = _key(admin, key_group=name)["key"]
     client = _client(stack, key)
-    _synced(stack, admin)
+    synced(admin, SYNC_TIMEOUT)
     assert _outcome(client, allowed) == (200, None)
     assert _outcome(client, denied) == (403, "permission_denied")
 
@@ -505,30 +467,30 @@ def test_deleting_an_organization_never_widens_its_keys_access(
 ) -> None:
     """Deleting an organization that keys still name must not let those keys call models it excluded."""
     allowed, denied = models
-    org_id = _post(admin, "/organization/new", {"models": [allowed]})["organization_id"]
+    org_id = ok_post(admin, "/organization/new", {"models": [allowed]})["organization_id"]
     client = _client(stack, _key(admin, organization_id=org_id)["key"])
-    _synced(stack, admin)
+    synced(admin, SYNC_TIMEOUT)
     assert _outcome(client, denied) == (403, "permission_denied")
 
     admin.post("/organization/delete", json={"organization_ids": [org_id]})
-    _synced(stack, admin)
+    synced(admin, SYNC_TIMEOUT)
     assert _outcome(client, denied)[0] in (401, 403)
 
 
 def test_deleting_a_user_removes_it_from_its_teams(admin: httpx.Client) -> None:
     """After /user/delete the user is no longer a member (let alone an admin) of any team."""
-    user_id = _post(admin, "/user/new", {"auto_create_key": False})["user_id"]
-    team_id = _post(admin, "/team/new", {})["team_id"]
-    _post(admin, "/team/member_add", {"team_id": team_id, "member": {"user_id": user_id, "role": "admin"}})
-    _post(admin, "/user/delete", {"user_ids": [user_id]})
-    members = _get(admin, "/team/info", team_id=team_id)["team_info"]["members_with_roles"]
+    user_id = ok_post(admin, "/user/new", {"auto_create_key": False})["user_id"]
+    team_id = ok_post(admin, "/team/new", {})["team_id"]
+    ok_post(admin, "/team/member_add", {"team_id": team_id, "member": {"user_id": user_id, "role": "admin"}})
+    ok_post(admin, "/user/delete", {"user_ids": [user_id]})
+    members = ok_get(admin, "/team/info", team_id=team_id)["team_info"]["members_with_roles"]
     assert user_id not in {m["user_id"] for m in members}
 
 
 def test_team_new_with_members_updates_their_teams(admin: httpx.Client) -> None:
     """Members given to /team/new see the team in their user `teams` list, as with /team/member_add."""
-    user_id = _post(admin, "/user/new", {"auto_create_key": False})["user_id"]
-    team_id = _post(admin, "/team/new", {"members_with_roles": [{"user_id": user_id, "role": "user"}]})[
+    user_id = ok_post(admin, "/user/new", {"auto_create_key": False})["user_id"]
+    team_id = ok_post(admin, "/team/new", {"members_with_roles": [{"user_id": user_id, "role": "user"}]})[
         "team_id"
     ]
-    assert _get(admin, "/user/info", user_id=user_id)["user_info"]["teams"] == [team_id]
+    assert ok_get(admin, "/user/info", user_id=user_id)["user_info"]["teams"] == [team_id]

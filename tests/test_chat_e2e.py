@@ -12,7 +12,7 @@ import pytest
 
 from hydite_common.devstack import Stack
 from hydite_common.settings import to_libpq_url, with_database_name
-from tests.conftest import FAKE_UPSTREAM_KEY, wait_until
+from tests.conftest import FAKE_UPSTREAM_KEY, synced, wait_until
 from tests.fakes.openai_server import FAKE_USAGE, STREAM_WORDS, FakeOpenAI
 from tests.openapi_spec import spec_checker
 
@@ -20,16 +20,6 @@ INPUT_COST = 0.000002
 OUTPUT_COST = 0.000008
 
 ERROR_KEYS = {"message", "type", "code", "param"}
-
-
-def _acked_everywhere(admin: httpx.Client, version: int) -> bool:
-    status = admin.get("/config/status").json()
-    nodes = [n for n in status["nodes"] if n["connected"]]
-    return bool(nodes) and all(n["acked_version"] >= version for n in nodes)
-
-
-def _head_version(admin: httpx.Client) -> int:
-    return int(admin.get("/config/status").json()["version"])
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +47,7 @@ def model_and_key(stack: Stack, admin: httpx.Client, fake_openai: tuple[FakeOpen
     assert other.status_code == 200, other.text
     key = admin.post("/key/generate", json={"models": ["fake-gpt"], "key_alias": "e2e", "duration": "1h"})
     assert key.status_code == 200, key.text
-    wait_until(lambda: _acked_everywhere(admin, _head_version(admin)), timeout=1.0)
+    synced(admin)
     return {"model": model.json(), "key": key.json()}
 
 
@@ -103,7 +93,7 @@ def test_admin_change_reaches_the_data_plane_over_the_stream_within_a_second(
 ) -> None:
     """A new key is acked by the data plane and usable within one second of the admin write."""
     key = admin.post("/key/generate", json={"models": ["fake-gpt"]}).json()["key"]
-    wait_until(lambda: _acked_everywhere(admin, _head_version(admin)), timeout=1.0)
+    synced(admin)
     response = httpx.post(
         stack.base_url + "/v1/chat/completions",
         headers={"Authorization": f"Bearer {key}"},
@@ -284,7 +274,7 @@ def test_mock_provider_answers_offline_with_mock_response(
 ) -> None:
     """The built-in mock provider answers without network, echoing `mock_response` when given."""
     key = admin.post("/key/generate", json={"models": ["other-model"]}).json()["key"]
-    wait_until(lambda: _acked_everywhere(admin, _head_version(admin)), timeout=1.0)
+    synced(admin)
     client = _client(stack, key)
     completion = client.chat.completions.create(
         model="other-model",

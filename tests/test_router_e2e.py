@@ -12,7 +12,7 @@ import openai
 import pytest
 
 from hydite_common.devstack import Stack
-from tests.conftest import FAKE_UPSTREAM_KEY, wait_until
+from tests.conftest import FAKE_UPSTREAM_KEY, synced
 from tests.fakes.openai_server import STREAM_WORDS, FakeOpenAI
 
 
@@ -71,22 +71,11 @@ def test_flaky_upstream_is_retried_until_it_answers(
     name = _name("flaky")
     upstream = "flaky-2"  # the fake counts per exact model name; only this test uses it
     _deploy(admin, base, name, upstream)
-    _ready_without_calling(stack, admin)
+    synced(admin)
     response = _chat(stack, key, name)
     assert response.status_code == 200, response.text
     assert response.headers["x-hydite-attempts"] == "3"
     assert fake.attempts(upstream) == 3
-
-
-def _ready_without_calling(stack: Stack, admin: httpx.Client) -> None:
-    """Wait until every connected data plane acked the committed head (no upstream calls made)."""
-    head = admin.get("/config/status").json()["version"]
-    wait_until(
-        lambda: all(
-            n["acked_version"] >= head for n in admin.get("/config/status").json()["nodes"] if n["connected"]
-        ),
-        timeout=2.0,
-    )
 
 
 def test_a_failing_deployment_is_skipped_and_cooled_down(
@@ -97,7 +86,7 @@ def test_a_failing_deployment_is_skipped_and_cooled_down(
     name = _name("pair")
     good = _deploy(admin, base, name, "gpt-4o-mini")
     _deploy(admin, base, name, "fail-503")
-    _ready_without_calling(stack, admin)
+    synced(admin)
     before = fake.attempts("fail-503")
     for _ in range(12):
         response = _chat(stack, key, name)
@@ -114,7 +103,7 @@ def test_rate_limit_is_retried_after_retry_after_and_then_surfaces(
     fake, base = fake_openai
     name = _name("limited")
     _deploy(admin, base, name, "fail-429")
-    _ready_without_calling(stack, admin)
+    synced(admin)
     before = fake.attempts("fail-429")
     started = time.monotonic()
     response = _chat(stack, key, name, num_retries=1)
@@ -135,7 +124,7 @@ def test_general_fallback_serves_when_the_group_fails(
     backup_id = _deploy(admin, base, backup, "gpt-4o-mini")
     primary = _name("primary")
     _deploy(admin, base, primary, "fail-500", info={"fallbacks": [backup]})
-    _ready_without_calling(stack, admin)
+    synced(admin)
     response = _chat(stack, key, primary, num_retries=0)
     assert response.status_code == 200, response.text
     assert response.headers["x-hydite-deployment"] == backup_id
@@ -153,7 +142,7 @@ def test_context_window_error_uses_its_own_fallback_or_passes_through(
     _deploy(admin, base, short, "fail-400-context", info={"context_window_fallbacks": [long_model]})
     plain = _name("plain-short")
     _deploy(admin, base, plain, "fail-400-context")
-    _ready_without_calling(stack, admin)
+    synced(admin)
     moved = _chat(stack, key, short)
     assert moved.status_code == 200 and moved.headers["x-hydite-deployment"] == long_id
     refused = _chat(stack, key, plain)
@@ -168,7 +157,7 @@ def test_client_errors_are_not_retried(
     fake, base = fake_openai
     name = _name("badcreds")
     _deploy(admin, base, name, "fail-401")
-    _ready_without_calling(stack, admin)
+    synced(admin)
     before = fake.attempts("fail-401")
     response = _chat(stack, key, name)
     assert response.status_code == 401
@@ -185,7 +174,7 @@ def test_dropped_connections_and_timeouts_become_502_and_504(
     _deploy(admin, base, dropped, "drop")
     slow = _name("slow")
     _deploy(admin, base, slow, "slow", timeout=0.3)
-    _ready_without_calling(stack, admin)
+    synced(admin)
     before = fake.attempts("drop")
     response = _chat(stack, key, dropped, num_retries=1)
     assert response.status_code == 502 and response.json()["error"]["type"] == "api_error"
@@ -201,7 +190,7 @@ def test_stream_events_are_relayed_one_by_one_as_they_arrive(
     _, base = fake_openai
     name = _name("delayed")
     _deploy(admin, base, name, "stream-delay")
-    _ready_without_calling(stack, admin)
+    synced(admin)
     client = openai.OpenAI(base_url=stack.base_url + "/v1", api_key=key, max_retries=0)
     arrivals: list[float] = []
     texts: list[str] = []
@@ -223,7 +212,7 @@ def test_a_stream_that_breaks_is_not_retried_and_ends_with_an_error_event(
     fake, base = fake_openai
     name = _name("broken")
     _deploy(admin, base, name, "stream-break")
-    _ready_without_calling(stack, admin)
+    synced(admin)
     before = fake.attempts("stream-break")
     with httpx.stream(
         "POST",
@@ -247,7 +236,7 @@ def test_latency_based_routing_prefers_the_faster_deployment_and_metrics_show_it
     info = {"routing_strategy": "latency-based-routing"}
     fast = _deploy(admin, base, name, "gpt-4o-mini", info=info)
     slow = _deploy(admin, base, name, "slow", info=info)
-    _ready_without_calling(stack, admin)
+    synced(admin)
     used = [_chat(stack, key, name).headers["x-hydite-deployment"] for _ in range(8)]
     assert set(used) == {fast, slow}  # each tried once (untried first), then only the fast one
     assert used[2:] == [fast] * 6
