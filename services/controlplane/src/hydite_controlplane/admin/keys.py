@@ -17,6 +17,7 @@ from hydite_common.keys import generate_key, hash_key, key_or_hash_to_hash, mask
 from hydite_controlplane.admin.auth import AdminCaller, Role, admin_caller
 from hydite_controlplane.admin.validation import (
     AdminRequest,
+    Duration,
     LimitFields,
     page_of,
     paged,
@@ -37,7 +38,7 @@ class KeySettings(LimitFields):
     """Fields of a key that generate, update and regenerate may set (LiteLLM names)."""
 
     key_alias: str | None = None
-    duration: str | None = None
+    duration: Duration | None = None
     expires: datetime | None = None
     models: list[str] | None = None
     key_group: str | None = None
@@ -48,13 +49,6 @@ class KeySettings(LimitFields):
     guardrails: list[str] | None = None
     allowed_routes: list[str] | None = None
     blocked: bool | None = None
-
-    @field_validator("duration")
-    @classmethod
-    def _key_duration_format(cls, value: str | None) -> str | None:
-        if value is not None:
-            parse_duration(value)
-        return value
 
     @field_validator("key_alias")
     @classmethod

@@ -34,6 +34,7 @@ from hydite_controlplane.admin.auth import USER_ROLES, AdminCaller, admin_caller
 from hydite_controlplane.admin.keys import delete_keys, key_public
 from hydite_controlplane.admin.validation import (
     AdminRequest,
+    Duration,
     LimitFields,
     page_of,
     parse_duration,
@@ -73,14 +74,7 @@ class UserFields(LimitFields):
     blocked: bool | None = None
     auto_create_key: bool = True
     key_alias: str | None = None
-    duration: str | None = None
-
-    @field_validator("duration")
-    @classmethod
-    def _user_key_duration(cls, value: str | None) -> str | None:
-        if value is not None:
-            parse_duration(value)
-        return value
+    duration: Duration | None = None
 
     @field_validator("user_role")
     @classmethod

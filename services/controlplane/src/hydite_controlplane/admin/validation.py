@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from hydite_common.errors import InvalidRequestError, UnprocessableEntityError
 from hydite_common.http import read_json_object
@@ -24,6 +24,15 @@ def parse_duration(value: str) -> timedelta:
     return timedelta(seconds=int(match.group(1)) * _UNIT_SECONDS[match.group(2)])
 
 
+def _valid_duration(value: str) -> str:
+    parse_duration(value)
+    return value
+
+
+Duration = Annotated[str, AfterValidator(_valid_duration)]
+"""A duration field: 30s, 5m, 1h, 7d, 2w or 1mo."""
+
+
 class AdminRequest(BaseModel):
     """Base of admin request bodies: unknown fields are an error."""
 
@@ -38,20 +47,13 @@ class LimitFields(AdminRequest):
 
     max_budget: float | None = Field(default=None, ge=0)
     soft_budget: float | None = Field(default=None, ge=0)
-    budget_duration: str | None = None
+    budget_duration: Duration | None = None
     rpm_limit: int | None = Field(default=None, ge=0)
     tpm_limit: int | None = Field(default=None, ge=0)
     max_parallel_requests: int | None = Field(default=None, ge=0)
     model_rpm_limit: dict[str, int] | None = None
     model_tpm_limit: dict[str, int] | None = None
     metadata: dict[str, Any] | None = None
-
-    @field_validator("budget_duration")
-    @classmethod
-    def _duration_format(cls, value: str | None) -> str | None:
-        if value is not None:
-            parse_duration(value)
-        return value
 
     @field_validator("model_rpm_limit", "model_tpm_limit")
     @classmethod
