@@ -13,7 +13,7 @@ from openapi_schema_validator import OAS31Validator, validate
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-SPEC_PATH = Path(__file__).resolve().parents[2] / "shared" / "specs" / "openai-openapi.yaml"
+SPEC_PATH = Path(__file__).resolve().parent / "specs" / "openai-openapi.yaml"
 SPEC_URI = "urn:openai-openapi"
 Check = Callable[[Any, str], None]
 
