@@ -25,6 +25,7 @@ test: install
 
 bench: install
 	$(BIN)/python -m bench.config_bench
+	$(BIN)/python -m bench.proxy_bench
 
 lint: install
 	$(BIN)/ruff format --check .
