@@ -35,6 +35,7 @@ import orjson
 import psycopg
 from psycopg import sql
 
+from bench.reporting import exit_on_sigterm, memory_of, percentile, verdict, write_section
 from hydite.config.v1 import config_pb2 as pb
 from hydite_common import config_types as types
 from hydite_common.credentials import CredentialCipher
@@ -45,7 +46,6 @@ from hydite_controlplane.config.builder import RESOURCE_TABLES, to_resource
 from hydite_controlplane.models.keys import VirtualKeyRow
 from hydite_dataplane.config_decode import snapshot_from_resources
 
-RESULTS_PATH = Path(__file__).resolve().parent / "RESULTS.md"
 SECTION_TITLE = "## Config distribution (`bench/config_bench.py`)"
 SEED = 20_240_601
 DATA_PLANES = 3
@@ -253,16 +253,6 @@ def measure_apply(options: Options, salt_key: str, figures: Figures) -> None:
 # ---------------------------------------------------------------- processes
 
 
-def memory_of(pid: int) -> tuple[int, int]:
-    """(VmRSS, VmHWM) of a process in bytes, from /proc/<pid>/status."""
-    values: dict[str, int] = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        name, _, rest = line.partition(":")
-        if name in ("VmRSS", "VmHWM"):
-            values[name] = int(rest.split()[0]) * 1024
-    return values["VmRSS"], values["VmHWM"]
-
-
 def timed_start(start: Callable[[], ServiceProcess]) -> tuple[ServiceProcess, float]:
     """Call a Stack start method; the service and seconds from process start to readiness 200."""
     started = time.perf_counter()
@@ -389,33 +379,12 @@ def log_tails(stack: Stack) -> str:
     return "\n".join(f"--- {s.name}\n{s.log_tail()[-3000:]}" for s in stack.services)
 
 
-def exit_on_sigterm(signum: int, frame: object) -> None:
-    """SIGTERM unwinds like an error, so the finally blocks stop every process."""
-    raise SystemExit(128 + signum)
-
-
 # ---------------------------------------------------------------- report
-
-
-def percentile(values: Sequence[float], q: float) -> float:
-    """The q-quantile (0..1) with linear interpolation between closest ranks."""
-    ordered = sorted(values)
-    if not ordered:
-        return math.nan
-    position = (len(ordered) - 1) * q
-    low = math.floor(position)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
 def mb(size: int) -> str:
     """Bytes as decimal megabytes."""
     return f"{size / 1e6:.0f} MB"
-
-
-def verdict(ok: bool) -> str:
-    """PASS or MISS."""
-    return "PASS" if ok else "MISS"
 
 
 def figure_rows(figures: Figures) -> list[tuple[str, str, str, str]]:
@@ -547,20 +516,6 @@ def markdown_section(figures: Figures) -> str:
     return "\n".join(lines) + "\n"
 
 
-def replace_section(existing: str, section: str) -> str:
-    """existing with this benchmark's section replaced (or appended); other sections kept."""
-    lines = existing.splitlines()
-    start = next((i for i, line in enumerate(lines) if line.strip() == SECTION_TITLE), None)
-    if start is None:
-        head = existing.rstrip("\n") if existing.strip() else "# Benchmark results"
-        return head + "\n\n" + section
-    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith(("# ", "## "))), len(lines))
-    before = "\n".join(lines[:start]).rstrip("\n")
-    after = "\n".join(lines[end:]).strip("\n")
-    text = (before + "\n\n" if before else "") + section
-    return text + ("\n" + after + "\n" if after else "")
-
-
 def print_report(figures: Figures) -> None:
     """The figures as an aligned table on stdout."""
     rows = figure_rows(figures)
@@ -628,9 +583,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print_report(figures)
     print(f"\n(finished in {time.perf_counter() - started:.0f} s)")
     if options.write_results:
-        existing = RESULTS_PATH.read_text() if RESULTS_PATH.exists() else ""
-        RESULTS_PATH.write_text(replace_section(existing, markdown_section(figures)))
-        print(f"wrote {RESULTS_PATH}")
+        write_section(SECTION_TITLE, markdown_section(figures))
     if figures.timeouts:
         print(f"{figures.timeouts} writes never reached every data plane", file=sys.stderr)
         return 1

@@ -38,11 +38,12 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from bench.reporting import exit_on_sigterm, memory_of, percentile, verdict, write_section
+
 if TYPE_CHECKING:
     from hydite_common.devstack import Stack
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-RESULTS_PATH = Path(__file__).resolve().parent / "RESULTS.md"
 SECTION_TITLE = "## Data plane overhead (bench/proxy_bench.py)"
 CHAT_PATH = "/v1/chat/completions"
 STREAM_CHUNKS = 50
@@ -344,17 +345,6 @@ class Options:
     profile_seconds: int
 
 
-def percentile(values: Sequence[float], q: float) -> float:
-    """The q-quantile (0..1) with linear interpolation between closest ranks."""
-    ordered = sorted(values)
-    if not ordered:
-        return math.nan
-    position = (len(ordered) - 1) * q
-    low = math.floor(position)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
-
-
 def free_port() -> int:
     """A TCP port free on 127.0.0.1 right now."""
     with socket.socket() as sock:
@@ -380,16 +370,6 @@ def cpu_seconds(pid: int) -> float:
     """utime + stime of a process (all threads) from /proc/<pid>/stat."""
     fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def memory_of(pid: int) -> tuple[int, int]:
-    """(VmRSS, VmHWM) of a process in bytes."""
-    values: dict[str, int] = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        name, _, rest = line.partition(":")
-        if name in ("VmRSS", "VmHWM"):
-            values[name] = int(rest.split()[0]) * 1024
-    return values["VmRSS"], values["VmHWM"]
 
 
 def python_command(*args: str, cpus: set[int] | None) -> list[str]:
@@ -757,11 +737,6 @@ def median_of(runs: Sequence[RunResult], attribute: str) -> float:
     return statistics.median(float(getattr(run, attribute)) for run in runs)
 
 
-def verdict(ok: bool) -> str:
-    """PASS or MISS."""
-    return "PASS" if ok else "MISS"
-
-
 def ms(seconds: float) -> str:
     """Seconds as milliseconds, two decimals."""
     return f"{seconds * 1e3:.2f}"
@@ -919,20 +894,6 @@ def markdown_section(figures: Figures, options: Options) -> str:
     return "\n".join(lines) + "\n"
 
 
-def replace_section(existing: str, section: str) -> str:
-    """existing with this benchmark's section replaced (or appended); other sections kept."""
-    lines = existing.splitlines()
-    start = next((i for i, line in enumerate(lines) if line.strip() == SECTION_TITLE), None)
-    if start is None:
-        head = existing.rstrip("\n") if existing.strip() else "# Benchmark results"
-        return head + "\n\n" + section
-    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith(("# ", "## "))), len(lines))
-    before = "\n".join(lines[:start]).rstrip("\n")
-    after = "\n".join(lines[end:]).strip("\n")
-    text = (before + "\n\n" if before else "") + section
-    return text + ("\n" + after + "\n" if after else "")
-
-
 def print_report(figures: Figures, options: Options) -> None:
     """The figures on stdout."""
     print()
@@ -949,11 +910,6 @@ def print_report(figures: Figures, options: Options) -> None:
 
 
 # ---------------------------------------------------------------- entry point
-
-
-def exit_on_sigterm(signum: int, frame: object) -> None:
-    """SIGTERM unwinds like an error, so the finally blocks stop every process."""
-    raise SystemExit(128 + signum)
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -1019,9 +975,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print_report(figures, options)
     print(f"\n(finished in {time.perf_counter() - started:.0f} s)")
     if not smoke:
-        existing = RESULTS_PATH.read_text() if RESULTS_PATH.exists() else ""
-        RESULTS_PATH.write_text(replace_section(existing, markdown_section(figures, options)))
-        print(f"wrote {RESULTS_PATH}")
+        write_section(SECTION_TITLE, markdown_section(figures, options))
     return 0
 
 
