@@ -21,6 +21,7 @@ from hydite_dataplane.config_client import ConfigStreamClient
 from hydite_dataplane.forward import ControlPlaneForwarder
 from hydite_dataplane.health import health, health_services
 from hydite_dataplane.hooks import Hooks
+from hydite_dataplane.http_client import HttpClient
 from hydite_dataplane.models import list_models, model_metrics, retrieve_model, supported_openai_params
 from hydite_dataplane.pipeline import Gateway, handle_inference
 from hydite_dataplane.providers import build_providers
@@ -127,12 +128,13 @@ async def _http_session(app: web.Application) -> AsyncIterator[None]:
     )
     stats = LiveStats()
     resource_ids = ResourceIdCodec(settings.salt_key)
+    provider_client = HttpClient(connect_timeout=settings.upstream_connect_timeout_seconds)
     async with aiohttp.ClientSession(connector=connector, auto_decompress=False) as session:
         app[HTTP_SESSION] = session
         app[GATEWAY] = Gateway(
             settings=settings,
             holder=app[HOLDER],
-            providers=build_providers(session, resource_ids),
+            providers=build_providers(provider_client, resource_ids),
             hooks=Hooks(deployment_filters=[cooldowns], post_call=[UsageRecorder(app[USAGE]), stats]),
             retry_policy=RetryPolicy(
                 num_retries=settings.num_retries,
@@ -145,7 +147,10 @@ async def _http_session(app: web.Application) -> AsyncIterator[None]:
             resource_ids=resource_ids,
         )
         app[FORWARDER] = ControlPlaneForwarder(session, app[SETTINGS].controlplane_url, SERVED_METHODS)
-        yield
+        try:
+            yield
+        finally:
+            await provider_client.close()
 
 
 async def _config_stream(app: web.Application) -> AsyncIterator[None]:

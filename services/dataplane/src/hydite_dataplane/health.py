@@ -8,21 +8,21 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-import aiohttp
 from aiohttp import web
 
 from hydite.config.v1 import config_pb2 as pb
 from hydite_common.errors import HyditeError
 from hydite_common.http import json_response
+from hydite_dataplane.http_client import HttpClientError
 from hydite_dataplane.models import visible_model_groups
 from hydite_dataplane.providers import Provider
 from hydite_dataplane.request import InferenceRequest
 from hydite_dataplane.router import CooldownTracker
 from hydite_dataplane.snapshot import DeploymentTarget, SnapshotHolder
 from hydite_dataplane.stats import LiveStats
-from hydite_dataplane.upstream import error_from_upstream
+from hydite_dataplane.upstream import CallTimeouts, error_from_upstream
 
-CHECK_TIMEOUT = aiohttp.ClientTimeout(total=15, sock_connect=5)
+CHECK_TIMEOUT = CallTimeouts(total=15)
 
 # The cheapest request per model mode (model_info.mode, as in LiteLLM).
 PROBES: dict[str, tuple[str, dict[str, Any]]] = {
@@ -60,7 +60,7 @@ async def check_deployment(provider: Provider, target: DeploymentTarget) -> str 
         upstream.release()
     except HyditeError as error:
         return error.message
-    except (TimeoutError, aiohttp.ClientError) as error:
+    except (TimeoutError, HttpClientError) as error:
         return f"{type(error).__name__} while reading the answer"
     if upstream.status >= 400:
         return error_from_upstream(upstream.status, payload, upstream.headers).message

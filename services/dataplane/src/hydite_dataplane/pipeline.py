@@ -11,7 +11,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import aiohttp
 import orjson
 from aiohttp import web
 
@@ -28,6 +27,7 @@ from hydite_dataplane.auth import authenticate
 from hydite_dataplane.authz import authorize_customer, authorize_model, authorize_route
 from hydite_dataplane.errors import ERROR_RENDERERS
 from hydite_dataplane.hooks import CallRecord, Hooks
+from hydite_dataplane.http_client import HttpClientError
 from hydite_dataplane.providers import Provider
 from hydite_dataplane.providers.base import OperationAdapter
 from hydite_dataplane.providers.multipart import UploadedFile
@@ -46,7 +46,7 @@ from hydite_dataplane.settings import DataplaneSettings
 from hydite_dataplane.snapshot import DeploymentTarget, Snapshot, SnapshotHolder
 from hydite_dataplane.stats import LiveStats
 from hydite_dataplane.stream import StreamOutcome, relay_stream
-from hydite_dataplane.upstream import UpstreamResponse, error_from_upstream
+from hydite_dataplane.upstream import CallTimeouts, UpstreamResponse, error_from_upstream
 
 
 @dataclass
@@ -282,13 +282,13 @@ async def _call_provider(
         raise InvalidRequestError(f"provider {target.provider!r} does not support {request.operation}")
     call = adapter.build_call(request, target)
     upstream_seconds = target.timeout_seconds or settings.upstream_timeout_seconds
-    client_timeout = aiohttp.ClientTimeout(
-        total=None if request.stream else upstream_seconds,
-        sock_connect=settings.upstream_connect_timeout_seconds,
-        sock_read=(target.stream_timeout_seconds or upstream_seconds) if request.stream else None,
+    timeouts = (
+        CallTimeouts(None, target.stream_timeout_seconds or upstream_seconds)
+        if request.stream
+        else CallTimeouts(upstream_seconds)
     )
     sent_at = time.perf_counter()
-    upstream = await provider.transport.send(call, client_timeout)
+    upstream = await provider.transport.send(call, timeouts)
     headers = {
         "x-request-id": request.request_id,
         "x-hydite-deployment": target.deployment_id,
@@ -319,7 +319,7 @@ async def _complete(
         raw = await upstream.read()
     except TimeoutError:
         raise UpstreamTimeoutError("the provider did not finish its answer in time") from None
-    except aiohttp.ClientError as exc:
+    except HttpClientError as exc:
         raise UpstreamError(f"the provider's answer broke off: {type(exc).__name__}") from None
     finally:
         upstream.release()
@@ -365,7 +365,7 @@ async def _relay_bytes(
         await response.write_eof()
     except ConnectionResetError:
         record = CallRecord(target, TokenUsage(), "success", upstream.status, "client_disconnected")
-    except (TimeoutError, aiohttp.ClientError) as exc:
+    except (TimeoutError, HttpClientError) as exc:
         # Bytes already went out: the client sees a truncated body; the log says why.
         failure = UpstreamError(f"the provider's answer broke off: {type(exc).__name__}")
         record = CallRecord(target, TokenUsage(), "failure", failure.status, failure.code)

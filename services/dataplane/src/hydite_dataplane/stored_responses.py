@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-import aiohttp
 import orjson
 from aiohttp import web
 
@@ -18,9 +17,9 @@ from hydite_dataplane.providers.base import UpstreamCall
 from hydite_dataplane.providers.openai import OpenAIResponses, base_url
 from hydite_dataplane.resource_ids import ResourceIdCodec, owner_of
 from hydite_dataplane.snapshot import SnapshotHolder
-from hydite_dataplane.upstream import error_from_upstream
+from hydite_dataplane.upstream import CallTimeouts, error_from_upstream
 
-STORED_TIMEOUT = aiohttp.ClientTimeout(total=60, sock_connect=10)
+STORED_TIMEOUT = CallTimeouts(total=60)
 
 
 async def stored_response(

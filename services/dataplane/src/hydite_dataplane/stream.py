@@ -11,10 +11,10 @@ import asyncio
 import time
 from collections.abc import Callable
 
-import aiohttp
 from aiohttp import web
 
 from hydite_common.errors import HyditeError, UpstreamError, UpstreamTimeoutError
+from hydite_dataplane.http_client import HttpClientError
 from hydite_dataplane.providers.base import OperationAdapter
 from hydite_dataplane.request import InferenceRequest, TokenUsage
 from hydite_dataplane.upstream import UpstreamResponse
@@ -81,7 +81,7 @@ async def _read_upstream(
             queue.put_nowait(event)
     except TimeoutError:
         outcome.error = UpstreamTimeoutError("the provider stopped sending within the stream timeout")
-    except aiohttp.ClientError as exc:
+    except HttpClientError as exc:
         outcome.error = UpstreamError(f"the provider's stream broke off: {type(exc).__name__}")
     finally:
         upstream.release()

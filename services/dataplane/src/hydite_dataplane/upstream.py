@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
 from typing import Any, Protocol
 
-import aiohttp
 import orjson
 
 from hydite_common import errors
 from hydite_common.telemetry import redact
+from hydite_dataplane.http_client import HttpClient, HttpClientError
 from hydite_dataplane.providers.base import UpstreamCall
 
 MAX_UPSTREAM_MESSAGE_CHARS = 2000
@@ -18,8 +19,15 @@ MAX_UPSTREAM_MESSAGE_CHARS = 2000
 class UpstreamResponse(Protocol):
     """What the pipeline reads from a provider, whatever carried it."""
 
-    status: int
-    headers: Mapping[str, str]
+    @property
+    def status(self) -> int:
+        """The HTTP status."""
+        ...
+
+    @property
+    def headers(self) -> Mapping[str, str]:
+        """The response headers, looked up case-insensitively."""
+        ...
 
     async def read(self) -> bytes:
         """The whole body."""
@@ -38,73 +46,43 @@ class UpstreamResponse(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class CallTimeouts:
+    """How long a provider call may take: the whole answer, and the longest silence in a stream."""
+
+    total: float | None
+    read: float | None = None
+
+
 class Transport(Protocol):
     """Carries an UpstreamCall to a provider."""
 
-    async def send(self, call: UpstreamCall, client_timeout: aiohttp.ClientTimeout) -> UpstreamResponse:
+    async def send(self, call: UpstreamCall, timeouts: CallTimeouts) -> UpstreamResponse:
         """Send and return once the status line and headers arrived."""
         ...
 
 
-class HttpUpstreamResponse:
-    """An aiohttp response seen as an UpstreamResponse."""
-
-    __slots__ = ("_response", "headers", "status")
-
-    def __init__(self, response: aiohttp.ClientResponse) -> None:
-        self._response = response
-        self.status = response.status
-        self.headers: Mapping[str, str] = response.headers
-
-    async def read(self) -> bytes:
-        """The whole body."""
-        return await self._response.read()
-
-    async def events(self) -> AsyncIterator[bytes]:
-        """Group lines into SSE events; accepts LF and CRLF line ends."""
-        content = self._response.content
-        parts: list[bytes] = []
-        while True:
-            line = await content.readline()
-            if not line:
-                if parts:
-                    yield b"".join(parts) + b"\n"
-                return
-            if line in (b"\n", b"\r\n"):
-                if parts:
-                    parts.append(b"\n")
-                    yield b"".join(parts)
-                    parts = []
-                continue
-            parts.append(line.rstrip(b"\r\n") + b"\n")
-
-    async def chunks(self) -> AsyncIterator[bytes]:
-        """The body as it arrives, in pieces of at most 64 KB."""
-        async for chunk in self._response.content.iter_chunked(64 * 1024):
-            yield chunk
-
-    def release(self) -> None:
-        """Release the connection back to the pool."""
-        self._response.release()
-
-
 class HttpTransport:
-    """Sends calls over the service's one ClientSession (connection reuse per host)."""
+    """Sends calls over the service's one provider HTTP client (keep-alive pools per origin)."""
 
-    def __init__(self, session: aiohttp.ClientSession) -> None:
-        self._session = session
+    def __init__(self, client: HttpClient) -> None:
+        self._client = client
 
-    async def send(self, call: UpstreamCall, client_timeout: aiohttp.ClientTimeout) -> UpstreamResponse:
+    async def send(self, call: UpstreamCall, timeouts: CallTimeouts) -> UpstreamResponse:
         """Send the call; network failures become gateway errors."""
         try:
-            response = await self._session.request(
-                call.method, call.url, headers=call.headers, data=call.body, timeout=client_timeout
+            return await self._client.request(
+                call.method,
+                call.url,
+                call.headers,
+                call.body,
+                total_timeout=timeouts.total,
+                read_timeout=timeouts.read,
             )
         except TimeoutError:
             raise errors.UpstreamTimeoutError("the provider did not answer in time") from None
-        except aiohttp.ClientError as exc:
-            raise errors.UpstreamError(f"could not reach the provider: {type(exc).__name__}") from None
-        return HttpUpstreamResponse(response)
+        except HttpClientError as exc:
+            raise errors.UpstreamError(f"could not reach the provider: {exc}") from None
 
 
 _STATUS_TO_ERROR: dict[int, type[errors.HyditeError]] = {

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import aiohttp
-
 from hydite_common.providers import SUPPORTED_PROVIDERS
+from hydite_dataplane.http_client import HttpClient
 from hydite_dataplane.providers.base import OperationAdapter
 from hydite_dataplane.providers.mock import MockTransport
 from hydite_dataplane.providers.multipart import (
@@ -31,9 +30,9 @@ class Provider:
     operations: dict[str, OperationAdapter]
 
 
-def build_providers(session: aiohttp.ClientSession, ids: ResourceIdCodec) -> dict[str, Provider]:
-    """Every provider the data plane can call, sharing one HTTP session."""
-    http = HttpTransport(session)
+def build_providers(client: HttpClient, ids: ResourceIdCodec) -> dict[str, Provider]:
+    """Every provider the data plane can call, sharing one HTTP client."""
+    http = HttpTransport(client)
     openai_wire: dict[str, OperationAdapter] = {
         **openai_operations(ids),
         "image_edits": OpenAIMultipartOperation("/images/edits", IMAGE_EDIT_PARAMS),

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import aiohttp
 import orjson
 
 from hydite_dataplane.providers.base import UpstreamCall
+
+if TYPE_CHECKING:
+    from hydite_dataplane.upstream import CallTimeouts
 
 DEFAULT_REPLY = (
     "Hello from Hydite's mock provider. Point a deployment at a real provider to get real answers."
@@ -70,7 +72,7 @@ class MockResponse:
 class MockTransport:
     """Builds a chat completion (or its stream) from the request: `mock_response` or a fixed reply."""
 
-    async def send(self, call: UpstreamCall, client_timeout: aiohttp.ClientTimeout) -> MockResponse:
+    async def send(self, call: UpstreamCall, timeouts: CallTimeouts) -> MockResponse:
         """Answer the call in memory."""
         request = orjson.loads(call.body)
         reply = str(request.get("mock_response") or DEFAULT_REPLY)

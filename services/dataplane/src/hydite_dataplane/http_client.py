@@ -1,0 +1,544 @@
+"""The HTTP/1.1 client that carries provider calls: keep-alive connections per origin, one
+write per request, the response head parsed once, the body read whole or piece by piece.
+
+aiohttp's client costs about as much CPU per call as the rest of a bare proxy (request and
+response objects, timers and a task per call). A provider call needs far less, and this
+client is most of why the data plane's overhead stays near a bare passthrough proxy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import ssl
+from collections import deque
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import cast
+from urllib.parse import urlsplit
+
+from multidict import CIMultiDict
+
+MAX_HEAD_BYTES = 64 * 1024
+STREAM_HIGH_WATER_BYTES = 1024 * 1024
+IDLE_CONNECTIONS_PER_ORIGIN = 512
+_IDEMPOTENT = frozenset({"GET", "HEAD", "DELETE", "OPTIONS"})
+_HOP_BY_HOP = frozenset({"host", "content-length", "transfer-encoding", "connection", "keep-alive"})
+
+
+class HttpClientError(Exception):
+    """The provider could not be reached, or its answer broke off or was not valid HTTP."""
+
+
+class _ClosedBeforeResponse(HttpClientError):
+    """The connection closed before a single response byte arrived."""
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """Where a connection goes: scheme, host and port."""
+
+    tls: bool
+    host: str
+    port: int
+    host_header: str
+
+
+@functools.lru_cache(maxsize=4096)
+def split_url(url: str) -> tuple[Origin, str]:
+    """The origin of an absolute http(s) URL and its request target (path and query)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise HttpClientError(f"not an http(s) URL: {parts.scheme}://{parts.hostname or ''}")
+    tls = parts.scheme == "https"
+    default_port = 443 if tls else 80
+    port = parts.port or default_port
+    host = parts.hostname
+    shown_host = f"[{host}]" if ":" in host else host
+    host_header = shown_host if port == default_port else f"{shown_host}:{port}"
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    return Origin(tls, host, port, host_header), target
+
+
+def _request_head(method: str, target: str, origin: Origin, headers: dict[str, str], length: int) -> bytes:
+    lines = [f"{method} {target} HTTP/1.1\r\nHost: {origin.host_header}\r\n"]
+    has_encoding = False
+    for name, value in headers.items():
+        lowered = name.lower()
+        if lowered in _HOP_BY_HOP:
+            continue
+        if "\n" in value or "\r" in value or "\n" in name or "\r" in name or ":" in name:
+            raise HttpClientError(f"header {name.strip()!r} has a character HTTP does not allow")
+        has_encoding = has_encoding or lowered == "accept-encoding"
+        lines.append(f"{name}: {value}\r\n")
+    if not has_encoding:
+        lines.append("Accept-Encoding: identity\r\n")
+    lines.append(f"Content-Length: {length}\r\n\r\n")
+    return "".join(lines).encode()
+
+
+class HttpResponse:
+    """One response: status and headers once the head arrived, then the body as it comes."""
+
+    __slots__ = (
+        "_body_left",
+        "_buffered",
+        "_chunk_buffer",
+        "_chunk_state",
+        "_connection",
+        "_done",
+        "_error",
+        "_framing",
+        "_head",
+        "_keep_alive",
+        "_loop",
+        "_paused",
+        "_pieces",
+        "_read_timeout",
+        "_received_any",
+        "_streaming",
+        "_timer",
+        "_waiter",
+        "headers",
+        "status",
+    )
+
+    def __init__(
+        self,
+        connection: _Connection,
+        loop: asyncio.AbstractEventLoop,
+        total_timeout: float | None,
+        read_timeout: float | None,
+    ) -> None:
+        self._connection = connection
+        self._loop = loop
+        self._head = bytearray()
+        self._framing = ""  # "", "length", "chunked" or "close" once the head is parsed
+        self._body_left = 0
+        self._chunk_buffer = bytearray()
+        self._chunk_state = 0  # 0 size line, 1 data, 2 CRLF after data, 3 trailer
+        self._pieces: deque[bytes] = deque()
+        self._buffered = 0
+        self._paused = False
+        self._streaming = False
+        self._done = False
+        self._keep_alive = True
+        self._received_any = False
+        self._error: BaseException | None = None
+        self._waiter: asyncio.Future[None] | None = None
+        self._read_timeout = read_timeout
+        self._timer = loop.call_later(total_timeout, self._time_out) if total_timeout else None
+        self.status = 0
+        self.headers: CIMultiDict[str] = CIMultiDict()
+
+    # ---------------------------------------------------------------- fed by the connection
+
+    def feed(self, data: bytes) -> None:
+        """Bytes from the socket."""
+        self._received_any = True
+        if not self._framing:
+            head = self._head
+            head += data
+            end = head.find(b"\r\n\r\n")
+            if end < 0:
+                if len(head) > MAX_HEAD_BYTES:
+                    self._fail(HttpClientError("the provider's response head is too large"))
+                return
+            data = bytes(head[end + 4 :])
+            try:
+                self._parse_head(bytes(head[:end]))
+            except (ValueError, UnicodeDecodeError):
+                self._fail(HttpClientError("the provider's response is not valid HTTP"))
+                return
+            if not self._framing:  # an interim 1xx response; the real one follows
+                del head[:]
+                if data:
+                    self.feed(data)
+                return
+            self._wake()
+            if self._framing == "length" and not self._body_left:
+                self._finish()
+                return
+        if data:
+            if self._framing == "chunked":
+                self._feed_chunked(data)
+            elif self._framing == "length":
+                if len(data) >= self._body_left:
+                    if len(data) > self._body_left:
+                        self._keep_alive = False
+                        data = data[: self._body_left]
+                    self._push(data)
+                    self._finish()
+                    return
+                self._body_left -= len(data)
+                self._push(data)
+            else:
+                self._push(data)
+
+    def feed_eof(self, error: BaseException | None) -> None:
+        """The connection closed."""
+        if self._done:
+            return
+        if self._framing == "close":
+            self._keep_alive = False
+            self._finish()
+        elif not self._received_any:
+            self._fail(_ClosedBeforeResponse("the provider closed the connection without answering"))
+        else:
+            reason = f": {type(error).__name__}" if error is not None else ""
+            self._fail(HttpClientError(f"the connection closed before the response was complete{reason}"))
+
+    def _parse_head(self, head: bytes) -> None:
+        lines = head.decode("latin-1").split("\r\n")
+        version, _, rest = lines[0].partition(" ")
+        if not version.startswith("HTTP/1."):
+            raise ValueError(version)
+        status = int(rest[:3])
+        headers: CIMultiDict[str] = CIMultiDict()
+        for line in lines[1:]:
+            name, colon, value = line.partition(":")
+            if not colon:
+                raise ValueError(line)
+            headers.add(name.strip(), value.strip())
+        if 100 <= status < 200:
+            return
+        self.status, self.headers = status, headers
+        connection = headers.get("Connection", "").lower()
+        if version == "HTTP/1.0" or "close" in connection:
+            self._keep_alive = False
+        if status in (204, 304):
+            self._framing, self._body_left = "length", 0
+        elif "chunked" in headers.get("Transfer-Encoding", "").lower():
+            self._framing = "chunked"
+        elif (length := headers.get("Content-Length")) is not None:
+            self._framing, self._body_left = "length", int(length)
+            if self._body_left < 0:
+                raise ValueError(length)
+        else:
+            self._framing, self._keep_alive = "close", False
+
+    def _feed_chunked(self, data: bytes) -> None:
+        buffer = self._chunk_buffer
+        buffer += data
+        while buffer:
+            if self._chunk_state == 1:
+                take = min(self._body_left, len(buffer))
+                self._push(bytes(buffer[:take]))
+                del buffer[:take]
+                self._body_left -= take
+                if not self._body_left:
+                    self._chunk_state = 2
+                continue
+            end = buffer.find(b"\r\n")
+            if end < 0:
+                if len(buffer) > MAX_HEAD_BYTES:
+                    self._fail(HttpClientError("the provider's chunked body is malformed"))
+                return
+            line = bytes(buffer[:end])
+            del buffer[: end + 2]
+            if self._chunk_state == 2:
+                if line:
+                    self._fail(HttpClientError("the provider's chunked body is malformed"))
+                    return
+                self._chunk_state = 0
+            elif self._chunk_state == 0:
+                try:
+                    size = int(line.split(b";", 1)[0].strip(), 16)
+                except ValueError:
+                    self._fail(HttpClientError("the provider's chunked body is malformed"))
+                    return
+                if size:
+                    self._body_left, self._chunk_state = size, 1
+                else:
+                    self._chunk_state = 3
+            elif not line:  # the blank line that ends the trailer
+                if buffer:
+                    self._keep_alive = False
+                self._finish()
+                return
+
+    def _push(self, piece: bytes) -> None:
+        self._pieces.append(piece)
+        self._buffered += len(piece)
+        if self._streaming and self._buffered > STREAM_HIGH_WATER_BYTES and not self._paused:
+            self._paused = True
+            self._connection.pause_reading()
+        self._wake()
+
+    def _finish(self) -> None:
+        self._done = True
+        if self._timer is not None:
+            self._timer.cancel()
+        self._connection.response_finished(self._keep_alive)
+        self._wake()
+
+    def _fail(self, error: BaseException) -> None:
+        if self._done:
+            return
+        self._error = error
+        self._done = True
+        if self._timer is not None:
+            self._timer.cancel()
+        self._connection.abort()
+        self._wake()
+
+    def _time_out(self) -> None:
+        self._fail(TimeoutError())
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None:
+            self._waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+
+    # ---------------------------------------------------------------- read by the caller
+
+    async def _wait(self) -> None:
+        waiter = self._waiter = self._loop.create_future()
+        timer = self._loop.call_later(self._read_timeout, self._time_out) if self._read_timeout else None
+        try:
+            await waiter
+        finally:
+            if timer is not None:
+                timer.cancel()
+
+    async def wait_head(self) -> None:
+        """Return once status and headers are known."""
+        while not self._framing:
+            if self._error is not None:
+                raise self._error
+            await self._wait()
+
+    async def read(self) -> bytes:
+        """The whole body."""
+        while not self._done:
+            await self._wait()
+        if self._error is not None:
+            raise self._error
+        pieces = self._pieces
+        body = pieces[0] if len(pieces) == 1 else b"".join(pieces)
+        pieces.clear()
+        return body
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        """The body piece by piece, as it arrives."""
+        self._streaming = True
+        pieces = self._pieces
+        while True:
+            while pieces:
+                piece = pieces.popleft()
+                self._buffered -= len(piece)
+                if self._paused and self._buffered < STREAM_HIGH_WATER_BYTES // 2:
+                    self._paused = False
+                    self._connection.resume_reading()
+                yield piece
+            if self._error is not None:
+                raise self._error
+            if self._done:
+                return
+            await self._wait()
+
+    async def events(self) -> AsyncIterator[bytes]:
+        """Complete SSE events, each ending with one blank line; LF and CRLF line ends."""
+        pending = b""
+        async for piece in self.chunks():
+            text = pending + piece if pending else piece
+            if b"\r" in text:
+                held = text.endswith(b"\r")
+                text = text[:-1].replace(b"\r\n", b"\n").replace(b"\r", b"\n") + (b"\r" if held else b"")
+            *events, pending = text.split(b"\n\n")
+            for event in events:
+                if event.strip(b"\n"):
+                    yield event.lstrip(b"\n") + b"\n\n"
+        rest = pending.strip(b"\r\n")
+        if rest:
+            yield rest + b"\n\n"
+
+    def release(self) -> None:
+        """Done with the response: a body not read to its end closes the connection."""
+        if self._timer is not None:
+            self._timer.cancel()
+        if not self._done:
+            self._done = True
+            self._error = self._error or HttpClientError("the response was released")
+            self._connection.abort()
+
+
+class _Connection(asyncio.Protocol):
+    """One keep-alive connection; carries one response at a time."""
+
+    def __init__(self, pool: HttpClient, origin: Origin) -> None:
+        self._pool = pool
+        self.origin = origin
+        self.transport: asyncio.Transport | None = None
+        self.response: HttpResponse | None = None
+        self.closed = False
+        self.reused = False
+        self.idle_since = 0.0
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
+
+    def data_received(self, data: bytes) -> None:
+        response = self.response
+        if response is None:
+            self.abort()  # bytes nobody asked for: the connection is no longer in a known state
+            return
+        response.feed(data)
+
+    def eof_received(self) -> bool:
+        self._closed()
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._closed(exc)
+
+    def _closed(self, error: BaseException | None = None) -> None:
+        self.closed = True
+        response, self.response = self.response, None
+        if response is not None:
+            response.feed_eof(error)
+        self._pool.forget(self)
+
+    def send(self, head: bytes, body: bytes, response: HttpResponse) -> None:
+        """Write one request; its response will be fed to response."""
+        assert self.transport is not None
+        if self.closed:
+            response.feed_eof(None)
+            return
+        self.response = response
+        if len(body) < 65536:
+            self.transport.write(head + body)
+        else:
+            self.transport.writelines((head, body))
+
+    def response_finished(self, keep_alive: bool) -> None:
+        """The response is complete: back to the pool, or closed."""
+        self.response = None
+        if keep_alive and not self.closed:
+            self._pool.put_back(self)
+        else:
+            self.abort()
+
+    def pause_reading(self) -> None:
+        if self.transport is not None and not self.closed:
+            self.transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        if self.transport is not None and not self.closed:
+            self.transport.resume_reading()
+
+    def abort(self) -> None:
+        """Close at once (nothing more will be read or written on it)."""
+        self.response = None
+        if not self.closed:
+            self.closed = True
+            if self.transport is not None:
+                self.transport.abort()
+            self._pool.forget(self)
+
+
+class HttpClient:
+    """Keep-alive connection pools per origin, for provider calls."""
+
+    def __init__(self, *, connect_timeout: float, idle_seconds: float = 15.0) -> None:
+        self._connect_timeout = connect_timeout
+        self._idle_seconds = idle_seconds
+        self._idle: dict[Origin, list[_Connection]] = {}
+        self._open: set[_Connection] = set()
+        self._tls: ssl.SSLContext | None = None
+
+    def _tls_context(self) -> ssl.SSLContext:
+        if self._tls is None:
+            self._tls = ssl.create_default_context()
+            self._tls.set_alpn_protocols(["http/1.1"])
+        return self._tls
+
+    async def _connection(self, origin: Origin, loop: asyncio.AbstractEventLoop) -> _Connection:
+        idle = self._idle.get(origin)
+        if idle:
+            now = loop.time()
+            while idle:
+                connection = idle.pop()
+                if connection.closed:
+                    continue
+                if now - connection.idle_since > self._idle_seconds:
+                    connection.abort()
+                    continue
+                connection.reused = True
+                return connection
+        try:
+            transport, connection = await asyncio.wait_for(
+                loop.create_connection(
+                    lambda: _Connection(self, origin),
+                    origin.host,
+                    origin.port,
+                    ssl=self._tls_context() if origin.tls else None,
+                    server_hostname=origin.host if origin.tls else None,
+                ),
+                self._connect_timeout,
+            )
+        except TimeoutError:
+            raise TimeoutError("connecting to the provider timed out") from None
+        except (OSError, ssl.SSLError) as exc:
+            raise HttpClientError(f"could not connect: {type(exc).__name__}") from None
+        # uvloop may call connection_made only after create_connection has returned.
+        connection.connection_made(transport)
+        self._open.add(connection)
+        return connection
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        headers: dict[str, str],
+        body: bytes,
+        *,
+        total_timeout: float | None,
+        read_timeout: float | None,
+    ) -> HttpResponse:
+        """Send a request; return once its status and headers arrived.
+
+        An idempotent request on a reused connection that the server closed while idle is
+        retried once on a fresh one. A POST is not: the provider may have acted on it, and
+        the router decides whether to try again.
+        """
+        loop = asyncio.get_running_loop()
+        origin, target = split_url(url)
+        head = _request_head(method, target, origin, headers, len(body))
+        for attempt in range(2):
+            connection = await self._connection(origin, loop)
+            response = HttpResponse(connection, loop, total_timeout, read_timeout)
+            connection.send(head, body, response)
+            try:
+                await response.wait_head()
+            except _ClosedBeforeResponse:
+                if not connection.reused or attempt or method not in _IDEMPOTENT:
+                    raise
+                continue
+            except BaseException:
+                response.release()
+                raise
+            return response
+        raise AssertionError("unreachable")
+
+    def put_back(self, connection: _Connection) -> None:
+        """A connection whose response is complete waits for the next request."""
+        idle = self._idle.setdefault(connection.origin, [])
+        if len(idle) >= IDLE_CONNECTIONS_PER_ORIGIN:
+            connection.abort()
+            return
+        connection.idle_since = asyncio.get_running_loop().time()
+        idle.append(connection)
+
+    def forget(self, connection: _Connection) -> None:
+        """A closed connection leaves the pool."""
+        self._open.discard(connection)
+
+    async def close(self) -> None:
+        """Close every connection."""
+        for connection in list(self._open):
+            connection.abort()
+        self._idle.clear()
+        await asyncio.sleep(0)
