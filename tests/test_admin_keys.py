@@ -31,6 +31,24 @@ def test_update_changes_only_the_given_fields(admin: httpx.Client) -> None:
     )
 
 
+def test_limits_beyond_32_bits_are_stored(admin: httpx.Client) -> None:
+    """Large tenants' TPM limits pass 2^31; they are kept exactly, for keys, teams and deployments."""
+    big = 10**12
+    key = admin.post("/key/generate", json={"key_alias": _alias(), "tpm_limit": big, "rpm_limit": big})
+    assert key.status_code == 200, key.text
+    info = admin.get("/key/info", params={"key": key.json()["key"]}).json()["info"]
+    assert info["tpm_limit"] == big and info["rpm_limit"] == big
+    team = admin.post(
+        "/team/new", json={"team_alias": _alias(), "tpm_limit": big, "max_parallel_requests": big}
+    )
+    assert team.status_code == 200 and team.json()["tpm_limit"] == big, team.text
+    model = admin.post(
+        "/model/new",
+        json={"model_name": _alias(), "litellm_params": {"model": "openai/gpt-4o", "tpm": big, "rpm": big}},
+    )
+    assert model.status_code == 200, model.text
+
+
 def test_expires_can_be_set_directly(admin: httpx.Client) -> None:
     """`expires` takes an ISO time; giving both duration and expires is refused."""
     when = (datetime.now(UTC) + timedelta(days=2)).replace(microsecond=0)

@@ -196,12 +196,15 @@ def test_malformed_json_and_non_objects_are_400_invalid_json(admin: httpx.Client
         ("/customer/new", "max_budget", -1),
         ("/customer/update", "model_tpm_limit", {"gpt": -5}),
         ("/group/new", "max_budget", -1),
+        ("/key/generate", "tpm_limit", 2**63),
+        ("/team/update", "rpm_limit", 2**64),
+        ("/key/update", "model_tpm_limit", {"gpt": 2**63}),
     ],
 )
-def test_negative_budgets_and_limits_are_422(
+def test_out_of_range_budgets_and_limits_are_422(
     admin: httpx.Client, objects: Objects, path: str, field: str, value: Any
 ) -> None:
-    """Budgets and limits below zero are a 422 naming the field."""
+    """Budgets and limits below zero, or beyond what a 64-bit counter holds, are a 422 naming the field."""
     _error(admin.post(path, json={**VALID[path](objects), field: value}), 422, field)
 
 

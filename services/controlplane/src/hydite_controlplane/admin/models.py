@@ -18,7 +18,7 @@ from hydite_common.http import json_response
 from hydite_common.pricing import builtin_price
 from hydite_common.providers import SUPPORTED_PROVIDERS, split_model
 from hydite_controlplane.admin.auth import AdminCaller, admin_caller
-from hydite_controlplane.admin.validation import AdminRequest, read_request
+from hydite_controlplane.admin.validation import MAX_COUNT, AdminRequest, read_request
 from hydite_controlplane.appkeys import CIPHER, SESSIONS
 from hydite_controlplane.models.common import utcnow
 from hydite_controlplane.models.deployments import DeploymentRow
@@ -46,8 +46,8 @@ class LitellmParams(AdminRequest):
     api_version: str | None = None
     timeout: float | None = Field(default=None, gt=0)
     stream_timeout: float | None = Field(default=None, gt=0)
-    rpm: int | None = Field(default=None, ge=0)
-    tpm: int | None = Field(default=None, ge=0)
+    rpm: int | None = Field(default=None, ge=0, le=MAX_COUNT)
+    tpm: int | None = Field(default=None, ge=0, le=MAX_COUNT)
     weight: float = Field(default=1.0, gt=0)
     max_retries: int | None = Field(default=None, ge=0)
     input_cost_per_token: float | None = Field(default=None, ge=0)

@@ -39,6 +39,9 @@ class AdminRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+MAX_COUNT = 2**63 - 1
+"""The largest limit a BIGINT column (and the snapshot's uint64) holds."""
+
 RequestModel = TypeVar("RequestModel", bound=AdminRequest)
 
 
@@ -48,9 +51,9 @@ class LimitFields(AdminRequest):
     max_budget: float | None = Field(default=None, ge=0)
     soft_budget: float | None = Field(default=None, ge=0)
     budget_duration: Duration | None = None
-    rpm_limit: int | None = Field(default=None, ge=0)
-    tpm_limit: int | None = Field(default=None, ge=0)
-    max_parallel_requests: int | None = Field(default=None, ge=0)
+    rpm_limit: int | None = Field(default=None, ge=0, le=MAX_COUNT)
+    tpm_limit: int | None = Field(default=None, ge=0, le=MAX_COUNT)
+    max_parallel_requests: int | None = Field(default=None, ge=0, le=MAX_COUNT)
     model_rpm_limit: dict[str, int] | None = None
     model_tpm_limit: dict[str, int] | None = None
     metadata: dict[str, Any] | None = None
@@ -58,8 +61,8 @@ class LimitFields(AdminRequest):
     @field_validator("model_rpm_limit", "model_tpm_limit")
     @classmethod
     def _non_negative(cls, value: dict[str, int] | None) -> dict[str, int] | None:
-        if value is not None and any(v < 0 for v in value.values()):
-            raise ValueError("per-model limits must be >= 0")
+        if value is not None and any(not 0 <= v <= MAX_COUNT for v in value.values()):
+            raise ValueError(f"per-model limits must be between 0 and {MAX_COUNT}")
         return value
 
 

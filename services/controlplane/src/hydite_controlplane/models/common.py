@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime
+from sqlalchemy import BigInteger, DateTime
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
@@ -21,9 +21,9 @@ class LimitColumns(SQLModel):
     max_budget: float | None = None
     soft_budget: float | None = None
     budget_duration: str | None = None
-    rpm_limit: int | None = None
-    tpm_limit: int | None = None
-    max_parallel_requests: int | None = None
+    rpm_limit: int | None = Field(default=None, sa_type=BigInteger)
+    tpm_limit: int | None = Field(default=None, sa_type=BigInteger)
+    max_parallel_requests: int | None = Field(default=None, sa_type=BigInteger)
     model_rpm_limit: dict[str, int] = Field(default_factory=dict, sa_type=JSONB)
     model_tpm_limit: dict[str, int] = Field(default_factory=dict, sa_type=JSONB)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import LargeBinary
+from sqlalchemy import BigInteger, LargeBinary
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field
 
@@ -26,8 +26,8 @@ class DeploymentRow(RecordColumns, table=True):
     timeout: float | None = None
     stream_timeout: float | None = None
     weight: float = 1.0
-    rpm: int | None = None
-    tpm: int | None = None
+    rpm: int | None = Field(default=None, sa_type=BigInteger)
+    tpm: int | None = Field(default=None, sa_type=BigInteger)
     max_retries: int | None = None
     input_cost_per_token: float | None = None
     output_cost_per_token: float | None = None
