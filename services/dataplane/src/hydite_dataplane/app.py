@@ -22,6 +22,7 @@ from hydite_dataplane.forward import ControlPlaneForwarder
 from hydite_dataplane.health import health, health_services
 from hydite_dataplane.hooks import Hooks
 from hydite_dataplane.http_client import HttpClient
+from hydite_dataplane.limits import RateLimiter
 from hydite_dataplane.models import list_models, model_metrics, retrieve_model, supported_openai_params
 from hydite_dataplane.pipeline import Gateway, handle_inference
 from hydite_dataplane.providers import build_providers
@@ -127,6 +128,7 @@ async def _http_session(app: web.Application) -> AsyncIterator[None]:
         cooldown_seconds=settings.cooldown_seconds,
     )
     stats = LiveStats()
+    rate_limiter = RateLimiter()
     resource_ids = ResourceIdCodec(settings.salt_key)
     provider_client = HttpClient(connect_timeout=settings.upstream_connect_timeout_seconds)
     async with aiohttp.ClientSession(connector=connector, auto_decompress=False) as session:
@@ -135,7 +137,11 @@ async def _http_session(app: web.Application) -> AsyncIterator[None]:
             settings=settings,
             holder=app[HOLDER],
             providers=build_providers(provider_client, resource_ids),
-            hooks=Hooks(deployment_filters=[cooldowns], post_call=[UsageRecorder(app[USAGE]), stats]),
+            hooks=Hooks(
+                pre_call=[rate_limiter],
+                deployment_filters=[cooldowns],
+                post_call=[rate_limiter, UsageRecorder(app[USAGE]), stats],
+            ),
             retry_policy=RetryPolicy(
                 num_retries=settings.num_retries,
                 backoff_base_seconds=settings.retry_backoff_base_seconds,

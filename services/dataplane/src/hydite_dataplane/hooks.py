@@ -86,6 +86,9 @@ class Hooks:
         return deployments
 
     def after_call(self, request: InferenceRequest, record: CallRecord) -> None:
-        """Run every post-call hook."""
+        """Run every post-call hook, once per request whichever path ends it first."""
+        if request.finished:
+            return
+        request.finished = True
         for hook in self.post_call:
             hook.after_call(request, record)

@@ -179,6 +179,12 @@ async def _serve(gateway: Gateway, route: Route, http_request: web.Request) -> w
         exc.headers.setdefault("x-request-id", request.request_id)
         gateway.hooks.after_call(request, CallRecord.failure(request.deployment, exc))
         raise
+    except BaseException:
+        # Still one usage event, and any limit slots released, for a request that hit a bug
+        # or was cancelled.
+        failure = CallRecord(request.deployment, TokenUsage(), "failure", 500, "internal_error")
+        gateway.hooks.after_call(request, failure)
+        raise
 
 
 def _key_group_strategy(key: pb.VirtualKey, snapshot: Snapshot) -> str:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hydite.config.v1 import config_pb2 as pb
 from hydite_dataplane.snapshot import DeploymentTarget
+
+if TYPE_CHECKING:
+    from hydite_dataplane.limits import RateWindow
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,3 +48,5 @@ class InferenceRequest:
     requested_model: str = ""  # what the client asked for; `model` becomes a fallback's name
     attempts: int = 0  # upstream calls made so far (retries and fallbacks included)
     deployment: DeploymentTarget | None = None  # the deployment of the latest attempt
+    rate_windows: Sequence[RateWindow] = ()  # limit counters this request holds a slot in
+    finished: bool = False  # the post-call hooks have run

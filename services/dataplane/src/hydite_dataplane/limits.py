@@ -1,0 +1,182 @@
+"""Stage 4: rate limits. Requests per minute, tokens per minute and requests in flight, per key
+(and per model within a key), user, team, organization and customer.
+
+Counts live in memory as sliding windows: the current minute's count plus the previous
+minute's, weighted by how much of it still overlaps the last 60 s. A request is admitted
+only if every limit it falls under has room, and only then counted against all of them, so
+a refusal never uses up anyone's quota. Tokens are counted when a request finishes, from
+the usage the provider reported. Each data plane enforces every limit on its own traffic;
+sharing limits across replicas is the limit gossip's job, which divides them between replicas.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterator
+
+from hydite.config.v1 import config_pb2 as pb
+from hydite_common.errors import RateLimitError
+from hydite_dataplane.hooks import CallRecord
+from hydite_dataplane.request import InferenceRequest
+from hydite_dataplane.snapshot import Snapshot
+
+WINDOW_SECONDS = 60.0
+PRUNE_EVERY_SECONDS = 60.0
+
+
+class RateWindow:
+    """One entity's counters: this minute, the minute before, and requests in flight."""
+
+    __slots__ = ("in_flight", "previous_requests", "previous_tokens", "requests", "start", "tokens")
+
+    def __init__(self, now: float) -> None:
+        self.start = now
+        self.requests = 0
+        self.tokens = 0
+        self.previous_requests = 0
+        self.previous_tokens = 0
+        self.in_flight = 0
+
+    def roll(self, now: float) -> float:
+        """Advance to the window holding now; the share of the previous minute still counted."""
+        elapsed = now - self.start
+        if elapsed >= WINDOW_SECONDS:
+            if elapsed >= 2 * WINDOW_SECONDS:
+                self.previous_requests = self.previous_tokens = 0
+            else:
+                self.previous_requests, self.previous_tokens = self.requests, self.tokens
+            self.requests = self.tokens = 0
+            self.start = now - elapsed % WINDOW_SECONDS
+            elapsed = now - self.start
+        return 1.0 - elapsed / WINDOW_SECONDS
+
+    def seconds_until_below(self, limit: int, current: int, previous: int, carried: float) -> int:
+        """Whole seconds until the sliding count drops below limit (1 to 60)."""
+        elapsed = WINDOW_SECONDS * (1.0 - carried)
+        if current >= limit or not previous:
+            wait = WINDOW_SECONDS - elapsed
+        else:
+            # previous * (1 - (elapsed + wait) / W) + current < limit
+            wait = WINDOW_SECONDS * (1.0 - (limit - current) / previous) - elapsed
+        return min(60, max(1, math.ceil(wait)))
+
+
+def _limited(request: InferenceRequest, snapshot: Snapshot) -> Iterator[tuple[str, str, pb.Limits]]:
+    """(what, counter id, limits) for every entity of the request that carries limits."""
+    key = request.key
+    if key.HasField("limits"):
+        yield "key", request.key_hash, key.limits
+    owners: tuple[tuple[str, str, pb.User | pb.Team | pb.Organization | pb.Customer | None], ...] = (
+        ("user", key.user_id, snapshot.users.get(key.user_id) if key.user_id else None),
+        ("team", key.team_id, snapshot.teams.get(key.team_id) if key.team_id else None),
+        (
+            "organization",
+            key.organization_id,
+            snapshot.organizations.get(key.organization_id) if key.organization_id else None,
+        ),
+        (
+            "customer",
+            request.customer_id,
+            snapshot.customers.get(request.customer_id) if request.customer_id else None,
+        ),
+    )
+    for kind, entity_id, entity in owners:
+        if entity is not None and entity.HasField("limits"):
+            yield kind, f"{kind}:{entity_id}", entity.limits
+
+
+class RateLimiter:
+    """Admits requests within their limits (a pre-call hook) and settles them (a post-call hook)."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._windows: dict[str, RateWindow] = {}
+        self._pruned_at = clock()
+
+    def _window(self, counter_id: str, now: float) -> RateWindow:
+        window = self._windows.get(counter_id)
+        if window is None:
+            window = self._windows[counter_id] = RateWindow(now)
+        return window
+
+    async def before_call(self, request: InferenceRequest, snapshot: Snapshot) -> None:
+        """Refuse with a 429 when any limit is reached; otherwise count the request everywhere."""
+        now = self._clock()
+        admitted: list[RateWindow] = []
+        for kind, counter_id, limits in _limited(request, snapshot):
+            window = self._window(counter_id, now)
+            self._check(kind, limits, window, now)
+            admitted.append(window)
+            if kind == "key" and (limits.model_rpm_limit or limits.model_tpm_limit):
+                model = request.requested_model or request.model
+                model_rpm = limits.model_rpm_limit.get(model)
+                model_tpm = limits.model_tpm_limit.get(model)
+                if model_rpm is not None or model_tpm is not None:
+                    model_window = self._window(f"{counter_id}:{model}", now)
+                    self._check_rates(f"key (model {model})", model_rpm, model_tpm, model_window, now)
+                    admitted.append(model_window)
+        for window in admitted:
+            window.requests += 1
+            window.in_flight += 1
+        request.rate_windows = admitted
+        if now - self._pruned_at > PRUNE_EVERY_SECONDS:
+            self._prune(now)
+
+    def _check(self, kind: str, limits: pb.Limits, window: RateWindow, now: float) -> None:
+        rpm = limits.rpm_limit if limits.HasField("rpm_limit") else None
+        tpm = limits.tpm_limit if limits.HasField("tpm_limit") else None
+        self._check_rates(kind, rpm, tpm, window, now)
+        if limits.HasField("max_parallel_requests") and window.in_flight >= limits.max_parallel_requests:
+            raise RateLimitError(
+                f"this {kind} allows {limits.max_parallel_requests} requests in flight at once",
+                code="max_parallel_requests_exceeded",
+                headers={"retry-after": "1"},
+            )
+
+    def _check_rates(
+        self, kind: str, rpm: int | None, tpm: int | None, window: RateWindow, now: float
+    ) -> None:
+        carried = window.roll(now)
+        if rpm is not None:
+            used = window.previous_requests * carried + window.requests
+            if used + 1 > rpm:
+                wait = window.seconds_until_below(rpm, window.requests, window.previous_requests, carried)
+                raise RateLimitError(
+                    f"this {kind} allows {rpm} requests per minute; retry in {wait} s",
+                    code="rpm_limit_exceeded",
+                    headers={"retry-after": str(wait)},
+                )
+        if tpm is not None:
+            used_tokens = window.previous_tokens * carried + window.tokens
+            if used_tokens >= tpm:
+                wait = window.seconds_until_below(tpm, window.tokens, window.previous_tokens, carried)
+                raise RateLimitError(
+                    f"this {kind} allows {tpm} tokens per minute; retry in {wait} s",
+                    code="tpm_limit_exceeded",
+                    headers={"retry-after": str(wait)},
+                )
+
+    def after_call(self, request: InferenceRequest, record: CallRecord) -> None:
+        """Release the request's slots and count its tokens."""
+        tokens = record.usage.prompt_tokens + record.usage.completion_tokens
+        for window in request.rate_windows:
+            window.in_flight -= 1
+            window.tokens += tokens
+        request.rate_windows = ()
+
+    def _prune(self, now: float) -> None:
+        """Forget entities idle for two windows (their counts are zero by now)."""
+        self._pruned_at = now
+        idle = [
+            counter_id
+            for counter_id, window in self._windows.items()
+            if not window.in_flight and now - window.start >= 2 * WINDOW_SECONDS
+        ]
+        for counter_id in idle:
+            del self._windows[counter_id]
+
+    @property
+    def tracked_entities(self) -> int:
+        """How many entities have live counters."""
+        return len(self._windows)
