@@ -23,6 +23,7 @@ from hydite_dataplane.health import health, health_services
 from hydite_dataplane.hooks import Hooks
 from hydite_dataplane.http_client import HttpClient
 from hydite_dataplane.limits import RateLimiter
+from hydite_dataplane.metrics import RequestMetrics
 from hydite_dataplane.models import list_models, model_metrics, retrieve_model, supported_openai_params
 from hydite_dataplane.pipeline import Gateway, handle_inference
 from hydite_dataplane.providers import build_providers
@@ -44,6 +45,7 @@ USAGE = web.AppKey("usage", UsagePublisher)
 HTTP_SESSION = web.AppKey("http_session", aiohttp.ClientSession)
 GATEWAY = web.AppKey("gateway", Gateway)
 FORWARDER = web.AppKey("forwarder", ControlPlaneForwarder)
+METRICS = web.AppKey("metrics", RequestMetrics)
 
 SERVED_METHODS: dict[str, frozenset[str]] = {
     path: frozenset(r.method for r in ROUTES if r.path == path) for path in {r.path for r in ROUTES}
@@ -94,12 +96,14 @@ def build_app(settings: DataplaneSettings) -> web.Application:
         max_batch_events=settings.usage_batch_max_events,
         max_outbox_batches=settings.usage_outbox_max_batches,
     )
+    app[METRICS] = _metrics(app[HOLDER], app[USAGE])
     app.cleanup_ctx.extend([_http_session, _config_stream, _usage_publishing])
 
     async def readiness() -> str | None:
         return None if app[HOLDER].ready else "no config snapshot received yet"
 
     app.add_routes(health_routes(readiness))
+    app.router.add_get("/metrics", app[METRICS].handle)
 
     async def dispatch(route_index: int, request: web.Request) -> web.StreamResponse:
         route = ROUTES[route_index]
@@ -119,6 +123,31 @@ def build_app(settings: DataplaneSettings) -> web.Application:
     return app
 
 
+def _metrics(holder: SnapshotHolder, usage: UsagePublisher) -> RequestMetrics:
+    metrics = RequestMetrics()
+    metrics.add_gauge(
+        "hydite_config_version", "The config version this data plane serves.", lambda: holder.current.version
+    )
+    metrics.add_gauge(
+        "hydite_usage_batches_pending",
+        "Usage batches not yet acknowledged by JetStream.",
+        lambda: usage.pending_batches,
+    )
+    metrics.add_gauge(
+        "hydite_usage_batches_published_total",
+        "Usage batches JetStream acknowledged.",
+        lambda: usage.published_batches,
+        "counter",
+    )
+    metrics.add_gauge(
+        "hydite_usage_batches_dropped_total",
+        "Usage batches dropped because the outbox was full.",
+        lambda: usage.dropped_batches,
+        "counter",
+    )
+    return metrics
+
+
 async def _http_session(app: web.Application) -> AsyncIterator[None]:
     connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, keepalive_timeout=60)
     settings = app[SETTINGS]
@@ -129,6 +158,11 @@ async def _http_session(app: web.Application) -> AsyncIterator[None]:
     )
     stats = LiveStats()
     rate_limiter = RateLimiter()
+    app[METRICS].add_gauge(
+        "hydite_rate_limit_entities",
+        "Keys and owners with live rate-limit counters.",
+        lambda: rate_limiter.tracked_entities,
+    )
     resource_ids = ResourceIdCodec(settings.salt_key)
     provider_client = HttpClient(connect_timeout=settings.upstream_connect_timeout_seconds)
     async with aiohttp.ClientSession(connector=connector, auto_decompress=False) as session:
@@ -140,7 +174,7 @@ async def _http_session(app: web.Application) -> AsyncIterator[None]:
             hooks=Hooks(
                 pre_call=[rate_limiter],
                 deployment_filters=[cooldowns],
-                post_call=[rate_limiter, UsageRecorder(app[USAGE]), stats],
+                post_call=[rate_limiter, UsageRecorder(app[USAGE]), stats, app[METRICS]],
             ),
             retry_policy=RetryPolicy(
                 num_retries=settings.num_retries,

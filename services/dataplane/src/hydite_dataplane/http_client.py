@@ -23,6 +23,7 @@ MAX_HEAD_BYTES = 64 * 1024
 STREAM_HIGH_WATER_BYTES = 1024 * 1024
 IDLE_CONNECTIONS_PER_ORIGIN = 512
 _IDEMPOTENT = frozenset({"GET", "HEAD", "DELETE", "OPTIONS"})
+_HEX_DIGITS = b"0123456789abcdefABCDEF"
 _HOP_BY_HOP = frozenset({"host", "content-length", "transfer-encoding", "connection", "keep-alive"})
 
 
@@ -52,7 +53,10 @@ def split_url(url: str) -> tuple[Origin, str]:
         raise HttpClientError(f"not an http(s) URL: {parts.scheme}://{parts.hostname or ''}")
     tls = parts.scheme == "https"
     default_port = 443 if tls else 80
-    port = parts.port or default_port
+    try:
+        port = parts.port or default_port
+    except ValueError:
+        raise HttpClientError("the URL's port is not valid") from None
     host = parts.hostname
     shown_host = f"[{host}]" if ":" in host else host
     host_header = shown_host if port == default_port else f"{shown_host}:{port}"
@@ -140,8 +144,8 @@ class HttpResponse:
             head = self._head
             head += data
             end = head.find(b"\r\n\r\n")
-            if end < 0:
-                if len(head) > MAX_HEAD_BYTES:
+            if end < 0 or end > MAX_HEAD_BYTES:
+                if end >= 0 or len(head) > MAX_HEAD_BYTES:
                     self._fail(HttpClientError("the provider's response head is too large"))
                 return
             data = bytes(head[end + 4 :])
@@ -157,6 +161,8 @@ class HttpResponse:
                 return
             self._wake()
             if self._framing == "length" and not self._body_left:
+                if data:  # bytes past a body that had to be empty: the connection is out of step
+                    self._keep_alive = False
                 self._finish()
                 return
         if data:
@@ -179,7 +185,7 @@ class HttpResponse:
         """The connection closed."""
         if self._done:
             return
-        if self._framing == "close":
+        if self._framing == "close" and error is None:
             self._keep_alive = False
             self._finish()
         elif not self._received_any:
@@ -211,9 +217,10 @@ class HttpResponse:
         elif "chunked" in headers.get("Transfer-Encoding", "").lower():
             self._framing = "chunked"
         elif (length := headers.get("Content-Length")) is not None:
-            self._framing, self._body_left = "length", int(length)
-            if self._body_left < 0:
+            body_left = int(length)
+            if body_left < 0:
                 raise ValueError(length)
+            self._framing, self._body_left = "length", body_left
         else:
             self._framing, self._keep_alive = "close", False
 
@@ -242,8 +249,11 @@ class HttpResponse:
                     return
                 self._chunk_state = 0
             elif self._chunk_state == 0:
+                field = line.split(b";", 1)[0].strip()
                 try:
-                    size = int(line.split(b";", 1)[0].strip(), 16)
+                    if field.strip(_HEX_DIGITS):  # int() alone also takes "-1", "0x1" and "1_0"
+                        raise ValueError(field)
+                    size = int(field, 16)
                 except ValueError:
                     self._fail(HttpClientError("the provider's chunked body is malformed"))
                     return
@@ -269,6 +279,9 @@ class HttpResponse:
         self._done = True
         if self._timer is not None:
             self._timer.cancel()
+        if self._paused:  # the connection may go back to the pool; it must read again
+            self._paused = False
+            self._connection.resume_reading()
         self._connection.response_finished(self._keep_alive)
         self._wake()
 
@@ -346,7 +359,9 @@ class HttpResponse:
             text = pending + piece if pending else piece
             if b"\r" in text:
                 held = text.endswith(b"\r")
-                text = text[:-1].replace(b"\r\n", b"\n").replace(b"\r", b"\n") + (b"\r" if held else b"")
+                if held:  # its LF may come in the next piece
+                    text = text[:-1]
+                text = text.replace(b"\r\n", b"\n").replace(b"\r", b"\n") + (b"\r" if held else b"")
             *events, pending = text.split(b"\n\n")
             for event in events:
                 if event.strip(b"\n"):

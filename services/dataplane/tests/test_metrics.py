@@ -1,0 +1,64 @@
+"""Request metrics: counted in dicts, written out in Prometheus' text format."""
+
+from __future__ import annotations
+
+import re
+import time
+
+from hydite.config.v1 import config_pb2 as pb
+from hydite_common.pricing import TokenPrice
+from hydite_dataplane.hooks import CallRecord
+from hydite_dataplane.metrics import RequestMetrics
+from hydite_dataplane.request import InferenceRequest, TokenUsage
+from hydite_dataplane.snapshot import DeploymentTarget
+
+SAMPLE = re.compile(r'^[a-z_]+(\{([a-z_]+="([^"\\]|\\.)*",?)*\})? -?[0-9.e+-]+$|^[a-z_]+(\{.*\})? \+?Inf$')
+
+
+def _request(model: str, seconds_ago: float = 0.0) -> InferenceRequest:
+    return InferenceRequest(
+        request_id="r", operation="chat", wire_format="openai", model=model, requested_model=model,
+        body={}, stream=False, key_hash="h", key=pb.VirtualKey(), start_time=time.time(),
+        start_perf=time.perf_counter() - seconds_ago,
+    )  # fmt: skip
+
+
+def _target(model: str) -> DeploymentTarget:
+    price = TokenPrice(input_per_token=1e-6, output_per_token=2e-6)
+    return DeploymentTarget("dep-1", model, "openai", "gpt", "", "", "", 0.0, 0.0, 1.0, price, {}, {})
+
+
+def test_counts_tokens_spend_and_durations() -> None:
+    """Requests by status, tokens by kind, cost and a cumulative duration histogram."""
+    metrics = RequestMetrics()
+    target = _target("gpt")
+    usage = TokenUsage(prompt_tokens=10, completion_tokens=5)
+    metrics.after_call(_request("gpt", 0.02), CallRecord(target, usage, "success", 200))
+    metrics.after_call(_request("gpt", 3.0), CallRecord(target, usage, "success", 200, ttft_ms=150))
+    metrics.after_call(_request("gpt"), CallRecord(None, TokenUsage(), "failure", 429, "rpm_limit_exceeded"))
+    metrics.add_gauge("hydite_config_version", "version", lambda: 7)
+    text = metrics.exposition()
+    lines = text.splitlines()
+    assert all(SAMPLE.match(line) for line in lines if not line.startswith("#")), text
+    assert 'hydite_requests_total{model="gpt",deployment="dep-1",operation="chat",status="200"} 2' in lines
+    assert 'hydite_requests_total{model="gpt",deployment="",operation="chat",status="429"} 1' in lines
+    assert 'hydite_tokens_total{model="gpt",deployment="dep-1",kind="prompt"} 20' in lines
+    assert 'hydite_tokens_total{model="gpt",deployment="dep-1",kind="completion"} 10' in lines
+    spend = next(line for line in lines if line.startswith("hydite_spend_usd_total{"))
+    assert abs(float(spend.rsplit(" ", 1)[1]) - 40e-6) < 1e-12
+    assert 'hydite_request_duration_seconds_bucket{model="gpt",le="0.05"} 2' in lines
+    assert 'hydite_request_duration_seconds_bucket{model="gpt",le="2.5"} 2' in lines
+    assert 'hydite_request_duration_seconds_bucket{model="gpt",le="+Inf"} 3' in lines
+    assert 'hydite_request_duration_seconds_count{model="gpt"} 3' in lines
+    assert 'hydite_time_to_first_token_seconds_bucket{model="gpt",le="0.25"} 1' in lines
+    assert "hydite_config_version 7" in lines
+
+
+def test_label_values_are_escaped() -> None:
+    """A model name with quotes, backslashes or newlines cannot break the format."""
+    metrics = RequestMetrics()
+    name = 'we"ird\\model\nname'
+    metrics.after_call(_request(name), CallRecord(None, TokenUsage(), "failure", 404))
+    line = next(x for x in metrics.exposition().splitlines() if x.startswith("hydite_requests_total{"))
+    assert line.startswith('hydite_requests_total{model="we\\"ird\\\\model\\nname",')
+    assert SAMPLE.match(line)
