@@ -162,6 +162,9 @@ class Stack:
 
     def spawn(self, name: str, module: str, port: int, *, wait: bool = True, **env: str) -> ServiceProcess:
         """Start one service module and (unless wait is false) wait until it is ready."""
+        return self._spawn(name, module, port, wait, env)
+
+    def _spawn(self, name: str, module: str, port: int, wait: bool, env: dict[str, str]) -> ServiceProcess:
         log_path: Path | None = None
         log_file: IO[bytes] | None = None
         if self.config.log_to_files:
@@ -220,19 +223,19 @@ class Stack:
         return self.spawn("spend-ingest", "hydite_spend_ingest", self.config.ingest_port)
 
     def start_dataplane(
-        self, port: int | None = None, node_id: str | None = None, grpc_port: int | None = None
+        self, port: int | None = None, node_id: str | None = None, grpc_port: int | None = None, **env: str
     ) -> ServiceProcess:
-        """A data plane (of the control plane at grpc_port); ready once it holds a config snapshot."""
+        """A data plane (of the control plane at grpc_port); ready once it holds a config snapshot.
+        env: extra HYDITE_* settings of this process."""
         port = port or self.config.dataplane_port
         grpc_port = grpc_port or self.config.grpc_port
-        return self.spawn(
-            f"dataplane-{port}",
-            "hydite_dataplane",
-            port,
-            HYDITE_PORT=str(port),
-            HYDITE_NODE_ID=node_id or f"dataplane-{port}",
-            HYDITE_CONTROLPLANE_GRPC=f"127.0.0.1:{grpc_port}",
-        )
+        settings = {
+            "HYDITE_PORT": str(port),
+            "HYDITE_NODE_ID": node_id or f"dataplane-{port}",
+            "HYDITE_CONTROLPLANE_GRPC": f"127.0.0.1:{grpc_port}",
+            **env,
+        }
+        return self._spawn(f"dataplane-{port}", "hydite_dataplane", port, True, settings)
 
     def stop_service(self, service: ServiceProcess) -> None:
         """Stop one process of the stack."""

@@ -20,7 +20,7 @@ from hydite_common.usage_stream import ensure_usage_streams, usage_subject
 from hydite_dataplane.config_client import ConfigStreamClient
 from hydite_dataplane.forward import ControlPlaneForwarder
 from hydite_dataplane.health import health, health_services
-from hydite_dataplane.hooks import Hooks
+from hydite_dataplane.hooks import Hooks, PostCallHook
 from hydite_dataplane.http_client import HttpClient
 from hydite_dataplane.limits import RateLimiter
 from hydite_dataplane.metrics import RequestMetrics
@@ -35,6 +35,7 @@ from hydite_dataplane.snapshot import SnapshotHolder
 from hydite_dataplane.stats import LiveStats
 from hydite_dataplane.stored_responses import stored_response
 from hydite_dataplane.token_counter import token_counter
+from hydite_dataplane.tracing import RequestTracer
 from hydite_dataplane.usage import UsagePublisher, UsageRecorder, connect_nats
 
 log = logging.getLogger(__name__)
@@ -165,6 +166,14 @@ async def _http_session(app: web.Application) -> AsyncIterator[None]:
     )
     resource_ids = ResourceIdCodec(settings.salt_key)
     provider_client = HttpClient(connect_timeout=settings.upstream_connect_timeout_seconds)
+    tracer = (
+        RequestTracer(settings.tracing_otlp_endpoint, settings.tracing_sample_ratio, node_id(settings))
+        if settings.tracing_otlp_endpoint
+        else None
+    )
+    post_call: list[PostCallHook] = [rate_limiter, UsageRecorder(app[USAGE]), stats, app[METRICS]]
+    if tracer is not None:
+        post_call.append(tracer)
     async with aiohttp.ClientSession(connector=connector, auto_decompress=False) as session:
         app[HTTP_SESSION] = session
         app[GATEWAY] = Gateway(
@@ -174,7 +183,7 @@ async def _http_session(app: web.Application) -> AsyncIterator[None]:
             hooks=Hooks(
                 pre_call=[rate_limiter],
                 deployment_filters=[cooldowns],
-                post_call=[rate_limiter, UsageRecorder(app[USAGE]), stats, app[METRICS]],
+                post_call=post_call,
             ),
             retry_policy=RetryPolicy(
                 num_retries=settings.num_retries,
@@ -185,12 +194,15 @@ async def _http_session(app: web.Application) -> AsyncIterator[None]:
             cooldowns=cooldowns,
             stats=stats,
             resource_ids=resource_ids,
+            tracer=tracer,
         )
         app[FORWARDER] = ControlPlaneForwarder(session, app[SETTINGS].controlplane_url, SERVED_METHODS)
         try:
             yield
         finally:
             await provider_client.close()
+            if tracer is not None:
+                await asyncio.get_running_loop().run_in_executor(None, tracer.shutdown)
 
 
 async def _config_stream(app: web.Application) -> AsyncIterator[None]:

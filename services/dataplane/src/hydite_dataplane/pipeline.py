@@ -46,6 +46,7 @@ from hydite_dataplane.settings import DataplaneSettings
 from hydite_dataplane.snapshot import DeploymentTarget, Snapshot, SnapshotHolder
 from hydite_dataplane.stats import LiveStats
 from hydite_dataplane.stream import StreamOutcome, relay_stream
+from hydite_dataplane.tracing import RequestTracer
 from hydite_dataplane.upstream import CallTimeouts, UpstreamResponse, error_from_upstream
 
 
@@ -61,6 +62,7 @@ class Gateway:
     cooldowns: CooldownTracker
     stats: LiveStats
     resource_ids: ResourceIdCodec
+    tracer: RequestTracer | None = None
     rng: random.Random = field(default_factory=random.Random)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _id_prefix: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
@@ -167,6 +169,8 @@ async def _serve(gateway: Gateway, route: Route, http_request: web.Request) -> w
         customer_id=body["user"] if isinstance(body.get("user"), str) else "",
         tags=_request_tags(body, list(key.tags)),
     )
+    if gateway.tracer is not None:
+        request.trace_parent = gateway.tracer.trace_parent(http_request.headers.get("traceparent"))
     try:
         request.model = request.requested_model = _model_of(http_request, operation, body)
         deployments = authorize_model(key, request.model, snapshot)

@@ -50,3 +50,4 @@ class InferenceRequest:
     deployment: DeploymentTarget | None = None  # the deployment of the latest attempt
     rate_windows: Sequence[RateWindow] = ()  # limit counters this request holds a slot in
     finished: bool = False  # the post-call hooks have run
+    trace_parent: str | None = None  # None: not traced; "": traced as a new trace

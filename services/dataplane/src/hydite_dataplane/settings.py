@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pydantic import AliasChoices, Field
 from pydantic_settings import SettingsConfigDict
 
 from hydite_common.settings import BaseServiceSettings, SaltKeySettings
@@ -30,3 +31,10 @@ class DataplaneSettings(BaseServiceSettings, SaltKeySettings):
     cooldown_allowed_fails: int = 3
     cooldown_window_seconds: float = 60.0
     cooldown_seconds: float = 5.0
+    tracing_otlp_endpoint: str = Field(
+        default="",
+        validation_alias=AliasChoices("HYDITE_TRACING_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"),
+    )
+    """OTLP/HTTP collector base URL; empty: no tracing."""
+    tracing_sample_ratio: float = Field(default=0.0, ge=0.0, le=1.0)
+    """Share of requests without a traceparent that start a new trace."""
