@@ -1166,3 +1166,64 @@ async def test_head_just_under_limit(serve: Serve, client: HttpClient) -> None:
     assert len(response.headers["X-Big"]) == len(value)
     assert await response.read() == b"z"
     response.release()
+
+
+# ---------------------------------------------------------------- strict framing
+
+
+def _answer_each_request(*answers: bytes) -> Handler:
+    """A handler that answers the n-th request on a connection with answers[n]."""
+
+    async def handle(peer: Peer) -> None:
+        for answer in answers:
+            if await peer.read_request() is None:
+                return
+            await peer.send(answer)
+        await peer.wait_client_close()
+
+    return handle
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        b"HTTP/1.1 200 OK\r\nContent-Length: +5\r\n\r\nhello",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 5_0\r\n\r\nhello",
+        b"HTTP/1.1 200 OK\r\nContent-Length: \xb2\r\n\r\nhello",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello",
+        b"HTTP/1.1 2 OK\r\nContent-Length: 0\r\n\r\n",
+        b"HTTP/1.1 2000 OK\r\nContent-Length: 0\r\n\r\n",
+        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n",
+    ],
+)
+async def test_ambiguous_framing_and_status_lines_are_refused(
+    serve: Serve, client: HttpClient, answer: bytes
+) -> None:
+    """Signs, underscores, non-ASCII digits, conflicting lengths, odd status codes and 101 are errors."""
+    server = await serve(_answer_each_request(answer))
+    with pytest.raises(HttpClientError):
+        await fetch(client, server.url("/x"), method="POST")
+
+
+async def test_repeated_equal_lengths_and_a_non_final_chunked(serve: Serve, client: HttpClient) -> None:
+    """Equal repeated lengths are one length; chunked that is not the last coding reads to the close."""
+
+    async def handle(peer: Peer) -> None:
+        await peer.read_request()
+        await peer.send(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\nhello")
+        await peer.read_request()
+        await peer.send(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, gzip\r\n\r\nraw bytes")
+        peer.writer.close()
+
+    server = await serve(handle)
+    assert await fetch(client, server.url("/a"), method="POST") == (200, b"hello")
+    assert await fetch(client, server.url("/b"), method="POST") == (200, b"raw bytes")
+
+
+async def test_a_head_request_has_no_body(serve: Serve, client: HttpClient) -> None:
+    """The answer to HEAD ends with its head, whatever Content-Length says; the connection is reused."""
+    head = b"HTTP/1.1 200 OK\r\nContent-Length: 1234\r\n\r\n"
+    server = await serve(_answer_each_request(head, head))
+    for _ in range(2):
+        assert await fetch(client, server.url("/"), method="HEAD") == (200, b"")
+    assert server.connections == 1

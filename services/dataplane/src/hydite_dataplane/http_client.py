@@ -81,6 +81,10 @@ def _request_head(method: str, target: str, origin: Origin, headers: dict[str, s
     return "".join(lines).encode()
 
 
+def _is_digits(text: str) -> bool:
+    return text.isascii() and text.isdigit()
+
+
 class HttpResponse:
     """One response: status and headers once the head arrived, then the body as it comes."""
 
@@ -96,6 +100,7 @@ class HttpResponse:
         "_head",
         "_keep_alive",
         "_loop",
+        "_no_body",
         "_paused",
         "_pieces",
         "_read_timeout",
@@ -113,8 +118,10 @@ class HttpResponse:
         loop: asyncio.AbstractEventLoop,
         total_timeout: float | None,
         read_timeout: float | None,
+        no_body: bool = False,
     ) -> None:
         self._connection = connection
+        self._no_body = no_body  # the answer to a HEAD request
         self._loop = loop
         self._head = bytearray()
         self._framing = ""  # "", "length", "chunked" or "close" once the head is parsed
@@ -197,30 +204,39 @@ class HttpResponse:
     def _parse_head(self, head: bytes) -> None:
         lines = head.decode("latin-1").split("\r\n")
         version, _, rest = lines[0].partition(" ")
-        if not version.startswith("HTTP/1."):
-            raise ValueError(version)
-        status = int(rest[:3])
+        code = rest[:3]
+        if not version.startswith("HTTP/1.") or not _is_digits(code) or rest[3:4] not in ("", " "):
+            raise ValueError(lines[0])
+        status = int(code)
         headers: CIMultiDict[str] = CIMultiDict()
         for line in lines[1:]:
             name, colon, value = line.partition(":")
             if not colon:
                 raise ValueError(line)
             headers.add(name.strip(), value.strip())
+        if status == 101:
+            raise ValueError("a protocol switch was not asked for")
         if 100 <= status < 200:
             return
         self.status, self.headers = status, headers
         connection = headers.get("Connection", "").lower()
         if version == "HTTP/1.0" or "close" in connection:
             self._keep_alive = False
-        if status in (204, 304):
+        codings = headers.get("Transfer-Encoding")
+        lengths = set(headers.getall("Content-Length", ()))
+        if status in (204, 304) or self._no_body:
             self._framing, self._body_left = "length", 0
-        elif "chunked" in headers.get("Transfer-Encoding", "").lower():
-            self._framing = "chunked"
-        elif (length := headers.get("Content-Length")) is not None:
-            body_left = int(length)
-            if body_left < 0:
+        elif codings is not None:
+            # Only a final "chunked" frames the body; any other coding runs to the close.
+            if codings.rsplit(",", 1)[-1].strip().lower() == "chunked":
+                self._framing = "chunked"
+            else:
+                self._framing, self._keep_alive = "close", False
+        elif lengths:
+            length = lengths.pop()
+            if lengths or not _is_digits(length):
                 raise ValueError(length)
-            self._framing, self._body_left = "length", body_left
+            self._framing, self._body_left = "length", int(length)
         else:
             self._framing, self._keep_alive = "close", False
 
@@ -500,6 +516,8 @@ class HttpClient:
             raise HttpClientError(f"could not connect: {type(exc).__name__}") from None
         # uvloop may call connection_made only after create_connection has returned.
         connection.connection_made(transport)
+        if connection.closed:
+            raise HttpClientError("the provider closed the connection at once")
         self._open.add(connection)
         return connection
 
@@ -524,7 +542,7 @@ class HttpClient:
         head = _request_head(method, target, origin, headers, len(body))
         for attempt in range(2):
             connection = await self._connection(origin, loop)
-            response = HttpResponse(connection, loop, total_timeout, read_timeout)
+            response = HttpResponse(connection, loop, total_timeout, read_timeout, method == "HEAD")
             connection.send(head, body, response)
             try:
                 await response.wait_head()
