@@ -55,14 +55,12 @@ async def read_json_object(request: web.Request) -> dict[str, Any]:
     return body
 
 
-@web.middleware
-async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Render every error before the response starts as OpenAI error JSON; never a traceback."""
-    try:
-        return await handler(request)
-    except HyditeError as exc:
+def response_for_exception(request: web.Request, exc: Exception) -> web.StreamResponse:
+    """The OpenAI-shaped error response for an exception a handler raised; never a traceback.
+    Redirects and other non-error HTTP exceptions are raised again for aiohttp to send."""
+    if isinstance(exc, HyditeError):
         return error_response(exc)
-    except web.HTTPException as exc:
+    if isinstance(exc, web.HTTPException):
         if exc.status == 404:
             return error_response(NotFoundError(f"no route for {request.method} {request.path}"))
         if exc.status == 405:
@@ -71,10 +69,30 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             return error_response(PayloadTooLargeError("request body exceeds the configured limit"))
         if exc.status >= 400:
             return error_response(InvalidRequestError(exc.reason))
-        raise
+        raise exc
+    log.exception("unhandled error on %s %s", request.method, request.path, exc_info=exc)
+    return error_response(exc)
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Render every error before the response starts as OpenAI error JSON; never a traceback."""
+    try:
+        return await handler(request)
     except Exception as exc:
-        log.exception("unhandled error on %s %s", request.method, request.path)
-        return error_response(exc)
+        return response_for_exception(request, exc)
+
+
+def rendering_errors(handler: Handler) -> Handler:
+    """handler with error_middleware's rendering, for an app that keeps middlewares off its routes."""
+
+    async def guarded(request: web.Request) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except Exception as exc:
+            return response_for_exception(request, exc)
+
+    return guarded
 
 
 def _method_not_allowed(request: web.Request, exc: web.HTTPException) -> web.Response:

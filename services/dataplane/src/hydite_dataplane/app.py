@@ -15,7 +15,7 @@ from aiohttp import web
 from nats.aio.client import Client as NatsClient
 
 from hydite_common.credentials import CredentialCipher
-from hydite_common.http import error_middleware, health_routes
+from hydite_common.http import health_routes, rendering_errors, response_for_exception
 from hydite_common.usage_stream import ensure_usage_streams, usage_subject
 from hydite_dataplane.config_client import ConfigStreamClient
 from hydite_dataplane.forward import ControlPlaneForwarder
@@ -85,9 +85,8 @@ def node_id(settings: DataplaneSettings) -> str:
 
 def build_app(settings: DataplaneSettings) -> web.Application:
     """The data plane HTTP app."""
-    app = web.Application(
-        middlewares=[error_middleware], client_max_size=settings.max_request_body_mb * 1024 * 1024
-    )
+    # No middlewares: each costs a coroutine layer per request; every handler renders its own errors.
+    app = web.Application(client_max_size=settings.max_request_body_mb * 1024 * 1024)
     app[SETTINGS] = settings
     app[HOLDER] = SnapshotHolder()
     app[USAGE] = UsagePublisher(
@@ -103,15 +102,19 @@ def build_app(settings: DataplaneSettings) -> web.Application:
     async def readiness() -> str | None:
         return None if app[HOLDER].ready else "no config snapshot received yet"
 
-    app.add_routes(health_routes(readiness))
-    app.router.add_get("/metrics", app[METRICS].handle)
+    for health_route in health_routes(readiness):
+        app.router.add_route(health_route.method, health_route.path, rendering_errors(health_route.handler))
+    app.router.add_get("/metrics", rendering_errors(app[METRICS].handle))
 
     async def dispatch(route_index: int, request: web.Request) -> web.StreamResponse:
-        route = ROUTES[route_index]
-        serve = GATEWAY_ROUTES.get(route.operation)
-        if serve is not None:
-            return await serve(request)
-        return await handle_inference(request.app[GATEWAY], route, request)
+        try:
+            route = ROUTES[route_index]
+            serve = GATEWAY_ROUTES.get(route.operation)
+            if serve is not None:
+                return await serve(request)
+            return await handle_inference(request.app[GATEWAY], route, request)
+        except Exception as exc:
+            return response_for_exception(request, exc)
 
     for index, route in enumerate(ROUTES):
         if route.auth == "inference":
@@ -120,7 +123,7 @@ def build_app(settings: DataplaneSettings) -> web.Application:
     async def forward(request: web.Request) -> web.StreamResponse:
         return await request.app[FORWARDER].handle(request)
 
-    app.router.add_route("*", "/{tail:.*}", forward)
+    app.router.add_route("*", "/{tail:.*}", rendering_errors(forward))
     return app
 
 

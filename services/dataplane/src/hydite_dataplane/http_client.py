@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import ssl
+import time
 from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -489,7 +490,7 @@ class HttpClient:
     async def _connection(self, origin: Origin, loop: asyncio.AbstractEventLoop) -> _Connection:
         idle = self._idle.get(origin)
         if idle:
-            now = loop.time()
+            now = time.monotonic()
             while idle:
                 connection = idle.pop()
                 if connection.closed:
@@ -562,7 +563,7 @@ class HttpClient:
         if len(idle) >= IDLE_CONNECTIONS_PER_ORIGIN:
             connection.abort()
             return
-        connection.idle_since = asyncio.get_running_loop().time()
+        connection.idle_since = time.monotonic()
         idle.append(connection)
 
     def forget(self, connection: _Connection) -> None:

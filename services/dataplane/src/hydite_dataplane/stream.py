@@ -1,13 +1,13 @@
 """Stage 7: relay an upstream SSE stream event by event, never buffered.
 
-The upstream is read in its own task, so a slow or vanished client never stalls
-accounting: when the client goes away the reader keeps draining (within a time
-and byte cap) until the usage frame arrives, then records the usage event.
+One coroutine reads an event and writes it on, so the client's pace sets the upstream's
+(the HTTP client stops reading when too much is buffered). When the client goes away the
+handler keeps draining the upstream (within a time and byte cap) until the usage frame
+arrives, then records the usage event: a vanished client never loses its bill.
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable
 
@@ -25,12 +25,9 @@ SSE_HEADERS = {
     "X-Accel-Buffering": "no",
 }
 
-# Reader tasks outlive their handler when the client leaves; keep them referenced.
-_READERS: set[asyncio.Task[None]] = set()
-
 
 class StreamOutcome:
-    """What the reader learned, handed to the usage callback once the upstream is done."""
+    """What the relay learned, handed to the usage callback once the upstream is done."""
 
     __slots__ = ("client_gone_at", "error", "event_count", "first_event_at", "usage")
 
@@ -42,20 +39,29 @@ class StreamOutcome:
         self.client_gone_at = 0.0
 
 
-async def _read_upstream(
+async def relay_stream(
+    http_request: web.Request,
+    request: InferenceRequest,
     upstream: UpstreamResponse,
     adapter: OperationAdapter,
-    request: InferenceRequest,
-    queue: asyncio.Queue[bytes | None],
-    outcome: StreamOutcome,
+    headers: dict[str, str],
+    *,
     error_event: Callable[[HyditeError], bytes],
     drain_seconds: float,
     drain_bytes: int,
     on_done: Callable[[StreamOutcome], None],
-) -> None:
-    drained = 0
+) -> web.StreamResponse:
+    """Send the upstream's events to the client as they arrive; on_done gets the outcome."""
+    response = web.StreamResponse(status=200, headers={**SSE_HEADERS, **headers})
+    outcome = StreamOutcome()
     translator = adapter.stream_translator(request)
+    wants_usage = request.client_wants_stream_usage
+    drained = 0
     try:
+        try:
+            await response.prepare(http_request)
+        except ConnectionResetError:
+            outcome.client_gone_at = time.monotonic()
         async for event in upstream.events():
             info = adapter.inspect_stream_event(event)
             if info.usage is not None:
@@ -74,55 +80,31 @@ async def _read_upstream(
                 continue
             if translator is not None:
                 for translated in translator.translate(event):
-                    queue.put_nowait(translated)
-                continue
-            if info.usage_only and not request.client_wants_stream_usage:
-                continue
-            queue.put_nowait(event)
+                    await _send(response, translated, outcome)
+            elif not info.usage_only or wants_usage:
+                await _send(response, event, outcome)
     except TimeoutError:
         outcome.error = UpstreamTimeoutError("the provider stopped sending within the stream timeout")
     except HttpClientError as exc:
-        outcome.error = UpstreamError(f"the provider's stream broke off: {type(exc).__name__}")
+        outcome.error = UpstreamError(f"the provider's stream broke off: {exc}")
     finally:
         upstream.release()
-        if outcome.error is not None and not outcome.client_gone_at:
-            queue.put_nowait(error_event(outcome.error))
-        queue.put_nowait(None)
         on_done(outcome)
-
-
-async def relay_stream(
-    http_request: web.Request,
-    request: InferenceRequest,
-    upstream: UpstreamResponse,
-    adapter: OperationAdapter,
-    headers: dict[str, str],
-    *,
-    error_event: Callable[[HyditeError], bytes],
-    drain_seconds: float,
-    drain_bytes: int,
-    on_done: Callable[[StreamOutcome], None],
-) -> web.StreamResponse:
-    """Send the upstream's events to the client as they arrive; on_done gets the outcome."""
-    response = web.StreamResponse(status=200, headers={**SSE_HEADERS, **headers})
-    await response.prepare(http_request)
-    queue: asyncio.Queue[bytes | None] = asyncio.Queue()
-    outcome = StreamOutcome()
-    reader = asyncio.create_task(
-        _read_upstream(
-            upstream, adapter, request, queue, outcome, error_event, drain_seconds, drain_bytes, on_done
-        )
-    )
-    _READERS.add(reader)
-    reader.add_done_callback(_READERS.discard)
-    while (event := await queue.get()) is not None:
+    if outcome.error is not None:
+        await _send(response, error_event(outcome.error), outcome)
+    if not outcome.client_gone_at:
         try:
-            await response.write(event)
+            await response.write_eof()
         except ConnectionResetError:
             outcome.client_gone_at = time.monotonic()
-            return response
+    return response
+
+
+async def _send(response: web.StreamResponse, data: bytes, outcome: StreamOutcome) -> None:
+    """Write to the client unless it is gone; a failed write marks it gone."""
+    if outcome.client_gone_at:
+        return
     try:
-        await response.write_eof()
+        await response.write(data)
     except ConnectionResetError:
         outcome.client_gone_at = time.monotonic()
-    return response

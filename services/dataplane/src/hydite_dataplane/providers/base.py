@@ -29,6 +29,11 @@ class StreamEventInfo:
     done: bool = False  # the [DONE] sentinel
 
 
+PLAIN_EVENT = StreamEventInfo()
+"""An event without usage (shared: the relay sees many per stream)."""
+DONE_EVENT = StreamEventInfo(done=True)
+
+
 class StreamTranslator(Protocol):
     """Rewrites one response stream into another wire format, event by event (stateful, per request)."""
 

@@ -7,7 +7,13 @@ from typing import Any
 
 import orjson
 
-from hydite_dataplane.providers.base import StreamEventInfo, StreamTranslator, UpstreamCall
+from hydite_dataplane.providers.base import (
+    DONE_EVENT,
+    PLAIN_EVENT,
+    StreamEventInfo,
+    StreamTranslator,
+    UpstreamCall,
+)
 from hydite_dataplane.request import InferenceRequest, TokenUsage
 from hydite_dataplane.resource_ids import ResourceIdCodec, owner_of
 from hydite_dataplane.snapshot import DeploymentTarget
@@ -155,16 +161,16 @@ class OpenAIOperation:
     def inspect_stream_event(self, event: bytes) -> StreamEventInfo:
         """Only events that mention usage are parsed; the rest pass as they are."""
         if event.startswith(_DONE):
-            return StreamEventInfo(done=True)
+            return DONE_EVENT
         if b'"usage"' not in event or b'"usage":null' in event or b'"usage": null' in event:
-            return StreamEventInfo()
+            return PLAIN_EVENT
         data = data_of(event)
         try:
             chunk = orjson.loads(data)
         except orjson.JSONDecodeError:
-            return StreamEventInfo()
+            return PLAIN_EVENT
         if not isinstance(chunk, dict) or not isinstance(chunk.get("usage"), dict):
-            return StreamEventInfo()
+            return PLAIN_EVENT
         return StreamEventInfo(usage=usage_from_openai(chunk["usage"]), usage_only=not chunk.get("choices"))
 
 
@@ -243,15 +249,15 @@ class OpenAIResponses(OpenAIOperation):
     def inspect_stream_event(self, event: bytes) -> StreamEventInfo:
         """Only the terminal events (completed, incomplete, failed) carry usage."""
         if b'"usage":{' not in event and b'"usage": {' not in event:
-            return StreamEventInfo()
+            return PLAIN_EVENT
         data = data_of(event)
         try:
             payload = orjson.loads(data)
         except orjson.JSONDecodeError:
-            return StreamEventInfo()
+            return PLAIN_EVENT
         response = payload.get("response") if isinstance(payload, dict) else None
         if not isinstance(response, dict):
-            return StreamEventInfo()
+            return PLAIN_EVENT
         return StreamEventInfo(usage=usage_from_responses_api(response.get("usage")))
 
 
