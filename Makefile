@@ -23,9 +23,13 @@ dev: install
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# wrk (Debian) drives the non-stream load and py-spy profiles the data plane; without them the
+# proxy benchmark falls back to its Python load generator and skips the profile.
 bench: install
+	@command -v wrk >/dev/null || (command -v apt-get >/dev/null && (apt-get install -y -qq wrk || (apt-get update -qq && apt-get install -y -qq wrk))) || echo "wrk not installed; using the Python load generator"
+	@test -x $(BIN)/py-spy || $(BIN)/python -m pip install -q --disable-pip-version-check py-spy || echo "py-spy not installed; no profile"
 	$(BIN)/python -m bench.config_bench
-	$(BIN)/python -m bench.proxy_bench
+	$(BIN)/python -m bench.proxy_bench $(PROXY_BENCH_ARGS)
 
 lint: install
 	$(BIN)/ruff format --check .

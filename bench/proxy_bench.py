@@ -1,29 +1,26 @@
 """Data plane overhead benchmark: Hydite's data plane against a bare aiohttp passthrough proxy.
 
-`python -m bench.proxy_bench` starts a fake OpenAI upstream, a bare passthrough proxy (the
-ceiling for a Python data plane) and a Hydite stack (control plane, data plane, spend-ingest)
-on 127.0.0.1, loads each with a closed-loop aiohttp load generator in its own process, and
-rewrites its section of bench/RESULTS.md. The system under test is pinned to CPU 0, the load
-generator and the upstream to CPU 1. The primary figure is CPU time per request of the system
-under test, from /proc/<pid>/stat. `--smoke` runs about a second per configuration and writes
-nothing. Every process is stopped and the stack's namespace dropped afterwards, even on failure.
+`python -m bench.proxy_bench` starts a fake OpenAI upstream, a bare passthrough proxy (the ceiling
+for a Python data plane) and a Hydite stack (control plane, spend-ingest, one data plane and a
+second one for the informational 2-process rows) on 127.0.0.1. Load comes from another process:
+wrk for non-stream scenarios when it is installed, else (and for streams) a closed-loop aiohttp
+generator. The system under test is pinned to CPU 0, the load generator and the upstream to CPU 1.
+The primary figure is CPU time per request of the system under test, from /proc/<pid>/stat, over
+interleaved repeats. Then: a stream suite (512 paced streams: TTFB and inter-chunk gap), a py-spy
+profile, a leak check (RSS over 1,000,000 requests), and with `LITELLM=1` LiteLLM's proxy as a peer.
+The full run rewrites its section of bench/RESULTS.md; `--quick` (1 repeat, short runs, 100k-request
+leak check) and `--smoke` (about a second per configuration, Python generator only) only print.
+Every process is stopped and the stack's namespace dropped afterwards, even on failure or SIGTERM.
 Targets are printed as PASS/MISS, never asserted: benchmarks are not tests.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import collections
-import contextlib
-import importlib.metadata
 import math
 import os
-import platform
 import shutil
 import signal
-import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -31,633 +28,331 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import orjson
 
-from bench.reporting import exit_on_sigterm, memory_of, percentile, verdict, write_section
+from bench import litellm_peer
+from bench.load import LoadResult, LoadSpec, run_load, run_load_role, wrk_path, wrk_version
+from bench.processes import (
+    LOAD_CPUS,
+    SUT_CPUS,
+    can_pin,
+    descendants,
+    free_port,
+    pin,
+    start_child,
+    stop_child,
+)
+from bench.profile import profile_process
+from bench.proxy_report import (
+    BARE,
+    DIRECT,
+    HYDITE,
+    HYDITE_2DP,
+    LITELLM,
+    SECTION_TITLE,
+    Figures,
+    Options,
+    Scenario,
+    markdown_section,
+    median_of,
+)
+from bench.reporting import exit_on_sigterm, memory_of, write_section
+from bench.upstream import CHAT_PATH, EMBEDDINGS_PATH, PACED_PREFIX, serve_bare_proxy, serve_upstream
 
 if TYPE_CHECKING:
     from hydite_common.devstack import Stack
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-SECTION_TITLE = "## Data plane overhead (bench/proxy_bench.py)"
-CHAT_PATH = "/v1/chat/completions"
-STREAM_CHUNKS = 50
-SUT_CPUS = {0}
-LOAD_CPUS = {1}
 READY_TIMEOUT_SECONDS = 30.0
-REQUEST_TIMEOUT_SECONDS = 10.0
+LEAK_CONCURRENCY = 64
+# 512 streams paced 2 ms apart would ask for 256,000 SSE events/s, past what the load core (client and
+# upstream) can produce, and the suite would time the load generator instead of the proxy; at 50 ms
+# (20 tokens/s per stream) the load core was measured at about half busy.
+SUITE_INTERVAL_MS = 50.0
+PROFILE_SCENARIO = Scenario("chat c=16", "chat", 16)
+LITELLM_SCENARIOS = ("chat c=1", "chat c=16", "stream50 c=16")
+LITELLM_WARMUP_SECONDS = 5.0
 
-TARGET_RPS_RATIO = 0.9
-TARGET_ADDED_P50_MS = 0.35
-TARGET_ADDED_P99_MS = 0.9
+# Limits that the data plane evaluates on every request but that never trip during a benchmark.
+KEY_LIMITS = {"rpm_limit": 1_000_000_000, "tpm_limit": 1_000_000_000_000, "max_budget": 1_000_000}
 
-CHAT_RESPONSE = orjson.dumps(
-    {
-        "id": "chatcmpl-bench",
-        "object": "chat.completion",
-        "created": 1_700_000_000,
-        "model": "gpt-4o-mini",
-        "choices": [
-            {
-                "index": 0,
-                "message": {"role": "assistant", "content": "Hello! How can I help you today?"},
-                "finish_reason": "stop",
-            }
-        ],
-        "usage": {"prompt_tokens": 12, "completion_tokens": 9, "total_tokens": 21},
-    }
-)
-
-
-# ---------------------------------------------------------------- child processes: upstream, bare proxy
-
-
-def stream_chunk(index: int) -> bytes:
-    """One SSE chunk of the fake streaming completion."""
-    delta = {"role": "assistant", "content": "tok "} if index == 0 else {"content": "tok "}
-    chunk = {
-        "id": "chatcmpl-bench",
-        "object": "chat.completion.chunk",
-        "created": 1_700_000_000,
-        "model": "gpt-4o-mini",
-        "choices": [{"index": 0, "delta": delta, "finish_reason": None}],
-    }
-    return b"data: " + orjson.dumps(chunk) + b"\n\n"
-
-
-def serve_upstream(port: int) -> None:
-    """The fake OpenAI upstream: a fixed chat completion, or STREAM_CHUNKS SSE chunks."""
-    import uvloop
-    from aiohttp import web
-
-    chunks = [stream_chunk(i) for i in range(STREAM_CHUNKS)]
-    final = orjson.dumps(
+MESSAGES = [{"role": "user", "content": "Hello"}]
+BODIES = {
+    "chat": orjson.dumps({"model": "bench", "messages": MESSAGES}).decode(),
+    "stream": orjson.dumps(
+        {"model": "bench", "messages": MESSAGES, "stream": True, "stream_options": {"include_usage": True}}
+    ).decode(),
+    "embeddings": orjson.dumps({"model": "bench-embed", "input": "Hello"}).decode(),
+    "paced": orjson.dumps(
         {
-            "id": "chatcmpl-bench",
-            "object": "chat.completion.chunk",
-            "created": 1_700_000_000,
-            "model": "gpt-4o-mini",
-            "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
+            "model": "bench-paced",
+            "messages": MESSAGES,
+            "stream": True,
+            "stream_options": {"include_usage": True},
         }
-    )
-    usage = orjson.dumps(
-        {
-            "id": "chatcmpl-bench",
-            "object": "chat.completion.chunk",
-            "created": 1_700_000_000,
-            "model": "gpt-4o-mini",
-            "choices": [],
-            "usage": {"prompt_tokens": 12, "completion_tokens": STREAM_CHUNKS, "total_tokens": 62},
-        }
-    )
-
-    async def chat(request: web.Request) -> web.StreamResponse:
-        """POST /v1/chat/completions."""
-        body = orjson.loads(await request.read())
-        if not body.get("stream"):
-            return web.Response(body=CHAT_RESPONSE, content_type="application/json")
-        response = web.StreamResponse(
-            headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
-        )
-        await response.prepare(request)
-        for chunk in chunks:
-            await response.write(chunk)
-        await response.write(b"data: " + final + b"\n\n")
-        if (body.get("stream_options") or {}).get("include_usage"):
-            await response.write(b"data: " + usage + b"\n\n")
-        await response.write(b"data: [DONE]\n\n")
-        await response.write_eof()
-        return response
-
-    async def health(request: web.Request) -> web.Response:
-        """GET /health."""
-        return web.Response(text="ok")
-
-    app = web.Application()
-    app.router.add_post(CHAT_PATH, chat)
-    app.router.add_get("/health", health)
-    uvloop.install()
-    web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)
-
-
-def serve_bare_proxy(port: int, upstream: str) -> None:
-    """The bare passthrough proxy: one ClientSession, POST /v1/chat/completions forwarded as is."""
-    import aiohttp
-    import uvloop
-    from aiohttp import web
-
-    target = upstream + CHAT_PATH
-
-    async def chat(request: web.Request) -> web.StreamResponse:
-        """Forward the body; return a buffered body, or stream an event stream chunk by chunk."""
-        session: aiohttp.ClientSession = request.app["session"]
-        body = await request.read()
-        async with session.post(target, data=body, headers={"Content-Type": "application/json"}) as upstream:
-            content_type = upstream.headers.get("Content-Type", "application/json")
-            if not content_type.startswith("text/event-stream"):
-                return web.Response(
-                    status=upstream.status, body=await upstream.read(), content_type="application/json"
-                )
-            response = web.StreamResponse(status=upstream.status, headers={"Content-Type": content_type})
-            await response.prepare(request)
-            async for chunk in upstream.content.iter_any():
-                await response.write(chunk)
-            await response.write_eof()
-            return response
-
-    async def health(request: web.Request) -> web.Response:
-        """GET /health."""
-        return web.Response(text="ok")
-
-    async def session_context(app: web.Application) -> Any:
-        """One ClientSession for the process lifetime."""
-        app["session"] = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
-        yield
-        await app["session"].close()
-
-    app = web.Application()
-    app.cleanup_ctx.append(session_context)
-    app.router.add_post(CHAT_PATH, chat)
-    app.router.add_get("/health", health)
-    uvloop.install()
-    web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)
-
-
-# ---------------------------------------------------------------- child process: load generator
-
-
-async def generate_load(
-    url: str, key: str, concurrency: int, duration: float, warmup: float, stream: bool
-) -> dict[str, Any]:
-    """Closed loop: concurrency workers; prints 'start'/'end' around the timed window; the figures."""
-    import aiohttp
-
-    payload: dict[str, Any] = {"model": "bench", "messages": [{"role": "user", "content": "Hello"}]}
-    if stream:
-        payload["stream"] = True
-        payload["stream_options"] = {"include_usage": True}
-    body = orjson.dumps(payload)
-    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {key}"}
-    latencies: list[float] = []
-    ttfbs: list[float] = []
-    errors = 0
-    recording = False
-    stop_at = 0.0
-    timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_SECONDS)
-    connector = aiohttp.TCPConnector(limit=concurrency)
-    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
-
-        async def one() -> None:
-            """One request, recorded when inside the timed window."""
-            nonlocal errors
-            started = time.perf_counter()
-            first = started
-            ok = False
-            try:
-                async with session.post(url, data=body, headers=headers) as response:
-                    if stream:
-                        chunk = await response.content.readany()
-                        first = time.perf_counter()
-                        while chunk:
-                            chunk = await response.content.readany()
-                    else:
-                        await response.read()
-                        first = time.perf_counter()
-                    ok = response.status == 200
-            except (aiohttp.ClientError, TimeoutError):
-                ok = False
-            if recording:
-                if ok:
-                    latencies.append(time.perf_counter() - started)
-                    ttfbs.append(first - started)
-                else:
-                    errors += 1
-
-        async def worker() -> None:
-            """Send requests back to back until the window closes."""
-            while time.perf_counter() < stop_at:
-                await one()
-
-        stop_at = time.perf_counter() + warmup
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-        print("start", flush=True)
-        recording = True
-        started = time.perf_counter()
-        stop_at = started + duration
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-        elapsed = time.perf_counter() - started
-        print("end", flush=True)
-    return {
-        "requests": len(latencies),
-        "errors": errors,
-        "seconds": elapsed,
-        "latencies": latencies,
-        "ttfbs": ttfbs,
-    }
-
-
-def run_load_role(args: argparse.Namespace) -> None:
-    """Entry of the load-generator process: the figures as one JSON line on stdout."""
-    import uvloop
-
-    result = uvloop.run(
-        generate_load(args.url, args.key, args.concurrency, args.duration, args.warmup, args.stream)
-    )
-    sys.stdout.write(orjson.dumps(result).decode() + "\n")
-    sys.stdout.flush()
-
-
-# ---------------------------------------------------------------- orchestration
-
-
-@dataclass(frozen=True)
-class Scenario:
-    """One load shape."""
-
-    name: str
-    concurrency: int
-    stream: bool
+    ).decode(),
+    # The paced route answered without a stream: a quick readiness check of model bench-paced.
+    "paced-chat": orjson.dumps({"model": "bench-paced", "messages": MESSAGES}).decode(),
+}
 
 
 @dataclass(frozen=True)
 class Target:
-    """A system that answers chat completions."""
+    """A system that answers the benchmark's requests; pids are the processes whose CPU is counted."""
 
     name: str
-    url: str
+    urls: tuple[str, ...]
     key: str
-    pid: int | None
+    pids: tuple[int, ...]
+    # Direct and bare reach the paced stream by path; a gateway by the model that routes there.
+    paced_prefix: str = ""
+
+    def request(self, kind: str) -> tuple[tuple[str, ...], str]:
+        """(URLs, body) of one request kind: chat, stream, embeddings, paced or paced-chat."""
+        path = {
+            "chat": CHAT_PATH,
+            "stream": CHAT_PATH,
+            "embeddings": EMBEDDINGS_PATH,
+            "paced": self.paced_prefix + CHAT_PATH,
+            "paced-chat": self.paced_prefix + CHAT_PATH,
+        }[kind]
+        return tuple(url + path for url in self.urls), BODIES[kind]
 
 
-@dataclass
-class RunResult:
-    """The figures of one timed run."""
-
-    requests: int
-    errors: int
-    seconds: float
-    cpu_seconds: float
-    p50: float
-    p90: float
-    p99: float
-    max: float
-    ttfb_p50: float
-    ttfb_p99: float
-
-    @property
-    def rps(self) -> float:
-        """Completed requests per second."""
-        return self.requests / self.seconds if self.seconds else math.nan
-
-    @property
-    def cpu_us_per_request(self) -> float:
-        """CPU time of the system under test per request, µs."""
-        return self.cpu_seconds / self.requests * 1e6 if self.requests else math.nan
+# ---------------------------------------------------------------- starting the systems
 
 
-@dataclass
-class Figures:
-    """Every run by (scenario, target), plus the data plane's memory."""
-
-    runs: dict[tuple[str, str], list[RunResult]] = field(
-        default_factory=lambda: collections.defaultdict(list)
-    )
-    rss_bytes: int = 0
-    peak_rss_bytes: int = 0
-    pinned: bool = False
-    profile: list[str] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class Options:
-    """Durations and repeats."""
-
-    duration: float
-    warmup: float
-    repeats: int
-    scenarios: tuple[Scenario, ...]
-    smoke: bool
-    profile_seconds: int
-
-
-def free_port() -> int:
-    """A TCP port free on 127.0.0.1 right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def can_pin() -> bool:
-    """Pinning needs CPUs 0 and 1."""
-    return os.sched_getaffinity(0) >= (SUT_CPUS | LOAD_CPUS)
-
-
-def pin(pid: int, cpus: set[int]) -> None:
-    """Pin every thread of a process to cpus (threads started later inherit it)."""
-    with contextlib.suppress(OSError):
-        for task in os.listdir(f"/proc/{pid}/task"):
-            with contextlib.suppress(OSError):
-                os.sched_setaffinity(int(task), cpus)
-
-
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of a process (all threads) from /proc/<pid>/stat."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def python_command(*args: str, cpus: set[int] | None) -> list[str]:
-    """`python -m bench.proxy_bench args`, under taskset when pinning."""
-    command = [sys.executable, "-m", "bench.proxy_bench", *args]
-    if cpus is not None and shutil.which("taskset"):
-        return ["taskset", "-c", ",".join(map(str, sorted(cpus))), *command]
-    return command
-
-
-def wait_http(
-    url: str, process: subprocess.Popen[bytes] | None, timeout: float = READY_TIMEOUT_SECONDS
-) -> None:
-    """Poll a GET route until it answers 200."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process is not None and process.poll() is not None:
-            raise RuntimeError(f"{url}: the process exited with {process.returncode}")
-        with (
-            contextlib.suppress(urllib.error.URLError, ConnectionError, TimeoutError),
-            urllib.request.urlopen(url, timeout=1) as response,
-        ):
-            if response.status == 200:
-                return
-        time.sleep(0.05)
-    raise RuntimeError(f"{url} not ready after {timeout:.0f} s")
-
-
-def post_json(url: str, body: object, token: str) -> tuple[int, Any]:
-    """POST JSON with a bearer token; (status, parsed JSON or None)."""
+def post(url: str, body: str, token: str) -> tuple[int, bytes]:
+    """POST a JSON body with a bearer token; (status, body)."""
     request = urllib.request.Request(
         url,
         method="POST",
-        data=orjson.dumps(body),
+        data=body.encode(),
         headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
     )
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
-            data = response.read()
-            return response.status, orjson.loads(data) if data else None
+            return response.status, response.read()
     except urllib.error.HTTPError as exc:
-        data = exc.read()
-        try:
-            return exc.code, orjson.loads(data) if data else None
-        except orjson.JSONDecodeError:
-            return exc.code, data.decode(errors="replace")
+        return exc.code, exc.read()
+    except (urllib.error.URLError, ConnectionError, TimeoutError) as exc:
+        return 0, str(exc).encode()
 
 
-def run_once(target: Target, scenario: Scenario, options: Options, pinned: bool) -> RunResult:
-    """One load-generator process against target; CPU of target.pid over the timed window."""
-    command = python_command(
-        "--role",
-        "load",
-        "--url",
-        target.url + CHAT_PATH,
-        "--key",
-        target.key,
-        "--concurrency",
-        str(scenario.concurrency),
-        "--duration",
-        str(options.duration),
-        "--warmup",
-        str(options.warmup),
-        *(["--stream"] if scenario.stream else []),
-        cpus=LOAD_CPUS if pinned else None,
-    )
-    process = subprocess.Popen(command, cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True)
-    try:
-        assert process.stdout is not None
-        cpu_start = cpu_end = 0.0
-        result: dict[str, Any] | None = None
-        for line in process.stdout:
-            if line.strip() == "start":
-                cpu_start = cpu_seconds(target.pid) if target.pid else 0.0
-            elif line.strip() == "end":
-                cpu_end = cpu_seconds(target.pid) if target.pid else 0.0
-            elif line.startswith("{"):
-                result = orjson.loads(line)
-        process.wait(timeout=REQUEST_TIMEOUT_SECONDS + options.duration + options.warmup + 30)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-    if result is None or process.returncode != 0:
-        raise RuntimeError(f"load generator failed ({process.returncode}) against {target.name}")
-    latencies = result["latencies"]
-    ttfbs = result["ttfbs"]
-    if not latencies:
-        raise RuntimeError(
-            f"{target.name} {scenario.name}: no successful request ({result['errors']} errors)"
-        )
-    return RunResult(
-        requests=result["requests"],
-        errors=result["errors"],
-        seconds=result["seconds"],
-        cpu_seconds=cpu_end - cpu_start,
-        p50=percentile(latencies, 0.5),
-        p90=percentile(latencies, 0.9),
-        p99=percentile(latencies, 0.99),
-        max=max(latencies),
-        ttfb_p50=percentile(ttfbs, 0.5),
-        ttfb_p99=percentile(ttfbs, 0.99),
-    )
+def admin(url: str, body: object, token: str) -> bytes:
+    """An admin call that must answer 200."""
+    status, payload = post(url, orjson.dumps(body).decode(), token)
+    if status != 200:
+        raise RuntimeError(f"{url} answered {status}: {payload[:500]!r}")
+    return payload
 
 
-def start_child(args: Sequence[str], cpus: set[int] | None, port: int) -> subprocess.Popen[bytes]:
-    """A child role process; ready once GET /health answers."""
-    process = subprocess.Popen(
-        python_command(*args, cpus=cpus), cwd=REPO_ROOT, start_new_session=True, stdout=subprocess.DEVNULL
-    )
-    try:
-        wait_http(f"http://127.0.0.1:{port}/health", process)
-    except BaseException:
-        stop_child(process)
-        raise
-    return process
+def wait_answers(target: Target, kinds: Sequence[str], timeout: float = READY_TIMEOUT_SECONDS) -> None:
+    """Until every URL of target answers 200 to every request kind (config reached the data plane)."""
+    deadline = time.monotonic() + timeout
+    for kind in kinds:
+        urls, body = target.request(kind)
+        for url in urls:
+            while True:
+                status, payload = post(url, body, target.key)
+                if status == 200:
+                    break
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"{url} ({kind}) never answered 200: {status} {payload[:300]!r}")
+                time.sleep(0.1)
 
 
-def stop_child(process: subprocess.Popen[bytes]) -> None:
-    """SIGTERM, wait, then SIGKILL."""
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-def start_hydite(stack: Stack, upstream: str, pinned: bool) -> Target:
-    """Control plane, spend-ingest and data plane; model `bench` on the upstream and a key."""
+def start_hydite(stack: Stack, upstream: str, pinned: bool) -> tuple[Target, Target]:
+    """Control plane, spend-ingest, two data planes; the bench models; a key with limits; ready."""
     stack.start_dependencies()
     controlplane = stack.start_controlplane()
     ingest = stack.start_spend_ingest()
-    dataplane = stack.start_dataplane()
+    first = stack.start_dataplane()
+    second_port = free_port()
+    second = stack.start_dataplane(port=second_port, node_id="bench-dataplane-2")
     if pinned:
-        pin(dataplane.process.pid, SUT_CPUS)
-        pin(controlplane.process.pid, LOAD_CPUS)
-        pin(ingest.process.pid, LOAD_CPUS)
-    admin = stack.admin_url
+        for service in (first, second):
+            pin(service.process.pid, SUT_CPUS)
+        for service in (controlplane, ingest):
+            pin(service.process.pid, LOAD_CPUS)
     master = stack.config.master_key
-    status, payload = post_json(
-        admin + "/model/new",
-        {
-            "model_name": "bench",
-            "litellm_params": {
-                "model": "openai/gpt-4o-mini",
-                "api_base": upstream + "/v1",
-                "api_key": "sk-x",
+    for name, model, api_base, info in (
+        ("bench", "openai/gpt-4o-mini", upstream + "/v1", {}),
+        ("bench-embed", "openai/text-embedding-3-small", upstream + "/v1", {"mode": "embedding"}),
+        ("bench-paced", "openai/gpt-4o-mini", upstream + PACED_PREFIX + "/v1", {}),
+    ):
+        admin(
+            stack.admin_url + "/model/new",
+            {
+                "model_name": name,
+                "litellm_params": {"model": model, "api_base": api_base, "api_key": "sk-x"},
+                "model_info": info,
             },
-        },
-        master,
+            master,
+        )
+    key = str(
+        orjson.loads(
+            admin(stack.admin_url + "/key/generate", {"key_alias": "proxy-bench", **KEY_LIMITS}, master)
+        )["key"]
     )
-    if status != 200:
-        raise RuntimeError(f"/model/new answered {status}: {payload!r}")
-    status, payload = post_json(admin + "/key/generate", {"key_alias": "proxy-bench"}, master)
-    if status != 200:
-        raise RuntimeError(f"/key/generate answered {status}: {payload!r}")
-    key = str(payload["key"])
-    body = {"model": "bench", "messages": [{"role": "user", "content": "Hello"}]}
-    deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+    one = Target(HYDITE, (stack.base_url,), key, (first.process.pid,))
+    two = Target(
+        HYDITE_2DP,
+        (stack.base_url, f"http://127.0.0.1:{second_port}"),
+        key,
+        (first.process.pid, second.process.pid),
+    )
+    wait_answers(two, ("chat", "embeddings", "paced-chat"))
+    return one, two
+
+
+# ---------------------------------------------------------------- measuring
+
+
+def run(target: Target, scenario: Scenario, options: Options, pinned: bool, **overrides: float) -> LoadResult:
+    """One timed run of scenario against target (duration/warmup overridable)."""
+    urls, body = target.request(scenario.kind)
+    spec = LoadSpec(
+        urls=urls,
+        key=target.key,
+        body=body,
+        concurrency=scenario.concurrency,
+        duration=overrides.get("duration", options.duration),
+        warmup=overrides.get("warmup", options.warmup),
+        stream=scenario.kind == "stream",
+    )
+    use_wrk = options.use_wrk and scenario.kind != "stream"
+    return run_load(spec, target.pids, use_wrk, LOAD_CPUS if pinned else None)
+
+
+def progress(label: str, scenario: str, target: str, result: LoadResult) -> None:
+    """One line per run."""
+    cpu = "" if target == DIRECT else f"  {result.cpu_us_per_request:6.0f} µs CPU/req"
+    overflows = f"  listen overflows {result.listen_overflows}" if result.listen_overflows else ""
+    print(
+        f"  [{label}] {scenario:<16} {target:<10} {result.rps:8.0f} RPS{cpu:<19}"
+        f"  p50 {result.p50 * 1e3:.2f} ms  p99 {result.p99 * 1e3:.2f} ms  errors {result.errors}" + overflows,
+        flush=True,
+    )
+
+
+def targets_of(scenario: Scenario) -> list[str]:
+    """Which targets a scenario measures (direct only at c=1; two data planes need ≥ 2 connections)."""
+    if scenario.kind == "chat" and scenario.concurrency == 1:
+        return [DIRECT, BARE, HYDITE]
+    if scenario.kind == "embeddings":
+        return [BARE, HYDITE]
+    return [BARE, HYDITE, HYDITE_2DP]
+
+
+def measure_repeats(targets: dict[str, Target], options: Options, figures: Figures) -> None:
+    """Every scenario against its targets, interleaved, the order alternating each repeat."""
+    for repeat in range(options.repeats):
+        for scenario in options.scenarios:
+            order = targets_of(scenario)
+            for name in order if repeat % 2 == 0 else order[::-1]:
+                result = run(targets[name], scenario, options, figures.pinned)
+                figures.runs[(scenario.name, name)].append(result)
+                progress(f"{repeat + 1}/{options.repeats}", scenario.name, name, result)
+
+
+def measure_suite(targets: dict[str, Target], options: Options, figures: Figures) -> None:
+    """suite_streams concurrent paced streams against direct, bare and Hydite: TTFB and gaps."""
+    print(f"  stream suite: {options.suite_streams} concurrent paced streams", flush=True)
+    order = [DIRECT, BARE, HYDITE]
+    for repeat in range(options.suite_repeats):
+        for name in order if repeat % 2 == 0 else order[::-1]:
+            target = targets[name]
+            urls, body = target.request("paced")
+            spec = LoadSpec(
+                urls=urls,
+                key=target.key,
+                body=body,
+                concurrency=options.suite_streams,
+                duration=options.suite_duration,
+                warmup=options.suite_warmup,
+                stream=True,
+                gaps=True,
+            )
+            result = run_load(spec, target.pids, False, LOAD_CPUS if figures.pinned else None)
+            figures.suite[name].append(result)
+            print(
+                f"  [suite {repeat + 1}/{options.suite_repeats}] {name:<10} {result.rps:6.0f} streams/s"
+                f"  TTFB p50 {result.ttfb_p50 * 1e3:.2f} ms p99 {result.ttfb_p99 * 1e3:.2f} ms"
+                f"  gap p50 {result.gap_p50 * 1e3:.2f} ms p99 {result.gap_p99 * 1e3:.2f} ms"
+                f"  errors {result.errors}",
+                flush=True,
+            )
+
+
+def measure_leak(target: Target, options: Options, figures: Figures) -> None:
+    """Chat c=64 until leak_total requests; VmRSS after leak_warmup and then every leak_every."""
+    print(f"  leak check: {options.leak_total:,} requests at c={LEAK_CONCURRENCY}", flush=True)
+    scenario = Scenario("leak", "chat", LEAK_CONCURRENCY)
+    served = 0
+    rate = 0.0
+    goal = min(options.leak_warmup, options.leak_total)
     while True:
-        status, payload = post_json(stack.base_url + CHAT_PATH, body, key)
-        if status == 200:
-            break
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"the data plane never answered 200: {status} {payload!r}")
-        time.sleep(0.1)
-    return Target("hydite", stack.base_url, key, dataplane.process.pid)
+        seconds = 2.0 if not rate else min(60.0, max(1.0, math.ceil((goal - served) / rate)))
+        result = run(target, scenario, options, figures.pinned, duration=seconds, warmup=0.0)
+        served += result.requests + result.errors
+        rate = result.rps
+        if served < goal:
+            continue
+        rss = memory_of(target.pids[0])[0]
+        figures.leak.append((served, rss))
+        print(f"  [leak] {served:>10,} requests  VmRSS {rss / 1e6:.1f} MB", flush=True)
+        if goal >= options.leak_total:
+            return
+        goal = min(goal + options.leak_every, options.leak_total)
 
 
-def profile_dataplane(target: Target, options: Options, pinned: bool, cpu_us: float) -> list[str]:
-    """py-spy record (raw) of the data plane under chat c=16 load; summary lines (self and total)."""
-    py_spy = Path(sys.executable).with_name("py-spy")
-    if not py_spy.exists():
-        return ["py-spy not found; no profile"]
-    out = Path(tempfile.mkdtemp(prefix="hydite-proxy-profile-")) / "profile.txt"
-    seconds = options.profile_seconds
-    spy = subprocess.Popen(
-        [
-            str(py_spy),
-            "record",
-            "-d",
-            str(seconds),
-            "--pid",
-            str(target.pid),
-            "-f",
-            "raw",
-            "-o",
-            str(out),
-            "-r",
-            "200",
-            "--full-filenames",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+def measure_litellm(upstream: str, options: Options, figures: Figures, work_dir: Path) -> None:
+    """LiteLLM's proxy (own venv, one worker, pinned like the data plane) under the same load."""
+    proxy: litellm_peer.LiteLLMProxy | None = None
     try:
-        profile_options = Options(seconds + 2.0, 0.5, 1, options.scenarios, options.smoke, seconds)
-        run_once(target, Scenario("chat c=16", 16, False), profile_options, pinned)
-        _, err = spy.communicate(timeout=seconds + 30)
+        proxy = litellm_peer.start(upstream, SUT_CPUS if figures.pinned else None, work_dir)
+        target = Target(LITELLM, (proxy.url,), litellm_peer.MASTER_KEY, tuple(descendants(proxy.process.pid)))
+        wait_answers(target, ("chat",), timeout=60.0)
+        # LiteLLM imports and compiles on its first requests; keep that out of the figures.
+        run(target, Scenario("warm-up", "chat", 16), options, figures.pinned, duration=LITELLM_WARMUP_SECONDS)
+        scenarios = [s for s in options.scenarios if s.name in LITELLM_SCENARIOS]
+        failed: set[str] = set()
+        for repeat in range(options.repeats):
+            for scenario in scenarios:
+                if scenario.name in failed:
+                    continue
+                try:
+                    result = run(target, scenario, options, figures.pinned)
+                except RuntimeError as exc:
+                    failed.add(scenario.name)
+                    print(f"  LiteLLM {scenario.name} failed: {exc}", flush=True)
+                    continue
+                figures.runs[(scenario.name, LITELLM)].append(result)
+                progress(f"{repeat + 1}/{options.repeats}", scenario.name, LITELLM, result)
+        pids = descendants(proxy.process.pid)
+        figures.rss[LITELLM] = (
+            sum(memory_of(pid)[0] for pid in pids),
+            sum(memory_of(pid)[1] for pid in pids),
+        )
+        figures.litellm = (
+            f"LiteLLM {proxy.version} proxy (`litellm[proxy]` in its own venv), `--num_workers 1`, no"
+            " database, master key only" + (f"; not measured: {', '.join(sorted(failed))}" if failed else "")
+        )
+    except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        figures.litellm = f"not measured: {reason}"
+        print(f"  LiteLLM {figures.litellm}", flush=True)
     finally:
-        if spy.poll() is None:
-            spy.kill()
-            spy.wait()
-    raw = out.read_text() if out.exists() else ""
-    shutil.rmtree(out.parent, ignore_errors=True)
-    if not raw:
-        return [f"py-spy failed: {err.strip()[-300:]}"]
-    return summarise_profile(raw, seconds, cpu_us)
-
-
-def summarise_profile(raw: str, seconds: int, cpu_us: float) -> list[str]:
-    """Markdown lines from py-spy raw (collapsed) stacks: by package, self time, inclusive time."""
-    own: collections.Counter[str] = collections.Counter()
-    total: collections.Counter[str] = collections.Counter()
-    packages: collections.Counter[str] = collections.Counter()
-    samples = background = 0
-    for line in raw.splitlines():
-        stack_text, _, count_text = line.rpartition(" ")
-        if not stack_text or not count_text.isdigit():
-            continue
-        count = int(count_text)
-        frames = [parse_frame(f) for f in stack_text.split(";")]
-        frames = [f for f in frames if f[0]]
-        if not frames:
-            continue
-        if frames[0][0].startswith("Thread._bootstrap"):
-            # Threads parked in native code (the gRPC poller); /proc shows ~0 CPU for them.
-            background += count
-            continue
-        samples += count
-        leaf, leaf_package = frames[-1]
-        own[leaf] += count
-        packages["event loop (uvloop, native)" if leaf.startswith("run_app ") else leaf_package] += count
-        for frame in {f[0] for f in frames}:
-            total[frame] += count
-    if not samples:
-        return ["py-spy recorded no main-thread samples"]
-    lines = [
-        f"py-spy `record -f raw -r 200` for {seconds} s: {samples} main-thread samples (idle excluded;",
-        f"{background} samples of background threads parked in native code left out — /proc shows",
-        "they use no CPU). Percentages are of main-thread samples.",
-        "",
-        f"Self time by package (leaf frame's package; µs = share × Hydite's {cpu_us:.0f} µs CPU/request",
-        "at chat c=16):",
-        "",
-    ]
-    lines += [
-        f"- {100 * n / samples:.1f}% ≈ {cpu_us * n / samples:.0f} µs/request: {name}"
-        for name, n in packages.most_common(10)
-    ]
-    lines += ["", "Self time by function (top 15):", ""]
-    lines += [f"- {100 * n / samples:.1f}% `{name}`" for name, n in own.most_common(15)]
-    lines += ["", "Inclusive time, Hydite, NATS and aiohttp-client frames (top 20):", ""]
-    ranked = [
-        (n, c)
-        for n, c in total.most_common(400)
-        if ("hydite" in n or "nats" in n or "client" in n) and "__main__" not in n
-    ]
-    lines += [f"- {100 * c / samples:.1f}% `{name}`" for name, c in ranked[:20]]
-    return lines
-
-
-def parse_frame(frame: str) -> tuple[str, str]:
-    """'func (/path/pkg/module.py:123)' as ('func (pkg/module.py)', package); ('', '') for thread frames."""
-    frame = frame.strip()
-    if frame.startswith(("process ", "thread ")):
-        return "", ""
-    name, _, location = frame.partition(" (")
-    path = location.rstrip(")").rpartition(":")[0] or location.rstrip(")")
-    parts = Path(path).parts
-    short = "/".join(parts[-2:]) if parts else path
-    package = "stdlib"
-    if "site-packages" in parts and parts.index("site-packages") + 2 < len(parts):
-        index = parts.index("site-packages") + 1
-        package, short = parts[index], "/".join(parts[index:])
-    elif any(part.startswith("hydite_") for part in parts):
-        index = next(i for i, part in enumerate(parts) if part.startswith("hydite_"))
-        package, short = parts[index], "/".join(parts[index:])
-    elif len(parts) >= 2 and parts[-2] in ("asyncio", "json", "logging", "email", "http"):
-        package = parts[-2]
-    return f"{name} ({short})", package
+        if proxy is not None:
+            stop_child(proxy.process, group=True)
 
 
 def measure(options: Options, figures: Figures, data_dir: Path) -> None:
-    """Start everything, run the interleaved repeats, stop everything."""
+    """Start everything, run every phase, stop everything."""
     from hydite_common.devstack import Stack, StackConfig
 
     pinned = can_pin()
@@ -671,7 +366,16 @@ def measure(options: Options, figures: Figures, data_dir: Path) -> None:
         upstream_url = f"http://127.0.0.1:{upstream_port}"
         children.append(
             start_child(
-                ["--role", "upstream", "--port", str(upstream_port)],
+                [
+                    "--role",
+                    "upstream",
+                    "--port",
+                    str(upstream_port),
+                    "--latency-ms",
+                    str(options.latency_ms),
+                    "--stream-interval-ms",
+                    str(options.stream_interval_ms),
+                ],
                 LOAD_CPUS if pinned else None,
                 upstream_port,
             )
@@ -684,43 +388,42 @@ def measure(options: Options, figures: Figures, data_dir: Path) -> None:
         )
         children.append(bare)
         print(f"  upstream and bare proxy up; starting the Hydite stack (pinned: {pinned})", flush=True)
-        hydite = start_hydite(stack, upstream_url, pinned)
-        targets = [Target("bare", f"http://127.0.0.1:{bare_port}", "sk-x", bare.pid), hydite]
-        direct = Target("direct", upstream_url, "sk-x", None)
-        for repeat in range(options.repeats):
-            for scenario in options.scenarios:
-                for target in targets if repeat % 2 == 0 else targets[::-1]:
-                    result = run_once(target, scenario, options, pinned)
-                    figures.runs[(scenario.name, target.name)].append(result)
-                    print(
-                        f"  [{repeat + 1}/{options.repeats}] {scenario.name:<12} {target.name:<6}"
-                        f" {result.rps:8.0f} RPS  {result.cpu_us_per_request:6.0f} µs CPU/req"
-                        f"  p50 {result.p50 * 1e3:.2f} ms  p99 {result.p99 * 1e3:.2f} ms"
-                        f"  errors {result.errors}",
-                        flush=True,
-                    )
-                if scenario.concurrency == 1 and not scenario.stream:
-                    result = run_once(direct, scenario, options, pinned)
-                    figures.runs[(scenario.name, direct.name)].append(result)
-                    print(
-                        f"  [{repeat + 1}/{options.repeats}] {scenario.name:<12} direct"
-                        f" {result.rps:8.0f} RPS  p50 {result.p50 * 1e3:.2f} ms"
-                        f"  p99 {result.p99 * 1e3:.2f} ms",
-                        flush=True,
-                    )
-        assert hydite.pid is not None
-        figures.rss_bytes, figures.peak_rss_bytes = memory_of(hydite.pid)
+        hydite, hydite_2dp = start_hydite(stack, upstream_url, pinned)
+        targets = {
+            DIRECT: Target(DIRECT, (upstream_url,), "sk-x", (), PACED_PREFIX),
+            BARE: Target(BARE, (f"http://127.0.0.1:{bare_port}",), "sk-x", (bare.pid,), PACED_PREFIX),
+            HYDITE: hydite,
+            HYDITE_2DP: hydite_2dp,
+        }
+        measure_repeats(targets, options, figures)
+        for name in (BARE, HYDITE, HYDITE_2DP):
+            memories = [memory_of(pid) for pid in targets[name].pids]
+            figures.rss[name] = (sum(m[0] for m in memories), sum(m[1] for m in memories))
+        if options.suite_streams:
+            measure_suite(targets, options, figures)
         if options.profile_seconds:
             print(f"  profiling the data plane for {options.profile_seconds} s with py-spy…", flush=True)
-            cpu_us = median_of(figures.runs[("chat c=16", "hydite")], "cpu_us_per_request")
-            figures.profile = profile_dataplane(hydite, options, pinned, cpu_us)
+            runs = figures.runs.get((PROFILE_SCENARIO.name, HYDITE))
+            cpu_us = median_of(runs, "cpu_us_per_request") if runs else math.nan
+            figures.profile_scenario = PROFILE_SCENARIO.name
+            figures.profile = profile_process(
+                hydite.pids[0],
+                options.profile_seconds,
+                cpu_us,
+                PROFILE_SCENARIO.name,
+                lambda seconds: run(hydite, PROFILE_SCENARIO, options, pinned, duration=seconds, warmup=0.0),
+            )
+        if options.litellm:
+            measure_litellm(upstream_url, options, figures, data_dir)
+        if options.leak_total:
+            measure_leak(hydite, options, figures)
     except Exception:
         for service in stack.services:
             print(f"--- {service.name}\n{service.log_tail()[-3000:]}", file=sys.stderr)
         raise
     finally:
         try:
-            for child in children:
+            for child in reversed(children):
                 stop_child(child)
             for service in stack.services:
                 service.stop()
@@ -729,253 +432,107 @@ def measure(options: Options, figures: Figures, data_dir: Path) -> None:
             stack.stop()
 
 
-# ---------------------------------------------------------------- report
-
-
-def median_of(runs: Sequence[RunResult], attribute: str) -> float:
-    """Median of one attribute (or property) over the repeats."""
-    return statistics.median(float(getattr(run, attribute)) for run in runs)
-
-
-def ms(seconds: float) -> str:
-    """Seconds as milliseconds, two decimals."""
-    return f"{seconds * 1e3:.2f}"
-
-
-def result_rows(figures: Figures, options: Options) -> list[tuple[str, ...]]:
-    """Per scenario and target: medians of RPS, CPU/request, latency."""
-    rows: list[tuple[str, ...]] = []
-    for scenario in options.scenarios:
-        for target in ("direct", "bare", "hydite"):
-            runs = figures.runs.get((scenario.name, target))
-            if not runs:
-                continue
-            cpu = "–" if target == "direct" else f"{median_of(runs, 'cpu_us_per_request'):.0f}"
-            latency = (
-                f"{ms(median_of(runs, 'ttfb_p50'))} / {ms(median_of(runs, 'ttfb_p99'))} | "
-                if scenario.stream
-                else "– | "
-            )
-            rows.append(
-                (
-                    scenario.name,
-                    target,
-                    f"{median_of(runs, 'rps'):.0f}",
-                    cpu,
-                    latency
-                    + f"{ms(median_of(runs, 'p50'))} / {ms(median_of(runs, 'p90'))} / "
-                    + f"{ms(median_of(runs, 'p99'))} / {ms(median_of(runs, 'max'))}",
-                    str(sum(r.errors for r in runs)),
-                )
-            )
-    return rows
-
-
-def ratio_rows(figures: Figures, options: Options) -> list[tuple[str, str, str, str]]:
-    """(measure, value, target, PASS/MISS) rows: Hydite / bare ratios and added latency."""
-    rows: list[tuple[str, str, str, str]] = []
-    for scenario in options.scenarios:
-        bare = figures.runs.get((scenario.name, "bare"))
-        hydite = figures.runs.get((scenario.name, "hydite"))
-        if not bare or not hydite:
-            continue
-        rps_ratio = median_of(hydite, "rps") / median_of(bare, "rps")
-        bare_cpu = median_of(bare, "cpu_us_per_request")
-        hydite_cpu = median_of(hydite, "cpu_us_per_request")
-        judged = scenario.concurrency >= 16 and not scenario.stream
-        rows.append(
-            (
-                f"{scenario.name}: RPS Hydite / bare",
-                f"{rps_ratio:.2f}×",
-                f"≥ {TARGET_RPS_RATIO}×" if judged else "",
-                verdict(rps_ratio >= TARGET_RPS_RATIO) if judged else "",
-            )
-        )
-        capacity = bare_cpu / hydite_cpu
-        rows.append(
-            (
-                f"{scenario.name}: CPU/request Hydite / bare ({hydite_cpu:.0f} / {bare_cpu:.0f} µs, "
-                f"+{hydite_cpu - bare_cpu:.0f} µs); one-core capacity ratio",
-                f"{hydite_cpu / bare_cpu:.2f}× (capacity {capacity:.2f}×)",
-                f"capacity ≥ {TARGET_RPS_RATIO}×" if judged else "",
-                verdict(capacity >= TARGET_RPS_RATIO) if judged else "",
-            )
-        )
-    c1 = next((s for s in options.scenarios if s.concurrency == 1 and not s.stream), None)
-    direct = figures.runs.get((c1.name, "direct")) if c1 else None
-    if c1 and direct:
-        for target in ("bare", "hydite"):
-            runs = figures.runs.get((c1.name, target))
-            if not runs:
-                continue
-            added_p50 = (median_of(runs, "p50") - median_of(direct, "p50")) * 1e3
-            added_p99 = (median_of(runs, "p99") - median_of(direct, "p99")) * 1e3
-            judged = target == "hydite"
-            rows.append(
-                (
-                    f"{c1.name}: added p50 latency over calling the upstream directly, {target}",
-                    f"{added_p50:.3f} ms",
-                    f"≤ {TARGET_ADDED_P50_MS} ms" if judged else "",
-                    verdict(added_p50 <= TARGET_ADDED_P50_MS) if judged else "",
-                )
-            )
-            rows.append(
-                (
-                    f"{c1.name}: added p99 latency over calling the upstream directly, {target}",
-                    f"{added_p99:.3f} ms",
-                    f"≤ {TARGET_ADDED_P99_MS} ms" if judged else "",
-                    verdict(added_p99 <= TARGET_ADDED_P99_MS) if judged else "",
-                )
-            )
-    rows.append(
-        (
-            "Data plane RSS after the runs (peak)",
-            f"{figures.rss_bytes / 1e6:.0f} MB ({figures.peak_rss_bytes / 1e6:.0f} MB)",
-            "",
-            "",
-        )
-    )
-    return rows
-
-
-def environment(figures: Figures) -> list[tuple[str, str]]:
-    """Date, machine and package versions of this run."""
-    cpu = "unknown"
-    with open("/proc/cpuinfo") as cpuinfo:
-        for line in cpuinfo:
-            if line.startswith("model name"):
-                cpu = line.partition(":")[2].strip()
-                break
-    packages = ", ".join(
-        f"{name} {importlib.metadata.version(name)}"
-        for name in ("aiohttp", "uvloop", "orjson", "nats-py", "grpcio")
-    )
-    pinning = "SUT on CPU 0, load generator + upstream on CPU 1" if figures.pinned else "not pinned"
-    return [
-        ("Date (UTC)", datetime.now(UTC).strftime("%Y-%m-%d %H:%M")),
-        ("Machine", f"{platform.machine()}, {cpu}, {os.cpu_count()} CPUs, {pinning}"),
-        ("Python", platform.python_version()),
-        ("Packages", packages),
-    ]
-
-
-def markdown_section(figures: Figures, options: Options) -> str:
-    """This benchmark's section of RESULTS.md."""
-    lines = [
-        SECTION_TITLE,
-        "",
-        "Real processes on 127.0.0.1 (`make bench`): a fake OpenAI upstream (aiohttp + uvloop, fixed",
-        f"completion with usage; streaming: {STREAM_CHUNKS} SSE chunks + usage chunk), a bare aiohttp +",
-        "uvloop passthrough proxy with one ClientSession (the ceiling for a Python data plane), and",
-        "Hydite's data plane (with control plane and spend-ingest, started by",
-        "`hydite_common.devstack.Stack`). Load is a closed-loop aiohttp client in its own process,",
-        "pinned with the upstream to the other core.",
-        f"Each run: {options.warmup:g} s warm-up, {options.duration:g} s timed; bare and Hydite interleaved,",
-        f"{options.repeats} repeats, medians shown. CPU/request = utime+stime of the system under test",
-        "(/proc/<pid>/stat, 10 ms ticks) over the timed window / completed requests. `direct` = the load",
-        "generator calling the upstream itself. The load generator and the upstream share one core, so",
-        "measured RPS is bounded by that core; the one-core capacity ratio (bare CPU/req ÷ Hydite CPU/req)",
-        "is the better reading of the 0.9× target.",
-        "",
-    ]
-    lines += [f"- {name}: {value}" for name, value in environment(figures)]
-    lines += [
-        "",
-        "| Scenario | Target | RPS | CPU µs/req | TTFB p50 / p99 ms"
-        " | Latency p50 / p90 / p99 / max ms | Errors |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
-    ]
-    lines += [f"| {' | '.join(row)} |" for row in result_rows(figures, options)]
-    lines += ["", "| Measure | Value | Target | Result |", "| --- | --- | --- | --- |"]
-    lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in ratio_rows(figures, options)]
-    if figures.profile:
-        lines += ["", "### Where the time goes (py-spy, data plane under chat c=16)", ""]
-        lines += figures.profile
-    return "\n".join(lines) + "\n"
-
-
-def print_report(figures: Figures, options: Options) -> None:
-    """The figures on stdout."""
-    print()
-    for name, value in environment(figures):
-        print(f"{name}: {value}")
-    print()
-    for row in result_rows(figures, options):
-        print("  ".join(row))
-    print()
-    for measure_name, value, target, result in ratio_rows(figures, options):
-        print(f"{measure_name}: {value}  {target} {result}".rstrip())
-    if figures.profile:
-        print("\n".join(["", "where the time goes:", *figures.profile]))
-
-
 # ---------------------------------------------------------------- entry point
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     """Command-line arguments (the --role ones are for the child processes)."""
     parser = argparse.ArgumentParser(prog="python -m bench.proxy_bench", description=__doc__)
-    parser.add_argument(
-        "--smoke", action="store_true", help="about a second per configuration; no RESULTS.md"
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--smoke", action="store_true", help="about a second per configuration, Python generator; prints only"
     )
-    parser.add_argument("--no-profile", action="store_true", help="skip the py-spy profile of the full run")
+    mode.add_argument(
+        "--quick", action="store_true", help="1 repeat, short runs, 100k-request leak check; prints only"
+    )
+    parser.add_argument("--no-profile", action="store_true", help="skip the py-spy profile")
+    parser.add_argument("--no-leak-check", action="store_true", help="skip the RSS leak check")
+    parser.add_argument(
+        "--python-load", action="store_true", help="use the Python load generator even where wrk is installed"
+    )
+    parser.add_argument("--latency-ms", type=float, default=0.0, help="latency the fake upstream adds")
     parser.add_argument(
         "--role", choices=("main", "upstream", "bare", "load"), default="main", help=argparse.SUPPRESS
     )
     parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--upstream", default="", help=argparse.SUPPRESS)
-    parser.add_argument("--url", default="", help=argparse.SUPPRESS)
-    parser.add_argument("--key", default="sk-x", help=argparse.SUPPRESS)
-    parser.add_argument("--concurrency", type=int, default=1, help=argparse.SUPPRESS)
-    parser.add_argument("--duration", type=float, default=1.0, help=argparse.SUPPRESS)
-    parser.add_argument("--warmup", type=float, default=0.2, help=argparse.SUPPRESS)
-    parser.add_argument("--stream", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--stream-interval-ms",
+        type=float,
+        default=None,
+        help="pause between the chunks of the stream suite's streams (default 50; 2 in --smoke)",
+    )
+    parser.add_argument("--spec", default="", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
+
+
+def options_of(args: argparse.Namespace) -> Options:
+    """Durations, repeats and phases of the chosen mode."""
+    mode = "smoke" if args.smoke else "quick" if args.quick else "full"
+    smoke = mode == "smoke"
+    full = mode == "full"
+    scenarios = (
+        Scenario("chat c=1", "chat", 1),
+        Scenario("chat c=16", "chat", 16),
+        *(() if smoke else (Scenario("chat c=64", "chat", 64), Scenario("chat c=256", "chat", 256))),
+        Scenario("stream50 c=16", "stream", 16),
+        Scenario("embeddings c=16", "embeddings", 16),
+    )
+    use_wrk = not smoke and not args.python_load and wrk_path() is not None
+    if not smoke and not args.python_load and not use_wrk:
+        print("wrk not installed; using the Python load generator")
+    return Options(
+        mode=mode,
+        duration=1.0 if smoke else 4.0 if full else 2.0,
+        warmup=0.3 if smoke else 1.0,
+        repeats=5 if full else 1,
+        scenarios=scenarios,
+        use_wrk=use_wrk,
+        latency_ms=args.latency_ms,
+        stream_interval_ms=args.stream_interval_ms or (2.0 if smoke else SUITE_INTERVAL_MS),
+        suite_streams=16 if smoke else 512,
+        suite_duration=1.0 if smoke else 5.0 if full else 3.0,
+        suite_warmup=0.3 if smoke else 3.0,
+        suite_repeats=3 if full else 1,
+        profile_seconds=0 if smoke or args.no_profile else 10 if full else 5,
+        leak_total=0 if smoke or args.no_leak_check else 1_000_000 if full else 100_000,
+        leak_warmup=50_000 if full else 10_000,
+        leak_every=200_000 if full else 20_000,
+        litellm=not smoke and os.environ.get("LITELLM") == "1",
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run a child role, or the whole benchmark; 0 when it completed (targets missed or not)."""
     args = parse_args(argv)
     if args.role == "upstream":
-        serve_upstream(args.port)
+        serve_upstream(args.port, args.latency_ms, args.stream_interval_ms or 0.0)
         return 0
     if args.role == "bare":
         serve_bare_proxy(args.port, args.upstream)
         return 0
     if args.role == "load":
-        run_load_role(args)
+        run_load_role(args.spec)
         return 0
-    smoke = bool(args.smoke)
-    scenarios = (
-        Scenario("chat c=1", 1, False),
-        Scenario("chat c=16", 16, False),
-        *(() if smoke else (Scenario("chat c=64", 64, False),)),
-        Scenario(f"stream{STREAM_CHUNKS} c=16", 16, True),
-    )
-    options = Options(
-        duration=1.0 if smoke else 4.0,
-        warmup=0.3 if smoke else 1.0,
-        repeats=1 if smoke else 3,
-        scenarios=scenarios,
-        smoke=smoke,
-        profile_seconds=0 if smoke or args.no_profile else 10,
-    )
+    options = options_of(args)
     signal.signal(signal.SIGTERM, exit_on_sigterm)
-    figures = Figures()
+    figures = Figures(wrk=wrk_version() if options.use_wrk else "")
     data_dir = Path(tempfile.mkdtemp(prefix="hydite-proxy-bench-"))
     started = time.perf_counter()
     print(
-        f"proxy benchmark: {'smoke' if smoke else 'full'},"
-        f" {options.repeats} repeats of {options.duration:g} s"
+        f"proxy benchmark: {options.mode}, {options.repeats} repeat(s) of {options.duration:g} s,"
+        f" load by {'wrk + the Python generator' if options.use_wrk else 'the Python generator'}",
+        flush=True,
     )
     try:
         measure(options, figures, data_dir)
     finally:
         shutil.rmtree(data_dir, ignore_errors=True)
-    print_report(figures, options)
-    print(f"\n(finished in {time.perf_counter() - started:.0f} s)")
-    if not smoke:
-        write_section(SECTION_TITLE, markdown_section(figures, options))
+    section = markdown_section(figures, options)
+    print("\n" + section)
+    print(f"(finished in {time.perf_counter() - started:.0f} s)")
+    if options.mode == "full":
+        write_section(SECTION_TITLE, section)
     return 0
 
 
