@@ -86,6 +86,21 @@ def _is_digits(text: str) -> bool:
     return text.isascii() and text.isdigit()
 
 
+def _header_values(lowered: bytes, head: bytes, name: bytes) -> list[str]:
+    """Every value of one header, found in the lower-cased head (name in lower case)."""
+    values: list[str] = []
+    marker = b"\r\n" + name + b":"
+    start = lowered.find(marker)
+    while start >= 0:
+        value_start = start + len(marker)
+        end = lowered.find(b"\r\n", value_start)
+        if end < 0:
+            end = len(head)
+        values.append(head[value_start:end].strip().decode("latin-1"))
+        start = lowered.find(marker, end)
+    return values
+
+
 class HttpResponse:
     """One response: status and headers once the head arrived, then the body as it comes."""
 
@@ -99,17 +114,19 @@ class HttpResponse:
         "_error",
         "_framing",
         "_head",
+        "_headers",
         "_keep_alive",
         "_loop",
         "_no_body",
         "_paused",
         "_pieces",
+        "_raw_head",
         "_read_timeout",
         "_received_any",
         "_streaming",
         "_timer",
         "_waiter",
-        "headers",
+        "content_type",
         "status",
     )
 
@@ -127,7 +144,7 @@ class HttpResponse:
         self._head = bytearray()
         self._framing = ""  # "", "length", "chunked" or "close" once the head is parsed
         self._body_left = 0
-        self._chunk_buffer = bytearray()
+        self._chunk_buffer = b""
         self._chunk_state = 0  # 0 size line, 1 data, 2 CRLF after data, 3 trailer
         self._pieces: deque[bytes] = deque()
         self._buffered = 0
@@ -141,7 +158,9 @@ class HttpResponse:
         self._read_timeout = read_timeout
         self._timer = loop.call_later(total_timeout, self._time_out) if total_timeout else None
         self.status = 0
-        self.headers: CIMultiDict[str] = CIMultiDict()
+        self._raw_head = b""
+        self.content_type = ""
+        self._headers: CIMultiDict[str] | None = None
 
     # ---------------------------------------------------------------- fed by the connection
 
@@ -203,33 +222,35 @@ class HttpResponse:
             self._fail(HttpClientError(f"the connection closed before the response was complete{reason}"))
 
     def _parse_head(self, head: bytes) -> None:
-        lines = head.decode("latin-1").split("\r\n")
-        version, _, rest = lines[0].partition(" ")
+        # Only the status line and the framing headers are read here; the rest are parsed
+        # if someone asks for them (providers send twenty-odd headers the relay never reads).
+        line_end = head.find(b"\r\n")
+        status_line = (head if line_end < 0 else head[:line_end]).decode("latin-1")
+        version, _, rest = status_line.partition(" ")
         code = rest[:3]
         if not version.startswith("HTTP/1.") or not _is_digits(code) or rest[3:4] not in ("", " "):
-            raise ValueError(lines[0])
+            raise ValueError(status_line)
+        if line_end >= 0 and any(b":" not in line for line in head[line_end + 2 :].split(b"\r\n")):
+            raise ValueError("a header line without a colon")
         status = int(code)
-        headers: CIMultiDict[str] = CIMultiDict()
-        for line in lines[1:]:
-            name, colon, value = line.partition(":")
-            if not colon:
-                raise ValueError(line)
-            headers.add(name.strip(), value.strip())
         if status == 101:
             raise ValueError("a protocol switch was not asked for")
         if 100 <= status < 200:
             return
-        self.status, self.headers = status, headers
-        connection = headers.get("Connection", "").lower()
-        if version == "HTTP/1.0" or "close" in connection:
+        self.status, self._raw_head = status, head
+        lowered = head.lower()
+        content_types = _header_values(lowered, head, b"content-type")
+        self.content_type = content_types[0] if content_types else ""
+        connection = _header_values(lowered, head, b"connection")
+        if version == "HTTP/1.0" or any("close" in value.lower() for value in connection):
             self._keep_alive = False
-        codings = headers.get("Transfer-Encoding")
-        lengths = set(headers.getall("Content-Length", ()))
+        codings = _header_values(lowered, head, b"transfer-encoding")
+        lengths = set(_header_values(lowered, head, b"content-length"))
         if status in (204, 304) or self._no_body:
             self._framing, self._body_left = "length", 0
-        elif codings is not None:
+        elif codings:
             # Only a final "chunked" frames the body; any other coding runs to the close.
-            if codings.rsplit(",", 1)[-1].strip().lower() == "chunked":
+            if codings[-1].rsplit(",", 1)[-1].strip().lower() == "chunked":
                 self._framing = "chunked"
             else:
                 self._framing, self._keep_alive = "close", False
@@ -241,25 +262,40 @@ class HttpResponse:
         else:
             self._framing, self._keep_alive = "close", False
 
+    @property
+    def headers(self) -> CIMultiDict[str]:
+        """The response headers (parsed on first use)."""
+        if self._headers is None:
+            headers: CIMultiDict[str] = CIMultiDict()
+            for line in self._raw_head.decode("latin-1").split("\r\n")[1:]:
+                name, _, value = line.partition(":")
+                headers.add(name.strip(), value.strip())
+            self._headers = headers
+        return self._headers
+
     def _feed_chunked(self, data: bytes) -> None:
-        buffer = self._chunk_buffer
-        buffer += data
-        while buffer:
+        # Everything decoded from one read is pushed as one piece: a stream's events often
+        # arrive many chunks to a read, and the relay then handles them in one go.
+        buffer = self._chunk_buffer + data if self._chunk_buffer else data
+        position, available = 0, len(buffer)
+        decoded: list[bytes] = []
+        while position < available:
             if self._chunk_state == 1:
-                take = min(self._body_left, len(buffer))
-                self._push(bytes(buffer[:take]))
-                del buffer[:take]
+                take = min(self._body_left, available - position)
+                decoded.append(buffer[position : position + take])
+                position += take
                 self._body_left -= take
                 if not self._body_left:
                     self._chunk_state = 2
                 continue
-            end = buffer.find(b"\r\n")
+            end = buffer.find(b"\r\n", position)
             if end < 0:
-                if len(buffer) > MAX_HEAD_BYTES:
+                if available - position > MAX_HEAD_BYTES:
                     self._fail(HttpClientError("the provider's chunked body is malformed"))
-                return
-            line = bytes(buffer[:end])
-            del buffer[: end + 2]
+                    return
+                break
+            line = buffer[position:end]
+            position = end + 2
             if self._chunk_state == 2:
                 if line:
                     self._fail(HttpClientError("the provider's chunked body is malformed"))
@@ -267,22 +303,24 @@ class HttpResponse:
                 self._chunk_state = 0
             elif self._chunk_state == 0:
                 field = line.split(b";", 1)[0].strip()
-                try:
-                    if field.strip(_HEX_DIGITS):  # int() alone also takes "-1", "0x1" and "1_0"
-                        raise ValueError(field)
-                    size = int(field, 16)
-                except ValueError:
+                if not field or field.strip(_HEX_DIGITS):  # int() alone also takes "-1", "0x1", "1_0"
                     self._fail(HttpClientError("the provider's chunked body is malformed"))
                     return
+                size = int(field, 16)
                 if size:
                     self._body_left, self._chunk_state = size, 1
                 else:
                     self._chunk_state = 3
             elif not line:  # the blank line that ends the trailer
-                if buffer:
+                if position < available:
                     self._keep_alive = False
+                if decoded:
+                    self._push(b"".join(decoded))
                 self._finish()
                 return
+        self._chunk_buffer = buffer[position:]
+        if decoded:
+            self._push(decoded[0] if len(decoded) == 1 else b"".join(decoded))
 
     def _push(self, piece: bytes) -> None:
         self._pieces.append(piece)
@@ -369,8 +407,9 @@ class HttpResponse:
                 return
             await self._wait()
 
-    async def events(self) -> AsyncIterator[bytes]:
-        """Complete SSE events, each ending with one blank line; LF and CRLF line ends."""
+    async def event_batches(self) -> AsyncIterator[list[bytes]]:
+        """Complete SSE events, as many as each read brought, each ending with one blank line;
+        LF and CRLF line ends."""
         pending = b""
         async for piece in self.chunks():
             text = pending + piece if pending else piece
@@ -380,12 +419,18 @@ class HttpResponse:
                     text = text[:-1]
                 text = text.replace(b"\r\n", b"\n").replace(b"\r", b"\n") + (b"\r" if held else b"")
             *events, pending = text.split(b"\n\n")
-            for event in events:
-                if event.strip(b"\n"):
-                    yield event.lstrip(b"\n") + b"\n\n"
+            batch = [event.lstrip(b"\n") + b"\n\n" for event in events if event.strip(b"\n")]
+            if batch:
+                yield batch
         rest = pending.strip(b"\r\n")
         if rest:
-            yield rest + b"\n\n"
+            yield [rest + b"\n\n"]
+
+    async def events(self) -> AsyncIterator[bytes]:
+        """Complete SSE events one by one."""
+        async for batch in self.event_batches():
+            for event in batch:
+                yield event
 
     def release(self) -> None:
         """Done with the response: a body not read to its end closes the connection."""

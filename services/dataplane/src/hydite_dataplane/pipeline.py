@@ -334,7 +334,7 @@ async def _complete(
     finally:
         upstream.release()
     received_at = time.perf_counter()
-    content_type = upstream.headers.get("Content-Type", "application/json")
+    content_type = upstream.content_type or "application/json"
     if not content_type.startswith("application/json"):
         # Text answers (transcripts as text, srt, vtt) pass as they are; they report no tokens.
         gateway.hooks.after_call(request, CallRecord(target, TokenUsage(), "success", upstream.status))
@@ -365,7 +365,7 @@ async def _relay_bytes(
     headers: dict[str, str],
 ) -> web.StreamResponse:
     """A binary answer (audio), written to the client chunk by chunk as the provider sends it."""
-    content_type = upstream.headers.get("Content-Type", "application/octet-stream")
+    content_type = upstream.content_type or "application/octet-stream"
     response = web.StreamResponse(status=upstream.status, headers={"Content-Type": content_type, **headers})
     record = CallRecord(target, TokenUsage(), "success", upstream.status)
     try:

@@ -31,6 +31,9 @@ class DeploymentTarget:
     max_retries: int | None = None  # None: the gateway default
 
 
+PARSED_KEYS_KEPT = 10_000
+
+
 @dataclass(frozen=True, slots=True)
 class Snapshot:
     """One config version: every collection is an immutable map, read without locks."""
@@ -47,11 +50,21 @@ class Snapshot:
     settings: immutables.Map[str, bytes]
     model_groups: immutables.Map[str, tuple[DeploymentTarget, ...]]
     """Derived: public model name -> its deployments."""
+    parsed_keys: dict[str, pb.VirtualKey] = field(default_factory=dict, init=False, repr=False, compare=False)
+    """Keys parsed while this version serves; bounded, and gone with the version."""
 
     def key(self, key_hash: str) -> pb.VirtualKey | None:
-        """The virtual key with this hash, parsed (sub-microsecond), or None."""
+        """The virtual key with this hash, or None. Treat it as read-only: it is shared."""
+        parsed = self.parsed_keys.get(key_hash)
+        if parsed is not None:
+            return parsed
         raw = self.keys.get(key_hash)
-        return None if raw is None else pb.VirtualKey.FromString(raw)
+        if raw is None:
+            return None
+        parsed = pb.VirtualKey.FromString(raw)
+        if len(self.parsed_keys) < PARSED_KEYS_KEPT:
+            self.parsed_keys[key_hash] = parsed
+        return parsed
 
 
 def empty_snapshot() -> Snapshot:

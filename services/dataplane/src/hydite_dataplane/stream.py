@@ -62,27 +62,30 @@ async def relay_stream(
             await response.prepare(http_request)
         except ConnectionResetError:
             outcome.client_gone_at = time.monotonic()
-        async for event in upstream.events():
-            info = adapter.inspect_stream_event(event)
-            if info.usage is not None:
-                outcome.usage = info.usage
+        async for batch in upstream.event_batches():
             if not outcome.event_count:
                 outcome.first_event_at = time.perf_counter()
-            outcome.event_count += 1
-            if outcome.client_gone_at:
-                drained += len(event)
-                if (
-                    outcome.usage is not None
-                    or drained > drain_bytes
-                    or (time.monotonic() - outcome.client_gone_at > drain_seconds)
-                ):
-                    break
+            outgoing: list[bytes] = []
+            for event in batch:
+                info = adapter.inspect_stream_event(event)
+                if info.usage is not None:
+                    outcome.usage = info.usage
+                outcome.event_count += 1
+                if translator is not None:
+                    outgoing += translator.translate(event)
+                elif not info.usage_only or wants_usage:
+                    outgoing.append(event)
+            if not outcome.client_gone_at:
+                if outgoing:  # one write per read from the provider, however many events it brought
+                    await _send(response, b"".join(outgoing), outcome)
                 continue
-            if translator is not None:
-                for translated in translator.translate(event):
-                    await _send(response, translated, outcome)
-            elif not info.usage_only or wants_usage:
-                await _send(response, event, outcome)
+            drained += sum(len(event) for event in batch)
+            if (
+                outcome.usage is not None
+                or drained > drain_bytes
+                or (time.monotonic() - outcome.client_gone_at > drain_seconds)
+            ):
+                break
     except TimeoutError:
         outcome.error = UpstreamTimeoutError("the provider stopped sending within the stream timeout")
     except HttpClientError as exc:

@@ -29,12 +29,17 @@ class UpstreamResponse(Protocol):
         """The response headers, looked up case-insensitively."""
         ...
 
+    @property
+    def content_type(self) -> str:
+        """The Content-Type header, or "" without one."""
+        ...
+
     async def read(self) -> bytes:
         """The whole body."""
         ...
 
-    def events(self) -> AsyncIterator[bytes]:
-        """Complete SSE events, each ending with its blank line."""
+    def event_batches(self) -> AsyncIterator[list[bytes]]:
+        """Complete SSE events, each ending with its blank line, as many at a time as arrived."""
         ...
 
     def chunks(self) -> AsyncIterator[bytes]:

@@ -52,14 +52,18 @@ class MockResponse:
         self._body = body
         self._events = events or []
 
+    @property
+    def content_type(self) -> str:
+        """The Content-Type header, or "" without one."""
+        return self.headers.get("Content-Type", "")
+
     async def read(self) -> bytes:
         """The whole body."""
         return self._body
 
-    async def events(self) -> AsyncIterator[bytes]:
-        """The stream's SSE events."""
-        for event in self._events:
-            yield event
+    async def event_batches(self) -> AsyncIterator[list[bytes]]:
+        """The stream's SSE events, all at once."""
+        yield self._events
 
     async def chunks(self) -> AsyncIterator[bytes]:
         """The whole body at once."""
