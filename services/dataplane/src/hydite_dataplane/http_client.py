@@ -307,10 +307,15 @@ class HttpResponse:
                     self._fail(HttpClientError("the provider's chunked body is malformed"))
                     return
                 size = int(field, 16)
-                if size:
-                    self._body_left, self._chunk_state = size, 1
-                else:
+                if not size:
                     self._chunk_state = 3
+                    continue
+                data_end = position + size
+                if buffer[data_end : data_end + 2] == b"\r\n":  # the whole chunk is here
+                    decoded.append(buffer[position:data_end])
+                    position = data_end + 2
+                else:
+                    self._body_left, self._chunk_state = size, 1
             elif not line:  # the blank line that ends the trailer
                 if position < available:
                     self._keep_alive = False

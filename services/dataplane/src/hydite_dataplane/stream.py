@@ -15,7 +15,7 @@ from aiohttp import web
 
 from hydite_common.errors import HyditeError, UpstreamError, UpstreamTimeoutError
 from hydite_dataplane.http_client import HttpClientError
-from hydite_dataplane.providers.base import OperationAdapter
+from hydite_dataplane.providers.base import OperationAdapter, StreamTranslator
 from hydite_dataplane.request import InferenceRequest, TokenUsage
 from hydite_dataplane.upstream import UpstreamResponse
 
@@ -62,22 +62,18 @@ async def relay_stream(
             await response.prepare(http_request)
         except ConnectionResetError:
             outcome.client_gone_at = time.monotonic()
+        marker = adapter.stream_usage_marker
         async for batch in upstream.event_batches():
             if not outcome.event_count:
                 outcome.first_event_at = time.perf_counter()
-            outgoing: list[bytes] = []
-            for event in batch:
-                info = adapter.inspect_stream_event(event)
-                if info.usage is not None:
-                    outcome.usage = info.usage
-                outcome.event_count += 1
-                if translator is not None:
-                    outgoing += translator.translate(event)
-                elif not info.usage_only or wants_usage:
-                    outgoing.append(event)
+            data = batch[0] if len(batch) == 1 else b"".join(batch)
+            if translator is None and marker not in data:
+                outcome.event_count += len(batch)  # nothing to bill in these: relayed as they are
+            else:
+                data = _inspected(batch, adapter, translator, wants_usage, outcome)
             if not outcome.client_gone_at:
-                if outgoing:  # one write per read from the provider, however many events it brought
-                    await _send(response, b"".join(outgoing), outcome)
+                if data:  # one write per read from the provider, however many events it brought
+                    await _send(response, data, outcome)
                 continue
             drained += sum(len(event) for event in batch)
             if (
@@ -101,6 +97,28 @@ async def relay_stream(
         except ConnectionResetError:
             outcome.client_gone_at = time.monotonic()
     return response
+
+
+def _inspected(
+    batch: list[bytes],
+    adapter: OperationAdapter,
+    translator: StreamTranslator | None,
+    wants_usage: bool,
+    outcome: StreamOutcome,
+) -> bytes:
+    """What to send for a batch of events, event by event: usage noted, translated if asked,
+    usage-only chunks dropped unless the client asked for them."""
+    outgoing: list[bytes] = []
+    for event in batch:
+        info = adapter.inspect_stream_event(event)
+        if info.usage is not None:
+            outcome.usage = info.usage
+        outcome.event_count += 1
+        if translator is not None:
+            outgoing += translator.translate(event)
+        elif not info.usage_only or wants_usage:
+            outgoing.append(event)
+    return b"".join(outgoing)
 
 
 async def _send(response: web.StreamResponse, data: bytes, outcome: StreamOutcome) -> None:

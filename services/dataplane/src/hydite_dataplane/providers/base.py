@@ -46,6 +46,9 @@ class OperationAdapter(Protocol):
     """Translation for one operation (chat, embeddings, ...) of one wire format. No I/O."""
 
     supported_params: frozenset[str]
+    stream_usage_marker: bytes
+    """Bytes every stream event that carries usage contains: a read without them is relayed
+    without looking at its events one by one."""
 
     def build_call(self, request: InferenceRequest, target: DeploymentTarget) -> UpstreamCall:
         """The upstream request for an inference request."""

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hydite_dataplane.providers.base import StreamEventInfo, UpstreamCall
-from hydite_dataplane.providers.openai import GATEWAY_FIELDS, base_url, usage_from_openai
+from hydite_dataplane.providers.openai import GATEWAY_FIELDS, USAGE_MARKER, base_url, usage_from_openai
 from hydite_dataplane.request import InferenceRequest, TokenUsage
 from hydite_dataplane.snapshot import DeploymentTarget
 
@@ -71,6 +71,8 @@ def form_fields(body: Mapping[str, Any]) -> list[tuple[str, FormValue]]:
 
 class OpenAIMultipartOperation:
     """POST {api_base}{path} as multipart/form-data, with the provider's model name."""
+
+    stream_usage_marker = USAGE_MARKER
 
     def __init__(
         self, path: str, supported_params: frozenset[str], drop_fields: frozenset[str] = GATEWAY_FIELDS

@@ -67,6 +67,7 @@ GATEWAY_FIELDS = frozenset(
 )  # fmt: skip
 
 _DONE = b"data: [DONE]"
+USAGE_MARKER = b'"usage"'
 
 
 def data_of(event: bytes) -> bytes:
@@ -111,6 +112,8 @@ def base_url(target: DeploymentTarget) -> str:
 
 class OpenAIOperation:
     """POST {api_base}{path} with Bearer auth: the body passes through with the provider's model name."""
+
+    stream_usage_marker = USAGE_MARKER
 
     def __init__(
         self,

@@ -9,6 +9,7 @@ import orjson
 
 from hydite_common.errors import InvalidRequestError
 from hydite_dataplane.providers.base import StreamEventInfo, UpstreamCall
+from hydite_dataplane.providers.openai import USAGE_MARKER
 from hydite_dataplane.request import InferenceRequest, TokenUsage
 from hydite_dataplane.snapshot import DeploymentTarget
 
@@ -51,6 +52,7 @@ class _RerankBase:
     """What Cohere and Jina share: JSON in, Cohere-shaped JSON out, no streams."""
 
     supported_params = RERANK_PARAMS
+    stream_usage_marker = USAGE_MARKER
     path = "/v1/rerank"
     default_base = COHERE_API_BASE
 

@@ -19,6 +19,7 @@ from hydite_dataplane.providers.openai import (
     CHAT_PARAMS,
     GATEWAY_FIELDS,
     RESPONSES_PARAMS,
+    USAGE_MARKER,
     OpenAIChat,
     data_of,
 )
@@ -382,6 +383,7 @@ class ResponsesViaChat:
     supported_params = RESPONSES_PARAMS & (
         CHAT_PARAMS | {"input", "instructions", "max_output_tokens", "text"}
     )
+    stream_usage_marker = USAGE_MARKER
 
     def __init__(self, drop_fields: frozenset[str] = GATEWAY_FIELDS) -> None:
         self._chat = OpenAIChat(drop_fields)
