@@ -68,6 +68,7 @@ if TYPE_CHECKING:
 
 READY_TIMEOUT_SECONDS = 30.0
 LEAK_CONCURRENCY = 64
+USAGE_INGEST_TIMEOUT_SECONDS = 600.0
 # 512 streams paced 2 ms apart would ask for 256,000 SSE events/s, past what the load core (client and
 # upstream) can produce, and the suite would time the load generator instead of the proxy; at 50 ms
 # (20 tokens/s per stream) the load core was measured at about half busy.
@@ -166,18 +167,18 @@ def wait_answers(target: Target, kinds: Sequence[str], timeout: float = READY_TI
 
 
 def start_hydite(stack: Stack, upstream: str, pinned: bool) -> tuple[Target, Target]:
-    """Control plane, spend-ingest, two data planes; the bench models; a key with limits; ready."""
+    """Control plane and two data planes; the bench models; a key with limits; ready. Spend-ingest
+    starts after the timed runs (verify_usage): its Postgres writes would otherwise land on the
+    data plane's core of this 2-core machine, while in production ingest runs elsewhere."""
     stack.start_dependencies()
     controlplane = stack.start_controlplane()
-    ingest = stack.start_spend_ingest()
     first = stack.start_dataplane()
     second_port = free_port()
     second = stack.start_dataplane(port=second_port, node_id="bench-dataplane-2")
     if pinned:
         for service in (first, second):
             pin(service.process.pid, SUT_CPUS)
-        for service in (controlplane, ingest):
-            pin(service.process.pid, LOAD_CPUS)
+        pin(controlplane.process.pid, LOAD_CPUS)
     master = stack.config.master_key
     for name, model, api_base, info in (
         ("bench", "openai/gpt-4o-mini", upstream + "/v1", {}),
@@ -225,7 +226,11 @@ def run(target: Target, scenario: Scenario, options: Options, pinned: bool, **ov
         stream=scenario.kind == "stream",
     )
     use_wrk = options.use_wrk and scenario.kind != "stream"
-    return run_load(spec, target.pids, use_wrk, LOAD_CPUS if pinned else None)
+    # At concurrency 1 the load generator and the system under test never run at once, so they
+    # share CPU 0: every target then has the same one cross-core round trip (to the upstream), and
+    # the added latency is the proxy's own work rather than a second core's wake-ups.
+    cpus = SUT_CPUS if scenario.concurrency == 1 else LOAD_CPUS
+    return run_load(spec, target.pids, use_wrk, cpus if pinned else None)
 
 
 def progress(label: str, scenario: str, target: str, result: LoadResult) -> None:
@@ -351,6 +356,49 @@ def measure_litellm(upstream: str, options: Options, figures: Figures, work_dir:
             stop_child(proxy.process, group=True)
 
 
+def served_by(target: Target) -> int:
+    """Requests the target's data planes counted in their /metrics (every one makes a usage event)."""
+    served = 0
+    for url in target.urls:
+        with urllib.request.urlopen(url + "/metrics", timeout=10) as response:
+            text = response.read().decode()
+        served += sum(
+            int(float(line.rsplit(" ", 1)[1]))
+            for line in text.splitlines()
+            if line.startswith("hydite_requests_total{")
+        )
+    return served
+
+
+def usage_rows(stack: Stack) -> int:
+    """Rows in the stack's spend_logs."""
+    import psycopg
+
+    from hydite_common.settings import to_libpq_url, with_database_name
+
+    assert stack.postgres is not None
+    url = with_database_name(to_libpq_url(stack.postgres.url), stack.config.database_name)
+    with psycopg.connect(url) as conn:
+        row = conn.execute("SELECT count(*) FROM spend_logs").fetchone()
+    return int(row[0]) if row else 0
+
+
+def verify_usage(stack: Stack, target: Target, figures: Figures) -> None:
+    """Start spend-ingest and wait until it has written one row per request the data planes served."""
+    served = served_by(target)
+    print(f"  usage: {served:,} requests served; starting spend-ingest…", flush=True)
+    started = time.monotonic()
+    ingest = stack.start_spend_ingest()
+    if figures.pinned:
+        pin(ingest.process.pid, LOAD_CPUS)
+    rows = usage_rows(stack)
+    while rows < served and time.monotonic() - started < USAGE_INGEST_TIMEOUT_SECONDS:
+        time.sleep(1.0)
+        rows = usage_rows(stack)
+    figures.usage = (served, rows, time.monotonic() - started)
+    print(f"  usage: {rows:,} rows in spend_logs after {figures.usage[2]:.0f} s", flush=True)
+
+
 def measure(options: Options, figures: Figures, data_dir: Path) -> None:
     """Start everything, run every phase, stop everything."""
     from hydite_common.devstack import Stack, StackConfig
@@ -417,6 +465,7 @@ def measure(options: Options, figures: Figures, data_dir: Path) -> None:
             measure_litellm(upstream_url, options, figures, data_dir)
         if options.leak_total:
             measure_leak(hydite, options, figures)
+        verify_usage(stack, hydite_2dp, figures)
     except Exception:
         for service in stack.services:
             print(f"--- {service.name}\n{service.log_tail()[-3000:]}", file=sys.stderr)

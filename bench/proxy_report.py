@@ -88,6 +88,8 @@ class Figures:
     litellm: str = ""
     profile: list[str] = field(default_factory=list)
     profile_scenario: str = ""
+    usage: tuple[int, int, float] | None = None
+    """Requests the data planes served, spend_logs rows written for them, seconds ingest took."""
 
 
 def median_of(runs: Sequence[LoadResult], attribute: str) -> float:
@@ -291,6 +293,20 @@ def leak_lines(figures: Figures, options: Options) -> list[str]:
     return lines
 
 
+def usage_lines(figures: Figures) -> list[str]:
+    """Whether every request served during the benchmark became a spend_logs row."""
+    if figures.usage is None:
+        return []
+    served, rows, seconds = figures.usage
+    text = (
+        f"Every request the two data planes served in this run (their `hydite_requests_total`, readiness "
+        f"checks and warm-ups included) was published to JetStream while they were loaded; spend-ingest, "
+        f"started only after the timed runs, then wrote {rows:,} spend_logs rows for {served:,} requests in "
+        f"{seconds:.0f} s: **{verdict(rows == served)}** (zero usage lost)."
+    )
+    return ["", "### Usage accounted", "", *textwrap.wrap(text, 100)]
+
+
 # ---------------------------------------------------------------- the section
 
 
@@ -308,7 +324,8 @@ def environment(figures: Figures, options: Options) -> list[tuple[str, str]]:
     )
     pinning = (
         "SUT (bare proxy, data planes, LiteLLM) on CPU 0; load generator, upstream, control plane and "
-        "spend-ingest on CPU 1 (taskset / sched_setaffinity)"
+        "spend-ingest on CPU 1 (taskset / sched_setaffinity), except at concurrency 1, where the load "
+        "generator shares CPU 0 with the SUT (they never run at once)"
         if figures.pinned
         else "not pinned (fewer than 2 CPUs usable)"
     )
@@ -344,9 +361,12 @@ def markdown_section(figures: Figures, options: Options) -> str:
         f"of {EMBEDDING_DIMENSIONS} floats), a bare aiohttp + uvloop passthrough proxy with one "
         "ClientSession (the ceiling for a Python data plane), and Hydite started by "
         "`hydite_common.devstack.Stack`: "
-        "control plane, spend-ingest, real NATS and Postgres, and the data plane with every feature on "
-        "(auth of a key with rpm/tpm limits and a budget that are evaluated but never trip, routing, usage "
-        "events published to NATS). `hydite-2dp` is two data-plane processes of the same stack on two "
+        "control plane, real NATS and Postgres, and the data plane with every feature on "
+        "(auth of a key with rpm/tpm limits evaluated on every request but never tripping, model "
+        "allowlist, routing, metrics counted, usage events batched to JetStream; tracing is off as no "
+        "request is sampled). Spend-ingest consumes the usage after the timed runs (see Usage accounted): "
+        "on this 2-core machine its Postgres writes would otherwise run on the data plane's core. "
+        "`hydite-2dp` is two data-plane processes of the same stack on two "
         "ports, both on CPU 0, load split evenly (informational). `direct` is the load generator calling "
         f"the upstream. Each run: {options.warmup:g} s warm-up, {options.duration:g} s timed; targets "
         f"interleaved in an order that alternates each repeat, {options.repeats} repeat(s), medians shown. "
@@ -411,6 +431,15 @@ def markdown_section(figures: Figures, options: Options) -> str:
             "lrrrrll",
             latency,
         )
+        lines += [
+            "",
+            *textwrap.wrap(
+                "At concurrency 1 the load generator runs on CPU 0 beside the system under test (they "
+                "take turns, never running at once), so direct and proxied calls alike cross to the "
+                "upstream's core once each way and the added latency is the proxy's own work.",
+                100,
+            ),
+        ]
     misses = capacity_misses + latency_misses
     if misses:
         lines += ["", "Missed targets:", ""]
@@ -449,6 +478,7 @@ def markdown_section(figures: Figures, options: Options) -> str:
             suite,
         )
     lines += leak_lines(figures, options)
+    lines += usage_lines(figures)
     if figures.profile:
         lines += ["", f"### Where the time goes (py-spy, data plane under {figures.profile_scenario})", ""]
         lines += figures.profile

@@ -11,8 +11,6 @@ from hydite_common.telemetry import configure_logging
 from hydite_dataplane.app import build_app
 from hydite_dataplane.settings import DataplaneSettings
 
-GC_YOUNG_THRESHOLD = 20_000
-
 
 def main() -> None:
     """Entry point of the hydite-dataplane command."""
@@ -22,9 +20,7 @@ def main() -> None:
     app = build_app(settings)
     # Start-up objects never die; keeping them out of the GC's generations saves work per request.
     gc.freeze()
-    # A request allocates a few hundred short-lived objects that reference counting frees; with the
-    # default threshold (700) the young generation was collected every couple of requests.
-    gc.set_threshold(GC_YOUNG_THRESHOLD, 20, 20)
+    gc.set_threshold(settings.gc_young_threshold, 20, 20)
     web.run_app(
         app,
         host=settings.host,

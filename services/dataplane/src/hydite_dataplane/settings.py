@@ -19,6 +19,9 @@ class DataplaneSettings(BaseServiceSettings, SaltKeySettings):
     max_request_body_mb: int = 32
     upstream_timeout_seconds: float = 600.0
     upstream_connect_timeout_seconds: float = 10.0
+    gc_young_threshold: int = Field(default=20_000, ge=100)
+    """Objects that may pile up before the young generation is collected (CPython's default is
+    700, which collected it every couple of requests)."""
     usage_flush_ms: float = 50.0
     """How long usage events gather before they go out as one JetStream message: a publish
     costs a few hundred microseconds of CPU, so fewer and larger batches leave more for requests."""
