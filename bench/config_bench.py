@@ -35,7 +35,7 @@ import orjson
 import psycopg
 from psycopg import sql
 
-from bench.reporting import exit_on_sigterm, memory_of, percentile, verdict, write_section
+from bench.reporting import cpu_model, exit_on_sigterm, memory_of, percentile, verdict, write_section
 from hydite.config.v1 import config_pb2 as pb
 from hydite_common import config_types as types
 from hydite_common.credentials import CredentialCipher
@@ -471,12 +471,7 @@ def figure_rows(figures: Figures) -> list[tuple[str, str, str, str]]:
 
 def environment() -> list[tuple[str, str]]:
     """Date, machine and package versions of this run."""
-    cpu = "unknown"
-    with open("/proc/cpuinfo") as cpuinfo:
-        for line in cpuinfo:
-            if line.startswith("model name"):
-                cpu = line.partition(":")[2].strip()
-                break
+    cpu = cpu_model()
     memory = "unknown"
     with open("/proc/meminfo") as meminfo:
         for line in meminfo:

@@ -27,7 +27,7 @@ from typing import Any
 import orjson
 
 from bench.processes import REPO_ROOT, cpu_seconds, listen_overflows, python_command, taskset
-from bench.reporting import percentile
+from bench.reporting import latency_figures, percentile
 from bench.stream_probe import generate_streams
 
 REQUEST_TIMEOUT_SECONDS = 10.0
@@ -333,10 +333,7 @@ async def generate_load(spec: LoadSpec) -> dict[str, Any]:
         "requests": len(latencies),
         "errors": errors,
         "seconds": elapsed,
-        "p50": percentile(latencies, 0.5),
-        "p90": percentile(latencies, 0.9),
-        "p99": percentile(latencies, 0.99),
-        "max": max(latencies, default=math.nan),
+        **latency_figures(latencies),
     }
     if spec.stream:
         result.update(ttfb_p50=percentile(ttfbs, 0.5), ttfb_p99=percentile(ttfbs, 0.99))

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from bench.load import LoadResult
-from bench.reporting import verdict
+from bench.reporting import cpu_model, verdict
 from bench.upstream import EMBEDDING_DIMENSIONS, STREAM_CHUNKS
 
 SECTION_TITLE = "## Data plane overhead (bench/proxy_bench.py)"
@@ -312,12 +312,7 @@ def usage_lines(figures: Figures) -> list[str]:
 
 def environment(figures: Figures, options: Options) -> list[tuple[str, str]]:
     """Date, machine, pinning, versions and load generators of this run."""
-    cpu = "unknown"
-    with open("/proc/cpuinfo") as cpuinfo:
-        for line in cpuinfo:
-            if line.startswith("model name"):
-                cpu = line.partition(":")[2].strip()
-                break
+    cpu = cpu_model()
     packages = ", ".join(
         f"{name} {importlib.metadata.version(name)}"
         for name in ("aiohttp", "uvloop", "orjson", "nats-py", "grpcio")

@@ -21,6 +21,25 @@ def percentile(values: Sequence[float], q: float) -> float:
     return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
+def latency_figures(latencies: Sequence[float]) -> dict[str, float]:
+    """p50, p90, p99 and max of a run's latencies (seconds)."""
+    return {
+        "p50": percentile(latencies, 0.5),
+        "p90": percentile(latencies, 0.9),
+        "p99": percentile(latencies, 0.99),
+        "max": max(latencies, default=math.nan),
+    }
+
+
+def cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo."""
+    with open("/proc/cpuinfo") as cpuinfo:
+        for line in cpuinfo:
+            if line.startswith("model name"):
+                return line.partition(":")[2].strip()
+    return "unknown"
+
+
 def verdict(ok: bool) -> str:
     """PASS or MISS."""
     return "PASS" if ok else "MISS"

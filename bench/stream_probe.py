@@ -16,7 +16,7 @@ import urllib.parse
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
-from bench.reporting import percentile
+from bench.reporting import latency_figures, percentile
 
 if TYPE_CHECKING:
     from bench.load import LoadSpec
@@ -211,10 +211,7 @@ async def generate_streams(spec: LoadSpec, request_timeout: float) -> dict[str, 
         "requests": len(latencies),
         "errors": errors,
         "seconds": elapsed,
-        "p50": percentile(latencies, 0.5),
-        "p90": percentile(latencies, 0.9),
-        "p99": percentile(latencies, 0.99),
-        "max": max(latencies, default=math.nan),
+        **latency_figures(latencies),
         "ttfb_p50": percentile(ttfbs, 0.5),
         "ttfb_p99": percentile(ttfbs, 0.99),
         "gap_p50": percentile(gaps, 0.5),

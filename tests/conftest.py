@@ -95,3 +95,31 @@ def synced(admin: httpx.Client, timeout: float = 1.0) -> None:
         return bool(nodes) and all(n["acked_version"] >= head for n in nodes)
 
     wait_until(acked, timeout=timeout)
+
+
+def deploy_fake(
+    admin: httpx.Client,
+    fake_base: str,
+    name: str,
+    upstream: str,
+    *,
+    info: dict[str, Any] | None = None,
+    **params: Any,
+) -> str:
+    """Register a deployment of model group `name` on the fake upstream's model `upstream`; its id."""
+    model_id = f"{name}-{upstream}-{uuid.uuid4().hex[:4]}"
+    response = admin.post(
+        "/model/new",
+        json={
+            "model_name": name,
+            "litellm_params": {
+                "model": f"openai/{upstream}",
+                "api_base": fake_base,
+                "api_key": FAKE_UPSTREAM_KEY,
+                **params,
+            },
+            "model_info": {"id": model_id, **(info or {})},
+        },
+    )
+    assert response.status_code == 200, response.text
+    return model_id

@@ -10,24 +10,13 @@ import openai
 import pytest
 
 from hydite_common.devstack import Stack
-from tests.conftest import FAKE_UPSTREAM_KEY, synced, wait_until
+from tests.conftest import deploy_fake, synced, wait_until
 from tests.fakes.openai_server import FakeOpenAI
 
 
 def _model(admin: httpx.Client, fake_base: str, upstream: str) -> str:
     name = f"limits-{upstream}-{secrets.token_hex(3)}"
-    response = admin.post(
-        "/model/new",
-        json={
-            "model_name": name,
-            "litellm_params": {
-                "model": f"openai/{upstream}",
-                "api_base": fake_base,
-                "api_key": FAKE_UPSTREAM_KEY,
-            },
-        },
-    )
-    assert response.status_code == 200, response.text
+    deploy_fake(admin, fake_base, name, upstream)
     return name
 
 

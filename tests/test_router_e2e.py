@@ -12,36 +12,8 @@ import openai
 import pytest
 
 from hydite_common.devstack import Stack
-from tests.conftest import FAKE_UPSTREAM_KEY, synced
+from tests.conftest import deploy_fake, synced
 from tests.fakes.openai_server import STREAM_WORDS, FakeOpenAI
-
-
-def _deploy(
-    admin: httpx.Client,
-    fake_base: str,
-    name: str,
-    upstream: str,
-    *,
-    info: dict[str, Any] | None = None,
-    **params: Any,
-) -> str:
-    """Register a deployment of `name` on the fake upstream's model `upstream`; returns its id."""
-    model_id = f"{name}-{upstream}-{secrets.token_hex(2)}"
-    response = admin.post(
-        "/model/new",
-        json={
-            "model_name": name,
-            "litellm_params": {
-                "model": f"openai/{upstream}",
-                "api_base": fake_base,
-                "api_key": FAKE_UPSTREAM_KEY,
-                **params,
-            },
-            "model_info": {"id": model_id, **(info or {})},
-        },
-    )
-    assert response.status_code == 200, response.text
-    return model_id
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +42,7 @@ def test_flaky_upstream_is_retried_until_it_answers(
     fake, base = fake_openai
     name = _name("flaky")
     upstream = "flaky-2"  # the fake counts per exact model name; only this test uses it
-    _deploy(admin, base, name, upstream)
+    deploy_fake(admin, base, name, upstream)
     synced(admin)
     response = _chat(stack, key, name)
     assert response.status_code == 200, response.text
@@ -84,8 +56,8 @@ def test_a_failing_deployment_is_skipped_and_cooled_down(
     """With a broken and a healthy deployment every call succeeds, and the broken one goes into cooldown."""
     fake, base = fake_openai
     name = _name("pair")
-    good = _deploy(admin, base, name, "gpt-4o-mini")
-    _deploy(admin, base, name, "fail-503")
+    good = deploy_fake(admin, base, name, "gpt-4o-mini")
+    deploy_fake(admin, base, name, "fail-503")
     synced(admin)
     before = fake.attempts("fail-503")
     for _ in range(12):
@@ -102,7 +74,7 @@ def test_rate_limit_is_retried_after_retry_after_and_then_surfaces(
     """A 429 with retry-after 1 is retried after about a second; the final 429 keeps its retry-after."""
     fake, base = fake_openai
     name = _name("limited")
-    _deploy(admin, base, name, "fail-429")
+    deploy_fake(admin, base, name, "fail-429")
     synced(admin)
     before = fake.attempts("fail-429")
     started = time.monotonic()
@@ -121,9 +93,9 @@ def test_general_fallback_serves_when_the_group_fails(
     """A group whose only deployment fails falls back to the model named in model_info.fallbacks."""
     _, base = fake_openai
     backup = _name("backup")
-    backup_id = _deploy(admin, base, backup, "gpt-4o-mini")
+    backup_id = deploy_fake(admin, base, backup, "gpt-4o-mini")
     primary = _name("primary")
-    _deploy(admin, base, primary, "fail-500", info={"fallbacks": [backup]})
+    deploy_fake(admin, base, primary, "fail-500", info={"fallbacks": [backup]})
     synced(admin)
     response = _chat(stack, key, primary, num_retries=0)
     assert response.status_code == 200, response.text
@@ -137,11 +109,11 @@ def test_context_window_error_uses_its_own_fallback_or_passes_through(
     """context_length_exceeded goes to the context-window fallback; without one the client sees the 400."""
     _, base = fake_openai
     long_model = _name("long")
-    long_id = _deploy(admin, base, long_model, "gpt-4o")
+    long_id = deploy_fake(admin, base, long_model, "gpt-4o")
     short = _name("short")
-    _deploy(admin, base, short, "fail-400-context", info={"context_window_fallbacks": [long_model]})
+    deploy_fake(admin, base, short, "fail-400-context", info={"context_window_fallbacks": [long_model]})
     plain = _name("plain-short")
-    _deploy(admin, base, plain, "fail-400-context")
+    deploy_fake(admin, base, plain, "fail-400-context")
     synced(admin)
     moved = _chat(stack, key, short)
     assert moved.status_code == 200 and moved.headers["x-hydite-deployment"] == long_id
@@ -156,7 +128,7 @@ def test_client_errors_are_not_retried(
     """A provider 401 is not retried and comes back as an upstream authentication error."""
     fake, base = fake_openai
     name = _name("badcreds")
-    _deploy(admin, base, name, "fail-401")
+    deploy_fake(admin, base, name, "fail-401")
     synced(admin)
     before = fake.attempts("fail-401")
     response = _chat(stack, key, name)
@@ -171,9 +143,9 @@ def test_dropped_connections_and_timeouts_become_502_and_504(
     """A dropped connection is retried then reported as 502; a deployment timeout as 504."""
     fake, base = fake_openai
     dropped = _name("drop")
-    _deploy(admin, base, dropped, "drop")
+    deploy_fake(admin, base, dropped, "drop")
     slow = _name("slow")
-    _deploy(admin, base, slow, "slow", timeout=0.3)
+    deploy_fake(admin, base, slow, "slow", timeout=0.3)
     synced(admin)
     before = fake.attempts("drop")
     response = _chat(stack, key, dropped, num_retries=1)
@@ -189,7 +161,7 @@ def test_stream_events_are_relayed_one_by_one_as_they_arrive(
     """With 100 ms between upstream events the client receives each event separately and in order."""
     _, base = fake_openai
     name = _name("delayed")
-    _deploy(admin, base, name, "stream-delay")
+    deploy_fake(admin, base, name, "stream-delay")
     synced(admin)
     client = openai.OpenAI(base_url=stack.base_url + "/v1", api_key=key, max_retries=0)
     arrivals: list[float] = []
@@ -211,7 +183,7 @@ def test_a_stream_that_breaks_is_not_retried_and_ends_with_an_error_event(
     """Once bytes reached the client a broken stream is reported in-band, never silently retried."""
     fake, base = fake_openai
     name = _name("broken")
-    _deploy(admin, base, name, "stream-break")
+    deploy_fake(admin, base, name, "stream-break")
     synced(admin)
     before = fake.attempts("stream-break")
     with httpx.stream(
@@ -234,8 +206,8 @@ def test_latency_based_routing_prefers_the_faster_deployment_and_metrics_show_it
     _, base = fake_openai
     name = _name("latency")
     info = {"routing_strategy": "latency-based-routing"}
-    fast = _deploy(admin, base, name, "gpt-4o-mini", info=info)
-    slow = _deploy(admin, base, name, "slow", info=info)
+    fast = deploy_fake(admin, base, name, "gpt-4o-mini", info=info)
+    slow = deploy_fake(admin, base, name, "slow", info=info)
     synced(admin)
     used = [_chat(stack, key, name).headers["x-hydite-deployment"] for _ in range(8)]
     assert set(used) == {fast, slow}  # each tried once (untried first), then only the fast one

@@ -162,8 +162,20 @@ def test_strategies_pick_by_live_statistics() -> None:
     assert (
         pick_deployment([a, b, c], rng, strategy="latency-based-routing", stats=stats) is c
     )  # untried first
-    stats.of("b").tokens.append((time.monotonic(), 500))
+    stats.of("b").add_tokens(time.monotonic(), 500)
     assert pick_deployment([a, b], rng, strategy="usage-based-routing", stats=stats) is a
+
+
+def test_token_counts_stay_bounded_and_slide() -> None:
+    """A deployment keeps one count per second of the last minute, however many calls it takes."""
+    stats = LiveStats().of("a")
+    start = 1_000.0
+    for call in range(100_000):
+        stats.add_tokens(start + call * 0.01, 2)  # 100 calls a second for 1000 s
+    now = start + 1_000
+    assert len(stats.tokens) <= 61
+    assert 11_000 <= stats.tokens_last_minute(now) <= 12_200
+    assert stats.tokens_last_minute(now + 120) == 0
 
 
 def test_model_group_strategy_wins_over_key_group() -> None:

@@ -183,11 +183,11 @@ async def _serve(gateway: Gateway, route: Route, http_request: web.Request) -> w
         exc.headers.setdefault("x-request-id", request.request_id)
         gateway.hooks.after_call(request, CallRecord.failure(request.deployment, exc))
         raise
-    except BaseException:
+    except BaseException as exc:
         # Still one usage event, and any limit slots released, for a request that hit a bug
-        # or was cancelled.
-        failure = CallRecord(request.deployment, TokenUsage(), "failure", 500, "internal_error")
-        gateway.hooks.after_call(request, failure)
+        # or was cancelled (shutdown).
+        code = "request_cancelled" if isinstance(exc, asyncio.CancelledError) else "internal_error"
+        gateway.hooks.after_call(request, CallRecord(request.deployment, TokenUsage(), "failure", 500, code))
         raise
 
 

@@ -24,13 +24,26 @@ class DeploymentStats:
     failures: int = 0
     latency_ewma_ms: float = 0.0
     latency_total_ms: float = 0.0
-    tokens: deque[tuple[float, int]] = field(default_factory=deque)
+    tokens: deque[list[int]] = field(default_factory=deque)
+    """[second, tokens] per second of the last minute: bounded however many calls there are."""
+
+    def add_tokens(self, now: float, tokens: int) -> None:
+        """Count tokens billed at time now."""
+        second = int(now)
+        if self.tokens and self.tokens[-1][0] == second:
+            self.tokens[-1][1] += tokens
+            return
+        self.tokens.append([second, tokens])
+        self._forget_before(now)
 
     def tokens_last_minute(self, now: float) -> int:
-        """Tokens billed in the last minute (old entries are dropped)."""
+        """Tokens billed in the last minute."""
+        self._forget_before(now)
+        return sum(tokens for _, tokens in self.tokens)
+
+    def _forget_before(self, now: float) -> None:
         while self.tokens and self.tokens[0][0] < now - TOKEN_WINDOW_SECONDS:
             self.tokens.popleft()
-        return sum(t for _, t in self.tokens)
 
 
 class LiveStats:
@@ -69,4 +82,4 @@ class LiveStats:
     def after_call(self, request: InferenceRequest, record: CallRecord) -> None:
         """Post-call hook: tokens of a finished request count toward its deployment's usage."""
         if record.target is not None and record.usage.total_tokens:
-            self.of(record.target.deployment_id).tokens.append((time.monotonic(), record.usage.total_tokens))
+            self.of(record.target.deployment_id).add_tokens(time.monotonic(), record.usage.total_tokens)
