@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import re
 import ssl
 import time
 from collections import deque
@@ -23,6 +24,7 @@ from multidict import CIMultiDict
 MAX_HEAD_BYTES = 64 * 1024
 STREAM_HIGH_WATER_BYTES = 1024 * 1024
 IDLE_CONNECTIONS_PER_ORIGIN = 512
+_LINE_WITHOUT_COLON = re.compile(rb"\r\n[^:\r\n]*(?:\r\n|$)")
 _IDEMPOTENT = frozenset({"GET", "HEAD", "DELETE", "OPTIONS"})
 _HEX_DIGITS = b"0123456789abcdefABCDEF"
 _HOP_BY_HOP = frozenset({"host", "content-length", "transfer-encoding", "connection", "keep-alive"})
@@ -230,7 +232,7 @@ class HttpResponse:
         code = rest[:3]
         if not version.startswith("HTTP/1.") or not _is_digits(code) or rest[3:4] not in ("", " "):
             raise ValueError(status_line)
-        if line_end >= 0 and any(b":" not in line for line in head[line_end + 2 :].split(b"\r\n")):
+        if line_end >= 0 and _LINE_WITHOUT_COLON.search(head, line_end):
             raise ValueError("a header line without a colon")
         status = int(code)
         if status == 101:
@@ -381,7 +383,15 @@ class HttpResponse:
         while not self._framing:
             if self._error is not None:
                 raise self._error
-            await self._wait()
+            waiter = self._waiter = self._loop.create_future()
+            if self._read_timeout:
+                timer = self._loop.call_later(self._read_timeout, self._time_out)
+                try:
+                    await waiter
+                finally:
+                    timer.cancel()
+            else:
+                await waiter
 
     async def read(self) -> bytes:
         """The whole body."""
@@ -537,7 +547,7 @@ class HttpClient:
             self._tls.set_alpn_protocols(["http/1.1"])
         return self._tls
 
-    async def _connection(self, origin: Origin, loop: asyncio.AbstractEventLoop) -> _Connection:
+    def _idle_connection(self, origin: Origin) -> _Connection | None:
         idle = self._idle.get(origin)
         if idle:
             now = time.monotonic()
@@ -550,6 +560,9 @@ class HttpClient:
                     continue
                 connection.reused = True
                 return connection
+        return None
+
+    async def _connect(self, origin: Origin, loop: asyncio.AbstractEventLoop) -> _Connection:
         try:
             transport, connection = await asyncio.wait_for(
                 loop.create_connection(
@@ -592,11 +605,12 @@ class HttpClient:
         origin, target = split_url(url)
         head = _request_head(method, target, origin, headers, len(body))
         for attempt in range(2):
-            connection = await self._connection(origin, loop)
+            connection = self._idle_connection(origin) or await self._connect(origin, loop)
             response = HttpResponse(connection, loop, total_timeout, read_timeout, method == "HEAD")
             connection.send(head, body, response)
             try:
-                await response.wait_head()
+                if not response._framing:
+                    await response.wait_head()
             except _ClosedBeforeResponse:
                 if not connection.reused or attempt or method not in _IDEMPOTENT:
                     raise
