@@ -34,7 +34,7 @@ bench: install
 lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
-	$(BIN)/mypy libs/common/src services/dataplane/src services/controlplane/src services/spend-ingest/src tests libs/common/tests services/dataplane/tests services/controlplane/tests bench
+	$(BIN)/mypy conftest.py libs/common/src services/dataplane/src services/controlplane/src services/spend-ingest/src tests libs/common/tests services/dataplane/tests services/controlplane/tests services/spend-ingest/tests bench
 
 fmt: install
 	$(BIN)/ruff format .

@@ -1,37 +1,14 @@
-"""Session fixtures: one real stack (Postgres, NATS, control plane, data plane, spend-ingest)."""
+"""Cross-service fixtures: the fake OpenAI upstream every end-to-end test can point deployments at
+(the stack itself comes from the root conftest)."""
 
 from __future__ import annotations
 
-import time
-import uuid
-from collections.abc import Callable, Iterator
-from pathlib import Path
-from typing import Any
+from collections.abc import Iterator
 
-import httpx
 import pytest
 
-from hydite_common.devstack import Stack, StackConfig
 from tests.fakes.openai_server import FakeOpenAI, FakeServerThread
-
-FAKE_UPSTREAM_KEY = "sk-upstream-secret-0123456789"
-
-
-@pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    """The running stack, with its own database, NATS prefix and ports; removed afterwards."""
-    data_dir = Path(tmp_path_factory.mktemp("stack"))
-    running = Stack(StackConfig.ephemeral(data_dir))
-    try:
-        running.start()
-        yield running
-    finally:
-        try:
-            for service in running.services:
-                service.stop()
-            running.drop_namespace()
-        finally:
-            running.stop()
+from tests.harness import FAKE_UPSTREAM_KEY
 
 
 @pytest.fixture(scope="session")
@@ -42,84 +19,3 @@ def fake_openai() -> Iterator[tuple[FakeOpenAI, str]]:
     base = server.start()
     yield fake, f"{base}/v1"
     server.stop()
-
-
-@pytest.fixture(scope="session")
-def admin(stack: Stack) -> Iterator[httpx.Client]:
-    """An HTTP client for admin routes on the data plane's base URL, authenticated as master."""
-    with httpx.Client(
-        base_url=stack.base_url,
-        headers={"Authorization": f"Bearer {stack.config.master_key}"},
-        timeout=10,
-    ) as client:
-        yield client
-
-
-def wait_until(condition: Callable[[], Any], timeout: float, interval: float = 0.01) -> Any:
-    """Poll condition until it returns something truthy; fail after timeout seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = condition()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s")
-        time.sleep(interval)
-
-
-def unique(prefix: str) -> str:
-    """A name no other test (or earlier run sharing the stack) uses."""
-    return f"{prefix}-{uuid.uuid4().hex[:12]}"
-
-
-def ok_post(client: httpx.Client, path: str, body: dict[str, Any]) -> Any:
-    """POST that must succeed; its JSON."""
-    response = client.post(path, json=body)
-    assert response.status_code == 200, f"{path}: {response.status_code} {response.text}"
-    return response.json()
-
-
-def ok_get(client: httpx.Client, path: str, **params: Any) -> Any:
-    """GET that must succeed; its JSON."""
-    response = client.get(path, params=params)
-    assert response.status_code == 200, f"{path}: {response.status_code} {response.text}"
-    return response.json()
-
-
-def synced(admin: httpx.Client, timeout: float = 1.0) -> None:
-    """Wait until every connected data plane acked the committed head version (no upstream calls)."""
-    head = ok_get(admin, "/config/status")["version"]
-
-    def acked() -> bool:
-        nodes = [n for n in ok_get(admin, "/config/status")["nodes"] if n["connected"]]
-        return bool(nodes) and all(n["acked_version"] >= head for n in nodes)
-
-    wait_until(acked, timeout=timeout)
-
-
-def deploy_fake(
-    admin: httpx.Client,
-    fake_base: str,
-    name: str,
-    upstream: str,
-    *,
-    info: dict[str, Any] | None = None,
-    **params: Any,
-) -> str:
-    """Register a deployment of model group `name` on the fake upstream's model `upstream`; its id."""
-    model_id = f"{name}-{upstream}-{uuid.uuid4().hex[:4]}"
-    response = admin.post(
-        "/model/new",
-        json={
-            "model_name": name,
-            "litellm_params": {
-                "model": f"openai/{upstream}",
-                "api_base": fake_base,
-                "api_key": FAKE_UPSTREAM_KEY,
-                **params,
-            },
-            "model_info": {"id": model_id, **(info or {})},
-        },
-    )
-    assert response.status_code == 200, response.text
-    return model_id

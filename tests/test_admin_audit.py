@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from hydite_common.devstack import Stack
-from tests.conftest import ok_get, ok_post, unique
+from tests.harness import ok_get, ok_post, unique
 
 PROVIDER_KEY = "sk-provider-audit-secret-0001"
 NEW_PROVIDER_KEY = "sk-provider-audit-secret-0002"

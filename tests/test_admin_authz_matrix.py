@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from hydite_common.devstack import Stack
-from tests.conftest import wait_until
+from tests.harness import wait_until
 
 TEAM = "t-authz"
 OTHER_TEAM = "t-authz-other"

@@ -9,8 +9,8 @@ import openai
 import pytest
 
 from hydite_common.devstack import Stack
-from tests.conftest import FAKE_UPSTREAM_KEY, ok_get, ok_post, synced, unique, wait_until
 from tests.fakes.openai_server import STREAM_WORDS, FakeOpenAI
+from tests.harness import FAKE_UPSTREAM_KEY, ok_get, ok_post, synced, unique, wait_until
 
 SYNC_TIMEOUT = 2.0
 PROPAGATION_TIMEOUT = 1.0

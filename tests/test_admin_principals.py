@@ -9,7 +9,7 @@ import openai
 import pytest
 
 from hydite_common.devstack import Stack
-from tests.conftest import ok_get, ok_post, synced, unique, wait_until
+from tests.harness import ok_get, ok_post, synced, unique, wait_until
 
 SYNC_TIMEOUT = 2.0
 PROPAGATION_TIMEOUT = 1.0

@@ -12,8 +12,8 @@ import pytest
 
 from hydite_common.devstack import Stack
 from hydite_common.settings import to_libpq_url, with_database_name
-from tests.conftest import FAKE_UPSTREAM_KEY, synced, wait_until
 from tests.fakes.openai_server import FAKE_USAGE, STREAM_WORDS, FakeOpenAI
+from tests.harness import FAKE_UPSTREAM_KEY, synced, wait_until
 from tests.openapi_spec import spec_checker
 
 INPUT_COST = 0.000002

@@ -15,7 +15,7 @@ from psycopg import sql
 from hydite_common.devstack import ServiceProcess, Stack, StackConfig, free_port
 from hydite_common.settings import to_libpq_url, with_database_name
 from hydite_controlplane.migrations.runner import upgrade_to_head
-from tests.conftest import wait_until
+from tests.harness import wait_until
 
 CHAT = {"model": "stream-mock", "messages": [{"role": "user", "content": "hi"}]}
 

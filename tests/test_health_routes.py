@@ -7,8 +7,8 @@ import secrets
 import httpx
 
 from hydite_common.devstack import Stack
-from tests.conftest import FAKE_UPSTREAM_KEY, wait_until
 from tests.fakes.openai_server import FakeOpenAI
+from tests.harness import FAKE_UPSTREAM_KEY, wait_until
 
 
 def test_health_reports_each_deployment_and_services_summarise(

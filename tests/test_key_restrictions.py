@@ -7,7 +7,7 @@ import secrets
 import httpx
 
 from hydite_common.devstack import Stack
-from tests.conftest import wait_until
+from tests.harness import wait_until
 
 
 def _chat(stack: Stack, key: str, **extra: object) -> httpx.Response:

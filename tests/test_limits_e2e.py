@@ -10,8 +10,8 @@ import openai
 import pytest
 
 from hydite_common.devstack import Stack
-from tests.conftest import deploy_fake, synced, wait_until
 from tests.fakes.openai_server import FakeOpenAI
+from tests.harness import deploy_fake, synced, wait_until
 
 
 def _model(admin: httpx.Client, fake_base: str, upstream: str) -> str:

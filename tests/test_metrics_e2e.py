@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 
 from hydite_common.devstack import Stack
-from tests.conftest import synced, unique
+from tests.harness import synced, unique
 
 
 def _value(text: str, prefix: str) -> float:

@@ -11,8 +11,8 @@ import openai
 import pytest
 
 from hydite_common.devstack import Stack
-from tests.conftest import FAKE_UPSTREAM_KEY, wait_until
 from tests.fakes.openai_server import FAKE_USAGE, FakeOpenAI, fake_embedding
+from tests.harness import FAKE_UPSTREAM_KEY, wait_until
 from tests.openapi_spec import Check, spec_checker
 
 

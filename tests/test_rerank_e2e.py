@@ -10,9 +10,9 @@ import httpx
 import pytest
 
 from hydite_common.devstack import Stack
-from tests.conftest import wait_until
 from tests.fakes.openai_server import FakeServerThread
 from tests.fakes.rerank_server import FakeRerank
+from tests.harness import wait_until
 
 RERANK_KEY = "rerank-upstream-secret"
 DOCUMENTS = ["the cat sat on the mat", "gateways route requests", "a cat and a dog"]

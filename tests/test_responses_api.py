@@ -18,7 +18,7 @@ from hydite_dataplane.providers.responses_via_chat import (
     from_chat_response,
     to_chat_request,
 )
-from tests.conftest import FAKE_UPSTREAM_KEY, wait_until
+from tests.harness import FAKE_UPSTREAM_KEY, wait_until
 from tests.openapi_spec import Check, spec_checker
 
 TOOL = {"type": "function", "name": "get_weather", "description": "Weather", "parameters": {"type": "object"}}

@@ -13,7 +13,7 @@ import pytest
 
 from hydite_common.devstack import Stack
 from hydite_dataplane.routes import ROUTES
-from tests.conftest import wait_until
+from tests.harness import wait_until
 
 POST_ROUTES = sorted({r.path for r in ROUTES if r.auth == "inference" and r.method == "POST"})
 HEADERS = ["Authorization", "api-key", "x-api-key"]

@@ -12,8 +12,8 @@ import openai
 import pytest
 
 from hydite_common.devstack import Stack
-from tests.conftest import deploy_fake, synced
 from tests.fakes.openai_server import STREAM_WORDS, FakeOpenAI
+from tests.harness import deploy_fake, synced
 
 
 @pytest.fixture(scope="module")

@@ -11,8 +11,8 @@ import httpx
 import pytest
 
 from hydite_common.devstack import Stack
-from tests.conftest import FAKE_UPSTREAM_KEY, wait_until
 from tests.fakes.openai_server import FakeOpenAI
+from tests.harness import FAKE_UPSTREAM_KEY, wait_until
 
 
 @pytest.fixture(scope="module")

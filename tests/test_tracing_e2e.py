@@ -15,8 +15,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 from hydite_common.devstack import Stack, free_port
-from tests.conftest import synced, unique, wait_until
 from tests.fakes.openai_server import FakeServerThread
+from tests.harness import synced, unique, wait_until
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 PARENT_SPAN_ID = "00f067aa0ba902b7"
