@@ -4,7 +4,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
-PACKAGES := -e libs/common[embedded] -e services/controlplane -e services/dataplane -e services/spend-ingest
+PACKAGES := -e libs/common[embedded,db] -e services/controlplane -e services/dataplane -e services/spend-ingest
 PROTO_OUT := libs/common/src
 
 .PHONY: install dev test bench lint fmt proto proto-check migrate clean
