@@ -1,6 +1,7 @@
 """Spend tables: written by spend-ingest, read by the control plane's spend routes.
 
-The control plane's alembic migrations own the schema; these classes describe it.
+The control plane's alembic migrations own the schema; these classes describe it, and
+spend-ingest's writer takes its column list from them. Needs the ``db`` extra.
 """
 
 from __future__ import annotations
@@ -8,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, DateTime, Index
+from sqlalchemy import BigInteger, Column, DateTime, Index, Table
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
@@ -58,3 +59,7 @@ class SpendLog(SQLModel, table=True):
     node_id: str = ""
     node_seq: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
     extra: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSONB, nullable=False))
+
+
+SPEND_LOGS: Table = SpendLog.metadata.tables[str(SpendLog.__tablename__)]
+"""SpendLog's table, typed (sqlmodel leaves ``SpendLog.__table__`` untyped)."""
