@@ -50,10 +50,10 @@ class UsageConsumer:
         """The durable consumer's name inside this deployment's namespace."""
         return self._settings.nats_name("SPEND_INGEST")
 
-    async def run(self) -> None:
-        """Consume forever; reconnect to Postgres with backoff when it goes away."""
+    async def subscribe(self) -> JetStreamContext.PullSubscription:
+        """Bind to (creating if needed) the durable pull consumer on the usage stream."""
         settings = self._settings
-        subscription = await self._js.pull_subscribe(
+        return await self._js.pull_subscribe(
             subject=settings.nats_subject("usage", ">"),
             durable=self.durable_name(),
             stream=usage_stream_name(settings),
@@ -64,6 +64,11 @@ class UsageConsumer:
                 max_ack_pending=10_000,
             ),
         )
+
+    async def run(self) -> None:
+        """Consume forever; reconnect to Postgres with backoff when it goes away."""
+        settings = self._settings
+        subscription = await self.subscribe()
         backoff = 0.2
         while True:
             try:
@@ -77,7 +82,7 @@ class UsageConsumer:
                             )
                         except TimeoutError:
                             continue
-                        await self._ingest(conn, messages)
+                        await self.ingest(conn, messages)
             except asyncio.CancelledError:
                 raise
             except psycopg.Error as exc:
@@ -86,7 +91,9 @@ class UsageConsumer:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
 
-    async def _ingest(self, conn: psycopg.AsyncConnection[object], messages: list[Msg]) -> None:
+    async def ingest(self, conn: psycopg.AsyncConnection[object], messages: list[Msg]) -> None:
+        """Write one fetch's messages and settle each: ack once committed, nak on a database
+        outage (re-raised, so the caller reconnects), dead-letter and term what is poison."""
         decoded: list[tuple[Msg, UsageBatch]] = []
         for msg in messages:
             try:
