@@ -44,7 +44,7 @@ from hydite_common.keys import hash_key, mask_key
 from hydite_common.settings import to_libpq_url, with_database_name
 from hydite_controlplane.config.builder import RESOURCE_TABLES, to_resource
 from hydite_controlplane.models.keys import VirtualKeyRow
-from hydite_dataplane.config_decode import snapshot_from_resources
+from hydite_dataplane.config.decode import snapshot_from_resources
 
 SECTION_TITLE = "## Config distribution (`bench/config_bench.py`)"
 SEED = 20_240_601

@@ -1,4 +1,4 @@
-"""Unit tests of hydite_dataplane.config_decode: protobuf resources -> immutable Snapshot."""
+"""Unit tests of hydite_dataplane.config.decode: protobuf resources -> immutable Snapshot."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from hydite_common import config_types as types
 from hydite_common.credentials import CredentialCipher, CredentialDecryptError
 from hydite_common.keys import hash_key
 from hydite_common.pricing import BUILTIN_PRICES, FREE, TokenPrice
-from hydite_dataplane.config_decode import apply_delta, snapshot_from_resources
-from hydite_dataplane.snapshot import Snapshot
+from hydite_dataplane.config.decode import apply_delta, snapshot_from_resources
+from hydite_dataplane.config.snapshot import Snapshot
 
 ResourceMessage = (
     pb.VirtualKey

@@ -1,45 +1,42 @@
-"""The hook slots run in order, and an empty eligible set is a 503."""
+"""The hook slots run in order, an empty eligible set is a 503, and a request is settled once."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import pytest
 
-from hydite.config.v1 import config_pb2 as pb
 from hydite_common.errors import RateLimitError, ServiceUnavailableError
-from hydite_common.pricing import FREE
-from hydite_dataplane.hooks import CallRecord, Hooks
-from hydite_dataplane.request import InferenceRequest, TokenUsage
-from hydite_dataplane.snapshot import DeploymentTarget, Snapshot, empty_snapshot
+from hydite_dataplane.config.snapshot import DeploymentTarget
+from hydite_dataplane.hooks import Hooks
+from hydite_dataplane.request import InferenceRequest, Outcome, TokenUsage, outcome_of
 
-
-def _request() -> InferenceRequest:
-    return InferenceRequest(
-        request_id="r-1",
-        operation="chat",
-        wire_format="openai",
-        model="m",
-        body={},
-        stream=False,
-        key_hash="h",
-        key=pb.VirtualKey(key_hash="h"),
-        start_time=time.time(),
-        start_perf=time.perf_counter(),
-    )
-
-
-def _target(deployment_id: str) -> DeploymentTarget:
-    return DeploymentTarget(deployment_id, "m", "openai", "m", "", "", "", 0.0, 0.0, 1.0, FREE, {}, {})
+RequestBuilder = Callable[..., InferenceRequest]
+TargetBuilder = Callable[..., DeploymentTarget]
 
 
 class Refuse:
     """A pre-call hook that refuses everything."""
 
-    async def before_call(self, request: InferenceRequest, snapshot: Snapshot) -> None:
+    async def before_call(self, request: InferenceRequest) -> None:
         """Refuse with a 429."""
         raise RateLimitError("budget exhausted")
+
+
+class Hold:
+    """A pre-call hook that reserves something and remembers how it was settled."""
+
+    def __init__(self) -> None:
+        self.settled: list[Outcome] = []
+
+    async def before_call(self, request: InferenceRequest) -> Hold:
+        """Reserve; this object is the reservation."""
+        return self
+
+    def settle(self, outcome: Outcome) -> None:
+        """Remember the outcome."""
+        self.settled.append(outcome)
 
 
 class DropFirst:
@@ -56,30 +53,76 @@ class Remember:
     """A post-call hook that keeps what it saw."""
 
     def __init__(self) -> None:
-        self.records: list[CallRecord] = []
+        self.outcomes: list[Outcome] = []
 
-    def after_call(self, request: InferenceRequest, record: CallRecord) -> None:
-        """Remember the record."""
-        self.records.append(record)
+    def after_call(self, request: InferenceRequest, outcome: Outcome) -> None:
+        """Remember the outcome."""
+        self.outcomes.append(outcome)
 
 
-async def test_pre_call_hook_can_refuse() -> None:
-    """A pre-call hook's error propagates to the caller."""
+class Redact:
+    """A before-response and stream-event hook that rewrites what the client gets."""
+
+    async def before_response(self, request: InferenceRequest, body: dict[str, Any]) -> dict[str, Any]:
+        """Replace the answer's text."""
+        return {**body, "text": "[redacted]"}
+
+    def on_stream_event(self, request: InferenceRequest, event: bytes) -> bytes:
+        """Drop events that mention a secret."""
+        return b"" if b"secret" in event else event
+
+
+async def test_pre_call_hook_can_refuse_and_earlier_reservations_are_settled(
+    make_request: RequestBuilder,
+) -> None:
+    """A pre-call hook's error propagates; what hooks before it reserved is still settled once."""
+    hold = Hold()
+    call = Hooks(pre_call=[hold, Refuse()]).start(make_request())
     with pytest.raises(RateLimitError):
-        await Hooks(pre_call=[Refuse()]).before_call(_request(), empty_snapshot())
+        await call.before_call()
+    failure = outcome_of(None, error=RateLimitError("budget exhausted"))
+    call.after_call(failure)
+    call.after_call(failure)
+    assert hold.settled == [failure]
 
 
-def test_filters_narrow_and_empty_is_503() -> None:
+def test_filters_narrow_and_empty_is_503(make_request: RequestBuilder, make_target: TargetBuilder) -> None:
     """Filters apply in order; when none is left the request is a 503."""
     hooks = Hooks(deployment_filters=[DropFirst()])
-    assert [d.deployment_id for d in hooks.eligible(_request(), [_target("a"), _target("b")])] == ["b"]
+    assert [
+        d.deployment_id for d in hooks.eligible(make_request(), [make_target("a"), make_target("b")])
+    ] == ["b"]
     with pytest.raises(ServiceUnavailableError):
-        hooks.eligible(_request(), [_target("a")])
+        hooks.eligible(make_request(), [make_target("a")])
 
 
-def test_post_call_hooks_each_see_the_record() -> None:
-    """Every post-call hook gets the same record once."""
-    first, second = Remember(), Remember()
-    record = CallRecord(None, TokenUsage(1, 2), "success", 200)
-    Hooks(post_call=[first, second]).after_call(_request(), record)
-    assert first.records == [record] and second.records == [record]
+async def test_reservations_then_post_call_hooks_each_see_the_outcome_once(
+    make_request: RequestBuilder,
+) -> None:
+    """Every reservation is settled and every post-call hook runs, once, however often after_call is called."""
+    hold, first, second = Hold(), Remember(), Remember()
+    call = Hooks(pre_call=[hold], post_call=[first, second]).start(make_request())
+    await call.before_call()
+    outcome = outcome_of(None, usage=TokenUsage(1, 2))
+    call.after_call(outcome)
+    call.after_call(outcome_of(None, error=RateLimitError("late")))
+    assert hold.settled == [outcome] and first.outcomes == [outcome] and second.outcomes == [outcome]
+
+
+async def test_response_and_stream_event_hooks_rewrite_what_the_client_sees(
+    make_request: RequestBuilder,
+) -> None:
+    """Before-response hooks may replace a complete answer; stream-event hooks may drop an event."""
+    call = Hooks(before_response=[Redact()], stream_events=[Redact()]).start(make_request())
+    assert await call.before_response({"text": "hi", "id": 1}) == {"text": "[redacted]", "id": 1}
+    assert call.on_stream_event(b"data: secret\n\n") == b""
+    assert call.on_stream_event(b"data: fine\n\n") == b"data: fine\n\n"
+
+
+def test_outcome_of_is_the_one_shape_of_every_ending(make_target: TargetBuilder) -> None:
+    """Failures carry the error's status and code; a vanished client is a success with its code."""
+    target = make_target()
+    failed = outcome_of(target, error=RateLimitError("x"))
+    assert (failed.status, failed.http_status, failed.error_code) == ("failure", 429, "rate_limit_exceeded")
+    gone = outcome_of(target, http_status=200, client_gone=True)
+    assert (gone.status, gone.http_status, gone.error_code) == ("success", 200, "client_disconnected")

@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 import pytest
 
-from hydite_dataplane.http_client import (
+from hydite_dataplane.upstream.http11 import (
     MAX_HEAD_BYTES,
     STREAM_HIGH_WATER_BYTES,
     HttpClient,
@@ -22,6 +22,7 @@ from hydite_dataplane.http_client import (
     Origin,
     split_url,
 )
+from hydite_dataplane.upstream.sse import events
 
 Handler = Callable[["Peer"], Awaitable[None]]
 
@@ -884,7 +885,7 @@ async def test_read_timeout_waiting_for_head(serve: Serve, client: HttpClient) -
 
 @pytest.mark.parametrize("reader", ["chunks", "events"])
 async def test_read_timeout_mid_stream(serve: Serve, client: HttpClient, reader: str) -> None:
-    """A stream that goes silent mid-body raises TimeoutError from chunks() and events()."""
+    """A stream that goes silent mid-body raises TimeoutError from chunks() and as events."""
     server = await serve(
         answer_then_hold(
             b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
@@ -892,7 +893,7 @@ async def test_read_timeout_mid_stream(serve: Serve, client: HttpClient, reader:
         )
     )
     response = await call(client, server.url(), total_timeout=None, read_timeout=0.3)
-    stream = response.chunks() if reader == "chunks" else response.events()
+    stream = response.chunks() if reader == "chunks" else events(response.chunks())
     assert await anext(stream) == b"data: first\n\n"
     loop = asyncio.get_running_loop()
     started = loop.time()
@@ -929,7 +930,7 @@ def sse_response(body: bytes) -> bytes:
 async def collect_events(response: HttpResponse) -> list[bytes]:
     """Every event of a response, then release it."""
     try:
-        return [event async for event in response.events()]
+        return [event async for event in events(response.chunks())]
     finally:
         response.release()
 

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
-import dataclasses
 import time
 
-import immutables
 import pytest
 
 from hydite.config.v1 import config_pb2 as pb
+from hydite_common.credentials import CredentialCipher
 from hydite_common.errors import RateLimitError
-from hydite_dataplane.hooks import CallRecord
-from hydite_dataplane.limits import RateLimiter, RateWindow
-from hydite_dataplane.request import InferenceRequest, TokenUsage
-from hydite_dataplane.snapshot import Snapshot, empty_snapshot
+from hydite_dataplane.config.decode import snapshot_from_resources
+from hydite_dataplane.config.snapshot import Snapshot
+from hydite_dataplane.hooks import CallHooks, Hooks
+from hydite_dataplane.limits.limiter import RateLimiter
+from hydite_dataplane.limits.windows import RateWindow
+from hydite_dataplane.request import Caller, InferenceRequest, TokenUsage, outcome_of
+
+CIPHER = CredentialCipher("test-salt")
 
 
 class Clock:
@@ -26,7 +29,23 @@ class Clock:
         return self.now
 
 
-def _request(key: pb.VirtualKey, model: str = "m", customer: str = "") -> InferenceRequest:
+def _snapshot(*owners: pb.User | pb.Team | pb.Organization | pb.Customer) -> Snapshot:
+    resources = []
+    for owner in owners:
+        packed = pb.Resource(name=getattr(owner, owner.DESCRIPTOR.fields[0].name))
+        packed.body.Pack(owner)
+        resources.append(packed)
+    return snapshot_from_resources(1, resources, CIPHER)
+
+
+def _request(
+    key: pb.VirtualKey,
+    model: str = "m",
+    customer: str = "",
+    snapshot: Snapshot | None = None,
+    key_hash: str = "hash-1",
+) -> InferenceRequest:
+    snapshot = snapshot or _snapshot()
     return InferenceRequest(
         request_id="r",
         operation="chat",
@@ -35,20 +54,23 @@ def _request(key: pb.VirtualKey, model: str = "m", customer: str = "") -> Infere
         requested_model=model,
         body={},
         stream=False,
-        key_hash="hash-1",
-        key=key,
+        caller=Caller.of(snapshot, key_hash, key),
         start_time=time.time(),
         start_perf=time.perf_counter(),
         customer_id=customer,
+        customer=snapshot.customers.get(customer) if customer else None,
     )
 
 
-def _finish(limiter: RateLimiter, request: InferenceRequest, tokens: int = 0) -> None:
-    limiter.after_call(request, CallRecord(None, TokenUsage(prompt_tokens=tokens), "success", 200))
+def _finish(call: CallHooks, tokens: int = 0) -> None:
+    call.after_call(outcome_of(None, usage=TokenUsage(prompt_tokens=tokens)))
 
 
-async def _admit(limiter: RateLimiter, request: InferenceRequest, snapshot: Snapshot | None = None) -> None:
-    await limiter.before_call(request, snapshot or empty_snapshot())
+async def _admit(limiter: RateLimiter, request: InferenceRequest) -> CallHooks:
+    """The request through the pre-call slot, as the pipeline runs it."""
+    call = Hooks(pre_call=[limiter]).start(request)
+    await call.before_call()
+    return call
 
 
 async def test_rpm_refuses_the_request_past_the_limit_with_retry_after() -> None:
@@ -57,9 +79,7 @@ async def test_rpm_refuses_the_request_past_the_limit_with_retry_after() -> None
     limiter = RateLimiter(clock)
     key = pb.VirtualKey(limits=pb.Limits(rpm_limit=2))
     for _ in range(2):
-        request = _request(key)
-        await _admit(limiter, request)
-        _finish(limiter, request)
+        _finish(await _admit(limiter, _request(key)))
     with pytest.raises(RateLimitError) as refused:
         await _admit(limiter, _request(key))
     assert refused.value.code == "rpm_limit_exceeded" and "2 requests per minute" in refused.value.message
@@ -72,21 +92,18 @@ async def test_the_window_slides() -> None:
     limiter = RateLimiter(clock)
     key = pb.VirtualKey(limits=pb.Limits(rpm_limit=10))
     for _ in range(10):
-        await _admit(limiter, request := _request(key))
-        _finish(limiter, request)
+        _finish(await _admit(limiter, _request(key)))
     clock.now += 60  # a new minute: the previous one still weighs fully
     with pytest.raises(RateLimitError):
         await _admit(limiter, _request(key))
     clock.now += 30  # half of it has slid out: 5 of 10 are still counted, so 5 more fit
     for _ in range(5):
-        await _admit(limiter, request := _request(key))
-        _finish(limiter, request)
+        _finish(await _admit(limiter, _request(key)))
     with pytest.raises(RateLimitError):
         await _admit(limiter, _request(key))
     clock.now += 120  # two quiet minutes forget everything
     for _ in range(10):
-        await _admit(limiter, request := _request(key))
-        _finish(limiter, request)
+        _finish(await _admit(limiter, _request(key)))
 
 
 async def test_tpm_counts_reported_tokens() -> None:
@@ -94,10 +111,10 @@ async def test_tpm_counts_reported_tokens() -> None:
     clock = Clock()
     limiter = RateLimiter(clock)
     key = pb.VirtualKey(limits=pb.Limits(tpm_limit=100))
-    await _admit(limiter, first := _request(key))
-    _finish(limiter, first, tokens=60)
-    await _admit(limiter, second := _request(key))
-    _finish(limiter, second, tokens=60)
+    first = await _admit(limiter, _request(key))
+    _finish(first, tokens=60)
+    second = await _admit(limiter, _request(key))
+    _finish(second, tokens=60)
     with pytest.raises(RateLimitError) as refused:
         await _admit(limiter, _request(key))
     assert refused.value.code == "tpm_limit_exceeded"
@@ -109,16 +126,16 @@ async def test_parallel_requests_are_slots_released_once() -> None:
     """max_parallel_requests counts requests in flight; finishing twice releases once."""
     limiter = RateLimiter(Clock())
     key = pb.VirtualKey(limits=pb.Limits(max_parallel_requests=1))
-    await _admit(limiter, first := _request(key))
+    first = await _admit(limiter, _request(key))
     with pytest.raises(RateLimitError) as refused:
         await _admit(limiter, _request(key))
     assert refused.value.code == "max_parallel_requests_exceeded"
-    _finish(limiter, first)
-    _finish(limiter, first)
-    await _admit(limiter, second := _request(key))
+    _finish(first)
+    _finish(first)
+    second = await _admit(limiter, _request(key))
     with pytest.raises(RateLimitError):
         await _admit(limiter, _request(key))
-    _finish(limiter, second)
+    _finish(second)
 
 
 async def test_a_refusal_uses_up_no_other_limit() -> None:
@@ -126,25 +143,22 @@ async def test_a_refusal_uses_up_no_other_limit() -> None:
     limiter = RateLimiter(Clock())
     key = pb.VirtualKey(team_id="t", limits=pb.Limits(rpm_limit=3))
     team = pb.Team(team_id="t", limits=pb.Limits(rpm_limit=1))
-    snapshot = dataclasses.replace(empty_snapshot(), teams=immutables.Map({"t": team}))
-    await _admit(limiter, _request(key), snapshot)
+    snapshot = _snapshot(team)
+    await _admit(limiter, _request(key, snapshot=snapshot))
     for _ in range(5):
         with pytest.raises(RateLimitError, match="team"):
-            await _admit(limiter, _request(key), snapshot)
-    other_team = dataclasses.replace(empty_snapshot())
+            await _admit(limiter, _request(key, snapshot=snapshot))
+    other_team = _snapshot()
     for _ in range(2):
-        await _admit(limiter, _request(key), other_team)
+        await _admit(limiter, _request(key, snapshot=other_team))
 
 
 async def test_owner_and_customer_limits_apply() -> None:
     """User, organization and customer limits each refuse once reached."""
-    snapshot = dataclasses.replace(
-        empty_snapshot(),
-        users=immutables.Map({"u": pb.User(user_id="u", limits=pb.Limits(rpm_limit=1))}),
-        organizations=immutables.Map(
-            {"o": pb.Organization(organization_id="o", limits=pb.Limits(rpm_limit=1))}
-        ),
-        customers=immutables.Map({"c": pb.Customer(customer_id="c", limits=pb.Limits(rpm_limit=1))}),
+    snapshot = _snapshot(
+        pb.User(user_id="u", limits=pb.Limits(rpm_limit=1)),
+        pb.Organization(organization_id="o", limits=pb.Limits(rpm_limit=1)),
+        pb.Customer(customer_id="c", limits=pb.Limits(rpm_limit=1)),
     )
     for key, customer, kind in (
         (pb.VirtualKey(user_id="u"), "", "user"),
@@ -152,9 +166,9 @@ async def test_owner_and_customer_limits_apply() -> None:
         (pb.VirtualKey(), "c", "customer"),
     ):
         limiter = RateLimiter(Clock())
-        await _admit(limiter, _request(key, customer=customer), snapshot)
+        await _admit(limiter, _request(key, customer=customer, snapshot=snapshot))
         with pytest.raises(RateLimitError, match=kind):
-            await _admit(limiter, _request(key, customer=customer), snapshot)
+            await _admit(limiter, _request(key, customer=customer, snapshot=snapshot))
 
 
 async def test_per_model_limits_within_a_key() -> None:
@@ -175,8 +189,7 @@ async def test_a_zero_limit_refuses_everything_and_no_limit_counts_nothing() -> 
         await _admit(limiter, _request(pb.VirtualKey(limits=pb.Limits(rpm_limit=0))))
     unlimited = RateLimiter(Clock())
     for _ in range(100):
-        await _admit(unlimited, request := _request(pb.VirtualKey()))
-        _finish(unlimited, request)
+        _finish(await _admit(unlimited, _request(pb.VirtualKey())))
     assert unlimited.tracked_entities == 0
 
 
@@ -185,16 +198,11 @@ async def test_idle_counters_are_forgotten() -> None:
     clock = Clock()
     limiter = RateLimiter(clock)
     limited = pb.Limits(rpm_limit=100)
-    await _admit(limiter, done := _request(pb.VirtualKey(limits=limited)))
-    _finish(limiter, done)
-    busy = _request(pb.VirtualKey(limits=limited))
-    busy.key_hash = "hash-2"
-    await _admit(limiter, busy)
+    _finish(await _admit(limiter, _request(pb.VirtualKey(limits=limited))))
+    await _admit(limiter, _request(pb.VirtualKey(limits=limited), key_hash="hash-2"))
     assert limiter.tracked_entities == 2
     clock.now += 200
-    other = _request(pb.VirtualKey(limits=limited))
-    other.key_hash = "hash-3"
-    await _admit(limiter, other)
+    await _admit(limiter, _request(pb.VirtualKey(limits=limited), key_hash="hash-3"))
     assert limiter.tracked_entities == 2  # hash-2 (in flight) and hash-3
 
 

@@ -6,11 +6,12 @@ import re
 import time
 
 from hydite.config.v1 import config_pb2 as pb
+from hydite_common.errors import NotFoundError, RateLimitError
 from hydite_common.pricing import TokenPrice
-from hydite_dataplane.hooks import CallRecord
+from hydite_dataplane.config.decode import empty_snapshot
+from hydite_dataplane.config.snapshot import DeploymentTarget
 from hydite_dataplane.metrics import RequestMetrics
-from hydite_dataplane.request import InferenceRequest, TokenUsage
-from hydite_dataplane.snapshot import DeploymentTarget
+from hydite_dataplane.request import Caller, InferenceRequest, TokenUsage, outcome_of
 
 SAMPLE = re.compile(r'^[a-z_]+(\{([a-z_]+="([^"\\]|\\.)*",?)*\})? -?[0-9.e+-]+$|^[a-z_]+(\{.*\})? \+?Inf$')
 
@@ -18,7 +19,7 @@ SAMPLE = re.compile(r'^[a-z_]+(\{([a-z_]+="([^"\\]|\\.)*",?)*\})? -?[0-9.e+-]+$|
 def _request(model: str, seconds_ago: float = 0.0) -> InferenceRequest:
     return InferenceRequest(
         request_id="r", operation="chat", wire_format="openai", model=model, requested_model=model,
-        body={}, stream=False, key_hash="h", key=pb.VirtualKey(), start_time=time.time(),
+        body={}, stream=False, caller=Caller(empty_snapshot(), "h", pb.VirtualKey()), start_time=time.time(),
         start_perf=time.perf_counter() - seconds_ago,
     )  # fmt: skip
 
@@ -33,9 +34,11 @@ def test_counts_tokens_spend_and_durations() -> None:
     metrics = RequestMetrics()
     target = _target("gpt")
     usage = TokenUsage(prompt_tokens=10, completion_tokens=5)
-    metrics.after_call(_request("gpt", 0.02), CallRecord(target, usage, "success", 200))
-    metrics.after_call(_request("gpt", 3.0), CallRecord(target, usage, "success", 200, ttft_ms=150))
-    metrics.after_call(_request("gpt"), CallRecord(None, TokenUsage(), "failure", 429, "rpm_limit_exceeded"))
+    metrics.after_call(_request("gpt", 0.02), outcome_of(target, usage=usage))
+    metrics.after_call(_request("gpt", 3.0), outcome_of(target, usage=usage, ttft_ms=150))
+    metrics.after_call(
+        _request("gpt"), outcome_of(None, error=RateLimitError("x", code="rpm_limit_exceeded"))
+    )
     metrics.add_gauge("hydite_config_version", "version", lambda: 7)
     text = metrics.exposition()
     lines = text.splitlines()
@@ -58,7 +61,7 @@ def test_label_values_are_escaped() -> None:
     """A model name with quotes, backslashes or newlines cannot break the format."""
     metrics = RequestMetrics()
     name = 'we"ird\\model\nname'
-    metrics.after_call(_request(name), CallRecord(None, TokenUsage(), "failure", 404))
+    metrics.after_call(_request(name), outcome_of(None, error=NotFoundError("x")))
     line = next(x for x in metrics.exposition().splitlines() if x.startswith("hydite_requests_total{"))
     assert line.startswith('hydite_requests_total{model="we\\"ird\\\\model\\nname",')
     assert SAMPLE.match(line)

@@ -18,8 +18,10 @@ from hydite.config.v1 import config_pb2 as pb
 from hydite_common.pricing import FREE
 from hydite_dataplane.providers.base import StreamEventInfo
 from hydite_dataplane.providers.openai import OpenAIChat
-from hydite_dataplane.request import InferenceRequest, TokenUsage
-from hydite_dataplane.snapshot import DeploymentTarget
+from hydite_dataplane.config.decode import empty_snapshot
+from hydite_dataplane.inbound.openai import gateway_options
+from hydite_dataplane.request import Caller, InferenceRequest, TokenUsage
+from hydite_dataplane.config.snapshot import DeploymentTarget
 
 GOLDEN_DIR = Path(__file__).parent / "golden" / "openai"
 
@@ -64,6 +66,9 @@ def _target(deployment: dict[str, Any]) -> DeploymentTarget:
 
 
 def _request(body: dict[str, Any], *, stream: bool) -> InferenceRequest:
+    """The request as inbound decoding makes it: the gateway's own fields taken out of the body."""
+    body = dict(body)
+    options = gateway_options(body)
     return InferenceRequest(
         request_id="req-1",
         operation="chat",
@@ -71,10 +76,10 @@ def _request(body: dict[str, Any], *, stream: bool) -> InferenceRequest:
         model=str(body.get("model", "")),
         body=body,
         stream=stream,
-        key_hash="0" * 64,
-        key=pb.VirtualKey(key_hash="0" * 64),
+        caller=Caller(empty_snapshot(), "0" * 64, pb.VirtualKey(key_hash="0" * 64)),
         start_time=0.0,
         start_perf=0.0,
+        options=options,
     )
 
 
@@ -89,7 +94,7 @@ def test_golden_case_files_are_complete() -> None:
 
 @pytest.mark.parametrize("case", sorted(EXPECTED_CASES))
 def test_build_call_matches_golden(case: str) -> None:
-    """build_call turns the case's inbound request into exactly the recorded upstream call."""
+    """Inbound decoding and build_call turn the case's request into exactly the recorded upstream call."""
     inbound = _load(GOLDEN_DIR / f"{case}.request.json")
     expected = _load(GOLDEN_DIR / f"{case}.upstream.json")
     body = inbound["body"]

@@ -13,12 +13,13 @@ from hydite.config.v1 import config_pb2 as pb
 from hydite_common.credentials import CredentialCipher
 from hydite_common.errors import AuthenticationError, NotFoundError, PermissionDeniedError
 from hydite_common.keys import hash_key
-from hydite_dataplane.auth import authenticate
 from hydite_dataplane.authz import authorize_customer, authorize_model, authorize_route
-from hydite_dataplane.config_decode import snapshot_from_resources
+from hydite_dataplane.caller import authenticate
+from hydite_dataplane.config.decode import snapshot_from_resources
+from hydite_dataplane.config.snapshot import Snapshot
+from hydite_dataplane.request import Caller
 from hydite_dataplane.router import pick_deployment
 from hydite_dataplane.routes import OPERATIONS, ROUTES
-from hydite_dataplane.snapshot import Snapshot
 
 ResourceMessage = (
     pb.VirtualKey
@@ -137,15 +138,15 @@ def test_authenticate_expired_key(auth_snapshot: Snapshot) -> None:
 )
 def test_authenticate_valid_key_via_each_header(auth_snapshot: Snapshot, headers: dict[str, str]) -> None:
     """A valid key is accepted from every supported header and returns its hash and settings."""
-    key_hash, key = authenticate(headers, auth_snapshot)
-    assert key_hash == hash_key(VALID_KEY)
-    assert key.key_alias == "valid"
+    caller = authenticate(headers, auth_snapshot)
+    assert caller.key_hash == hash_key(VALID_KEY)
+    assert caller.key.key_alias == "valid"
 
 
 def test_authenticate_key_expiring_later_is_valid(auth_snapshot: Snapshot) -> None:
     """A key whose expiry lies in the future is accepted."""
-    _, key = authenticate({"api-key": FUTURE_KEY}, auth_snapshot)
-    assert key.key_alias == "future"
+    caller = authenticate({"api-key": FUTURE_KEY}, auth_snapshot)
+    assert caller.key.key_alias == "future"
 
 
 # ---------------------------------------------------------------- authorize_model
@@ -172,7 +173,7 @@ def authz_snapshot() -> Snapshot:
 def _allowed(key: pb.VirtualKey, model: str, snap: Snapshot) -> bool:
     denied: PermissionDeniedError | None = None
     try:
-        authorize_model(key, model, snap)
+        authorize_model(Caller.of(snap, "h", key), model)
     except PermissionDeniedError as exc:
         denied = exc
     if denied is None:
@@ -184,7 +185,7 @@ def _allowed(key: pb.VirtualKey, model: str, snap: Snapshot) -> bool:
 def test_authorize_unknown_model(authz_snapshot: Snapshot) -> None:
     """A model without deployments is a 404 model_not_found, even for an unrestricted key."""
     with pytest.raises(NotFoundError) as info:
-        authorize_model(pb.VirtualKey(), "no-such-model", authz_snapshot)
+        authorize_model(Caller.of(authz_snapshot, "h", pb.VirtualKey()), "no-such-model")
     assert info.value.status == 404
     assert info.value.code == "model_not_found"
     assert info.value.param == "model"
@@ -192,7 +193,7 @@ def test_authorize_unknown_model(authz_snapshot: Snapshot) -> None:
 
 def test_authorize_returns_the_model_deployments(authz_snapshot: Snapshot) -> None:
     """An unrestricted key gets every deployment of the model, ordered by id."""
-    deployments = authorize_model(pb.VirtualKey(), "gpt-4o", authz_snapshot)
+    deployments = authorize_model(Caller.of(authz_snapshot, "h", pb.VirtualKey()), "gpt-4o")
     assert [d.deployment_id for d in deployments] == ["d-gpt-1", "d-gpt-2"]
 
 
@@ -414,18 +415,18 @@ def test_customer_blocked_or_outside_allowlist_is_403() -> None:
         resource("blocked-user", pb.Customer(customer_id="blocked-user", blocked=True)),
         resource("narrow-user", pb.Customer(customer_id="narrow-user", allowed_models=["m1"])),
     )
-    authorize_customer("", "m2", snap)
-    authorize_customer("unknown-user", "m2", snap)
-    authorize_customer("narrow-user", "m1", snap)
+    authorize_customer(None, "m2")
+    authorize_customer(snap.customers.get("unknown-user"), "m2")
+    authorize_customer(snap.customers.get("narrow-user"), "m1")
     with pytest.raises(PermissionDeniedError) as blocked:
-        authorize_customer("blocked-user", "m1", snap)
+        authorize_customer(snap.customers.get("blocked-user"), "m1")
     assert blocked.value.code == "customer_blocked"
     with pytest.raises(PermissionDeniedError):
-        authorize_customer("narrow-user", "m2", snap)
+        authorize_customer(snap.customers.get("narrow-user"), "m2")
 
 
 def test_missing_organization_allows_nothing() -> None:
     """A key naming an organization that no longer exists may call no model (never more than before)."""
     snap = snapshot(deployment("d1", "gpt-4o"))
     with pytest.raises(PermissionDeniedError):
-        authorize_model(pb.VirtualKey(key_hash="h", organization_id="gone"), "gpt-4o", snap)
+        authorize_model(Caller.of(snap, "h", pb.VirtualKey(key_hash="h", organization_id="gone")), "gpt-4o")

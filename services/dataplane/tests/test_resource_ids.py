@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from hydite.config.v1 import config_pb2 as pb
-from hydite_dataplane.resource_ids import ResourceIdCodec, ResourceRef, owner_of
+from hydite_dataplane.resources.ids import ResourceIdCodec, ResourceRef, owner_of
 
 CODEC = ResourceIdCodec("salt-one")
 

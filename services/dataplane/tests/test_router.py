@@ -17,7 +17,10 @@ from hydite_common.errors import (
     UpstreamTimeoutError,
 )
 from hydite_common.pricing import FREE
-from hydite_dataplane.request import InferenceRequest
+from hydite_dataplane.config.decode import empty_snapshot
+from hydite_dataplane.config.snapshot import DeploymentTarget
+from hydite_dataplane.inbound.openai import gateway_options
+from hydite_dataplane.request import Caller, InferenceRequest
 from hydite_dataplane.router import (
     CooldownTracker,
     RetryPolicy,
@@ -27,7 +30,6 @@ from hydite_dataplane.router import (
     retry_after_seconds,
     routing_strategy,
 )
-from hydite_dataplane.snapshot import DeploymentTarget
 from hydite_dataplane.stats import LiveStats
 
 POLICY = RetryPolicy(
@@ -42,6 +44,8 @@ def _target(deployment_id: str, max_retries: int | None = None, **model_info: An
 
 
 def _request(**body: Any) -> InferenceRequest:
+    """A request whose body (gateway fields included) went through inbound decoding."""
+    options = gateway_options(body)
     return InferenceRequest(
         request_id="r",
         operation="chat",
@@ -49,10 +53,10 @@ def _request(**body: Any) -> InferenceRequest:
         model="m",
         body=body,
         stream=False,
-        key_hash="h",
-        key=pb.VirtualKey(key_hash="h"),
+        caller=Caller(empty_snapshot(), "h", pb.VirtualKey(key_hash="h")),
         start_time=time.time(),
         start_perf=time.perf_counter(),
+        options=options,
     )
 
 
@@ -152,11 +156,11 @@ def test_strategies_pick_by_live_statistics() -> None:
     stats = LiveStats()
     a, b = _target("a"), _target("b")
     rng = random.Random(7)
-    stats.started("a")
+    stats.attempt_started(a)
     assert pick_deployment([a, b], rng, strategy="least-busy", stats=stats) is b
-    stats.finished("a", 0.5, ok=True)
-    stats.started("b")
-    stats.finished("b", 0.1, ok=True)
+    stats.attempt_ended(a, 0.5, None)
+    stats.attempt_started(b)
+    stats.attempt_ended(b, 0.1, None)
     assert pick_deployment([a, b], rng, strategy="latency-based-routing", stats=stats) is b
     c = _target("c")
     assert (

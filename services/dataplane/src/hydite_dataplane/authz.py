@@ -1,5 +1,5 @@
-"""Stage 2: may this key call this route and model? Allowlists of key, key group, team, organization
-and end user."""
+"""Stage 3 (authorize): may this caller use this route and model? Allowlists of key, key group,
+team, organization and end user."""
 
 from __future__ import annotations
 
@@ -8,25 +8,35 @@ from collections.abc import Sequence
 from hydite.config.v1 import config_pb2 as pb
 from hydite_common.allowlists import NOTHING, permits, route_permitted
 from hydite_common.errors import NotFoundError, PermissionDeniedError
-from hydite_dataplane.snapshot import DeploymentTarget, Snapshot
+from hydite_dataplane.config.snapshot import DeploymentTarget
+from hydite_dataplane.request import Caller
 
 
-def allowlists(key: pb.VirtualKey, snapshot: Snapshot) -> list[Sequence[str]]:
-    """Every allowlist that applies to the key; a model must pass all of them."""
+def _key_group(caller: Caller) -> tuple[str, pb.KeyGroup | None]:
+    """The name of the key's key group (its own, else its team's) and the group, None if it is gone."""
+    name = caller.key.key_group or (caller.team.key_group if caller.team is not None else "")
+    return name, caller.snapshot.key_groups.get(name) if name else None
+
+
+def allowlists(caller: Caller) -> list[Sequence[str]]:
+    """Every allowlist that applies to the caller's key; a model must pass all of them."""
+    key = caller.key
     lists: list[Sequence[str]] = [key.models]
-    group_name = key.key_group
-    team = snapshot.teams.get(key.team_id) if key.team_id else None
-    if team is not None:
-        lists.append(team.models)
-        group_name = group_name or team.key_group
+    if caller.team is not None:
+        lists.append(caller.team.models)
+    group_name, group = _key_group(caller)
     if group_name:
-        group = snapshot.key_groups.get(group_name)
+        # A key group or organization that no longer exists allows nothing.
         lists.append(group.models if group is not None else NOTHING)
     if key.organization_id:
-        # Like a missing key group, an organization that no longer exists allows nothing.
-        org = snapshot.organizations.get(key.organization_id)
-        lists.append(org.models if org is not None else NOTHING)
+        lists.append(caller.organization.models if caller.organization is not None else NOTHING)
     return lists
+
+
+def key_group_strategy(caller: Caller) -> str:
+    """The routing strategy of the caller's key group, if it has one."""
+    _, group = _key_group(caller)
+    return group.routing_strategy if group is not None else ""
 
 
 def authorize_route(key: pb.VirtualKey, path: str) -> None:
@@ -35,9 +45,8 @@ def authorize_route(key: pb.VirtualKey, path: str) -> None:
         raise PermissionDeniedError(f"this key may not call {path}", code="route_not_allowed")
 
 
-def authorize_customer(customer_id: str, model: str, snapshot: Snapshot) -> None:
+def authorize_customer(customer: pb.Customer | None, model: str) -> None:
     """403 when the request's end user (`user` field) is blocked or may not use the model."""
-    customer = snapshot.customers.get(customer_id) if customer_id else None
     if customer is None:
         return
     if customer.blocked:
@@ -46,11 +55,11 @@ def authorize_customer(customer_id: str, model: str, snapshot: Snapshot) -> None
         raise PermissionDeniedError(f"this end user may not use model {model!r}", param="model")
 
 
-def authorize_model(key: pb.VirtualKey, model: str, snapshot: Snapshot) -> tuple[DeploymentTarget, ...]:
-    """The deployments of model, or 404 (unknown model) / 403 (not on the key's allowlists)."""
-    deployments = snapshot.model_groups.get(model)
+def authorize_model(caller: Caller, model: str) -> tuple[DeploymentTarget, ...]:
+    """The deployments of model, or 404 (unknown model) / 403 (not on the caller's allowlists)."""
+    deployments = caller.snapshot.model_groups.get(model)
     if not deployments:
         raise NotFoundError(f"model {model!r} does not exist", code="model_not_found", param="model")
-    if not permits(allowlists(key, snapshot), model):
+    if not permits(allowlists(caller), model):
         raise PermissionDeniedError(f"this key may not use model {model!r}", param="model")
     return deployments

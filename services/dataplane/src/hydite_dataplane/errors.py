@@ -10,6 +10,7 @@ from aiohttp import web
 
 from hydite_common.errors import HyditeError
 from hydite_common.http import error_response
+from hydite_dataplane.upstream.sse import data_event
 
 
 class ErrorRenderer(Protocol):
@@ -33,7 +34,7 @@ class OpenAIErrorRenderer:
 
     def stream_event(self, error: HyditeError) -> bytes:
         """OpenAI error object as an SSE data event."""
-        return b"data: " + orjson.dumps(error.to_body()) + b"\n\n"
+        return data_event(orjson.dumps(error.to_body()))
 
 
 ERROR_RENDERERS: dict[str, ErrorRenderer] = {"openai": OpenAIErrorRenderer()}

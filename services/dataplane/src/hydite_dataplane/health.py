@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping
 from typing import Any
 
 from aiohttp import web
@@ -13,14 +12,13 @@ from aiohttp import web
 from hydite.config.v1 import config_pb2 as pb
 from hydite_common.errors import HyditeError
 from hydite_common.http import json_response
-from hydite_dataplane.http_client import HttpClientError
-from hydite_dataplane.models import visible_model_groups
-from hydite_dataplane.providers import Provider
-from hydite_dataplane.request import InferenceRequest
-from hydite_dataplane.router import CooldownTracker
-from hydite_dataplane.snapshot import DeploymentTarget, SnapshotHolder
-from hydite_dataplane.stats import LiveStats
-from hydite_dataplane.upstream import CallTimeouts, error_from_upstream
+from hydite_dataplane.catalog import visible_model_groups
+from hydite_dataplane.config.snapshot import DeploymentTarget, Snapshot
+from hydite_dataplane.gateway import Gateway
+from hydite_dataplane.providers.registry import Provider
+from hydite_dataplane.request import Caller, InferenceRequest
+from hydite_dataplane.upstream.errors import error_from_upstream
+from hydite_dataplane.upstream.transport import CallTimeouts
 
 CHECK_TIMEOUT = CallTimeouts(total=15)
 
@@ -42,7 +40,7 @@ def _endpoint(target: DeploymentTarget) -> dict[str, Any]:
     }
 
 
-async def check_deployment(provider: Provider, target: DeploymentTarget) -> str | None:
+async def check_deployment(provider: Provider, target: DeploymentTarget, snapshot: Snapshot) -> str | None:
     """None when the deployment answers its probe, else why not (no secrets in the text)."""
     mode = str(target.model_info.get("mode", "chat"))
     operation, body = PROBES.get(mode, PROBES["chat"])
@@ -51,30 +49,31 @@ async def check_deployment(provider: Provider, target: DeploymentTarget) -> str 
         return f"{target.provider} has no {operation} operation"
     probe = InferenceRequest(
         request_id="health", operation=operation, wire_format="openai", model=target.model_name,
-        body={"model": target.model_name, **body}, stream=False, key_hash="", key=pb.VirtualKey(),
+        body={"model": target.model_name, **body}, stream=False, caller=Caller(snapshot, "", pb.VirtualKey()),
         start_time=time.time(), start_perf=time.perf_counter(),
     )  # fmt: skip
     try:
         upstream = await provider.transport.send(adapter.build_call(probe, target), CHECK_TIMEOUT)
-        payload = await upstream.read()
-        upstream.release()
+        try:
+            payload = await upstream.read()
+        finally:
+            upstream.release()
     except HyditeError as error:
         return error.message
-    except (TimeoutError, HttpClientError) as error:
-        return f"{type(error).__name__} while reading the answer"
     if upstream.status >= 400:
-        return error_from_upstream(upstream.status, payload, upstream.headers).message
+        return error_from_upstream(upstream.status, payload, upstream.headers, provider.error_format).message
     return None
 
 
-async def health(
-    holder: SnapshotHolder, providers: Mapping[str, Provider], request: web.Request
-) -> web.Response:
+async def health(gateway: Gateway, caller: Caller, request: web.Request) -> web.Response:
     """LiteLLM's shape: healthy_endpoints, unhealthy_endpoints (with the error) and their counts."""
-    groups = visible_model_groups(holder, request)
+    groups = visible_model_groups(caller)
     wanted = request.query.get("model")
     targets = [t for name, group in sorted(groups.items()) if not wanted or name == wanted for t in group]
-    results = await asyncio.gather(*(check_deployment(providers[t.provider], t) for t in targets))
+    providers = gateway.providers
+    results = await asyncio.gather(
+        *(check_deployment(providers[t.provider], t, caller.snapshot) for t in targets)
+    )
     healthy = [_endpoint(t) for t, error in zip(targets, results, strict=True) if error is None]
     unhealthy = [{**_endpoint(t), "error": error} for t, error in zip(targets, results, strict=True) if error]
     return json_response(
@@ -87,11 +86,10 @@ async def health(
     )
 
 
-async def health_services(
-    holder: SnapshotHolder, stats: LiveStats, cooldowns: CooldownTracker, request: web.Request
-) -> web.Response:
+async def health_services(gateway: Gateway, caller: Caller, request: web.Request) -> web.Response:
     """Per provider: deployments, how many are cooling down, and the live success rate."""
-    groups = visible_model_groups(holder, request)
+    groups = visible_model_groups(caller)
+    stats, cooldowns = gateway.stats, gateway.cooldowns
     services: dict[str, dict[str, Any]] = {}
     for group in groups.values():
         for target in group:

@@ -15,8 +15,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from hydite_common.pricing import cost_of
-from hydite_dataplane.hooks import CallRecord
-from hydite_dataplane.request import InferenceRequest
+from hydite_dataplane.request import InferenceRequest, Outcome
 
 DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
 """Seconds; the last bucket (+Inf) is implicit."""
@@ -62,23 +61,23 @@ class RequestMetrics:
         self.time_to_first_token: dict[str, Histogram] = {}
         self.gauges: list[Gauge] = []
 
-    def after_call(self, request: InferenceRequest, record: CallRecord) -> None:
+    def after_call(self, request: InferenceRequest, outcome: Outcome) -> None:
         """Count the request, its tokens, its cost and how long it took."""
         model = request.requested_model or request.model
-        target = record.target
+        target = outcome.target
         deployment = target.deployment_id if target is not None else ""
-        labels = (model, deployment, request.operation, record.http_status)
+        labels = (model, deployment, request.operation, outcome.http_status)
         self.requests[labels] = self.requests.get(labels, 0) + 1
         duration = self.durations.get(model)
         if duration is None:
             duration = self.durations[model] = Histogram()
         duration.observe(time.perf_counter() - request.start_perf)
-        if record.ttft_ms:
+        if outcome.ttft_ms:
             ttft = self.time_to_first_token.get(model)
             if ttft is None:
                 ttft = self.time_to_first_token[model] = Histogram()
-            ttft.observe(record.ttft_ms / 1000)
-        usage = record.usage
+            ttft.observe(outcome.ttft_ms / 1000)
+        usage = outcome.usage
         if target is not None and (usage.prompt_tokens or usage.completion_tokens):
             prompt = (model, deployment, "prompt")
             completion = (model, deployment, "completion")

@@ -1,4 +1,6 @@
-"""Stage 4: which deployment serves a request, and what happens when one fails.
+"""Stage 5 (route): which deployment serves a request, and what happens when one fails.
+
+`Router.call` owns the loops: the model group's attempts with retries, then its fallback models.
 
 - pick: weighted shuffle among the eligible deployments, avoiding ones that already failed
   this request when others remain;
@@ -12,12 +14,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import random
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from hydite_common.errors import (
     HyditeError,
@@ -26,8 +30,9 @@ from hydite_common.errors import (
     UpstreamError,
     UpstreamTimeoutError,
 )
+from hydite_dataplane.config.snapshot import DeploymentTarget
+from hydite_dataplane.hooks import Hooks
 from hydite_dataplane.request import InferenceRequest
-from hydite_dataplane.snapshot import DeploymentTarget
 from hydite_dataplane.stats import LiveStats
 
 CONTEXT_WINDOW_CODES = frozenset({"context_length_exceeded", "context_window_exceeded"})
@@ -104,9 +109,8 @@ class RetryPolicy:
 
     def retries_for(self, request: InferenceRequest, deployments: Sequence[DeploymentTarget]) -> int:
         """The request's `num_retries`, else the deployments' max_retries, else the default."""
-        asked = request.body.get("num_retries")
-        if isinstance(asked, int) and not isinstance(asked, bool) and 0 <= asked <= 10:
-            return asked
+        if request.options.num_retries is not None:
+            return request.options.num_retries
         configured = [d.max_retries for d in deployments if d.max_retries is not None]
         return max(configured) if configured else self.num_retries
 
@@ -120,10 +124,22 @@ class RetryPolicy:
         return None if after > self.max_retry_after_seconds else max(backoff, after)
 
 
+class AttemptObserver(Protocol):
+    """Told about every attempt on a deployment (retries and fallbacks included)."""
+
+    def attempt_started(self, target: DeploymentTarget) -> None:
+        """An attempt on target began."""
+        ...
+
+    def attempt_ended(self, target: DeploymentTarget, seconds: float, error: HyditeError | None) -> None:
+        """The attempt ended after seconds (streams: when the relay ended); error None: it worked."""
+        ...
+
+
 class CooldownTracker:
     """Counts recent failures per deployment and keeps failing ones out for a while.
 
-    It is the router's deployment-eligibility hook; state is per data-plane process.
+    It is a deployment-eligibility hook and an attempt observer; state is per data-plane process.
     """
 
     def __init__(self, *, allowed_fails: int, window_seconds: float, cooldown_seconds: float) -> None:
@@ -169,6 +185,16 @@ class CooldownTracker:
         if self._failures.pop(target.deployment_id, None) is not None or target.deployment_id in self._until:
             self._until.pop(target.deployment_id, None)
 
+    def attempt_started(self, target: DeploymentTarget) -> None:
+        """Nothing to note before the outcome."""
+
+    def attempt_ended(self, target: DeploymentTarget, seconds: float, error: HyditeError | None) -> None:
+        """Count the failure, or clear the deployment's record."""
+        if error is None:
+            self.record_success(target)
+        else:
+            self.record_failure(target, error)
+
 
 def _names(value: Any) -> list[str]:
     return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
@@ -190,7 +216,113 @@ def fallback_models(
         key = "fallbacks"
     else:
         return []
-    models = _names(request.body.get(key))
+    models = list(getattr(request.options, key))
     for deployment in deployments:
         models += [m for m in _names(deployment.model_info.get(key)) if m not in models]
     return [m for m in models if m != request.model]
+
+
+T = TypeVar("T")
+Attempt = Callable[[DeploymentTarget], Awaitable[T]]
+"""One upstream call to a deployment, relay included."""
+Authorize = Callable[[str], Sequence[DeploymentTarget]]
+"""The deployments of a fallback model the request may use (raises HyditeError if none)."""
+
+_ATTEMPT_BROKE = HyditeError("the attempt ended without an answer", code="internal_error")
+
+
+class Router:
+    """Runs a request's attempts: deployment choice, retries with backoff, fallback models."""
+
+    def __init__(
+        self,
+        policy: RetryPolicy,
+        hooks: Hooks,
+        observers: Sequence[AttemptObserver],
+        stats: LiveStats,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.policy = policy
+        self.hooks = hooks
+        self.observers = tuple(observers)
+        self.stats = stats
+        self.rng = rng or random.Random()
+
+    async def call(
+        self,
+        request: InferenceRequest,
+        deployments: Sequence[DeploymentTarget],
+        key_group_strategy: str,
+        authorize: Authorize,
+        attempt: Attempt[T],
+    ) -> T:
+        """The first answer of the model group, then of its fallbacks (each authorized like the
+        model itself) in turn; the last error when none answers."""
+        tried_models = {request.model}
+        while True:
+            try:
+                strategy = routing_strategy(deployments, key_group_strategy)
+                return await self._call_group(request, deployments, strategy, attempt)
+            except HyditeError as error:
+                for candidate in fallback_models(request, deployments, error):
+                    if candidate in tried_models:
+                        continue
+                    tried_models.add(candidate)
+                    try:
+                        deployments = authorize(candidate)
+                    except HyditeError:
+                        continue
+                    request.model = candidate
+                    break
+                else:
+                    raise
+
+    async def _call_group(
+        self,
+        request: InferenceRequest,
+        deployments: Sequence[DeploymentTarget],
+        strategy: str,
+        attempt: Attempt[T],
+    ) -> T:
+        """Call the group's deployments, retrying retryable failures with backoff; no retry once a
+        response has started (the attempt then returns instead of raising)."""
+        policy = self.policy
+        retries = policy.retries_for(request, deployments)
+        failed: set[str] = set()
+        for number in itertools.count(1):
+            eligible = self.hooks.eligible(request, deployments)
+            target = pick_deployment(eligible, self.rng, frozenset(failed), strategy, self.stats)
+            request.deployment = target
+            request.attempts += 1
+            try:
+                return await self._observed(target, attempt)
+            except HyditeError as error:
+                failed.add(target.deployment_id)
+                if not is_retryable(error) or number > retries:
+                    raise
+                # Another deployment is tried at once; the same one only after a backoff.
+                fresh = any(d.deployment_id not in failed for d in eligible)
+                delay = 0.0 if fresh else policy.delay(number, error, self.rng)
+                if delay is None:
+                    raise
+                if delay:
+                    await asyncio.sleep(delay)
+        raise AssertionError("unreachable")
+
+    async def _observed(self, target: DeploymentTarget, attempt: Attempt[T]) -> T:
+        """One attempt, reported to every observer however it ends."""
+        for observer in self.observers:
+            observer.attempt_started(target)
+        started = time.perf_counter()
+        error: HyditeError | None = _ATTEMPT_BROKE
+        try:
+            result = await attempt(target)
+            error = None
+            return result
+        except HyditeError as exc:
+            error = exc
+            raise
+        finally:
+            seconds = time.perf_counter() - started
+            for observer in self.observers:
+                observer.attempt_ended(target, seconds, error)

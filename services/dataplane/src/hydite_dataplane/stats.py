@@ -8,8 +8,9 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 
-from hydite_dataplane.hooks import CallRecord
-from hydite_dataplane.request import InferenceRequest
+from hydite_common.errors import HyditeError
+from hydite_dataplane.config.snapshot import DeploymentTarget
+from hydite_dataplane.request import InferenceRequest, Outcome
 
 LATENCY_SMOOTHING = 0.2  # weight of the newest sample in the moving average
 TOKEN_WINDOW_SECONDS = 60.0
@@ -47,7 +48,7 @@ class DeploymentStats:
 
 
 class LiveStats:
-    """Per-deployment statistics; also the post-call hook that counts tokens."""
+    """Per-deployment statistics: an attempt observer, and the post-call hook that counts tokens."""
 
     def __init__(self) -> None:
         self.by_deployment: dict[str, DeploymentStats] = {}
@@ -59,17 +60,17 @@ class LiveStats:
             stats = self.by_deployment[deployment_id] = DeploymentStats()
         return stats
 
-    def started(self, deployment_id: str) -> None:
+    def attempt_started(self, target: DeploymentTarget) -> None:
         """An attempt on the deployment began."""
-        stats = self.of(deployment_id)
+        stats = self.of(target.deployment_id)
         stats.in_flight += 1
         stats.attempts += 1
 
-    def finished(self, deployment_id: str, seconds: float, ok: bool) -> None:
+    def attempt_ended(self, target: DeploymentTarget, seconds: float, error: HyditeError | None) -> None:
         """An attempt ended after `seconds` (streams: when the relay ended)."""
-        stats = self.of(deployment_id)
+        stats = self.of(target.deployment_id)
         stats.in_flight -= 1
-        if not ok:
+        if error is not None:
             stats.failures += 1
             return
         ms = seconds * 1000
@@ -79,7 +80,7 @@ class LiveStats:
             ms if first else (1 - LATENCY_SMOOTHING) * stats.latency_ewma_ms + LATENCY_SMOOTHING * ms
         )
 
-    def after_call(self, request: InferenceRequest, record: CallRecord) -> None:
+    def after_call(self, request: InferenceRequest, outcome: Outcome) -> None:
         """Post-call hook: tokens of a finished request count toward its deployment's usage."""
-        if record.target is not None and record.usage.total_tokens:
-            self.of(record.target.deployment_id).add_tokens(time.monotonic(), record.usage.total_tokens)
+        if outcome.target is not None and outcome.usage.total_tokens:
+            self.of(outcome.target.deployment_id).add_tokens(time.monotonic(), outcome.usage.total_tokens)

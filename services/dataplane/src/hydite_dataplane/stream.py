@@ -1,9 +1,10 @@
-"""Stage 7: relay an upstream SSE stream event by event, never buffered.
+"""Stage 7 (relay), streams: relay an upstream SSE stream event by event, never buffered.
 
 One coroutine reads an event and writes it on, so the client's pace sets the upstream's
 (the HTTP client stops reading when too much is buffered). When the client goes away the
 handler keeps draining the upstream (within a time and byte cap) until the usage frame
-arrives, then records the usage event: a vanished client never loses its bill.
+arrives, then settles the request: a vanished client never loses its bill. A stream without a
+usage frame is billed by estimate, and marked so.
 """
 
 from __future__ import annotations
@@ -11,13 +12,16 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+import orjson
 from aiohttp import web
 
-from hydite_common.errors import HyditeError, UpstreamError, UpstreamTimeoutError
-from hydite_dataplane.http_client import HttpClientError
+from hydite_common.errors import HyditeError
+from hydite_dataplane.config.snapshot import DeploymentTarget
+from hydite_dataplane.hooks import CallHooks
 from hydite_dataplane.providers.base import OperationAdapter, StreamTranslator
-from hydite_dataplane.request import InferenceRequest, TokenUsage
-from hydite_dataplane.upstream import UpstreamResponse
+from hydite_dataplane.request import InferenceRequest, Outcome, TokenUsage, outcome_of
+from hydite_dataplane.upstream.sse import event_batches
+from hydite_dataplane.upstream.transport import UpstreamResponse
 
 SSE_HEADERS = {
     "Content-Type": "text/event-stream",
@@ -26,8 +30,8 @@ SSE_HEADERS = {
 }
 
 
-class StreamOutcome:
-    """What the relay learned, handed to the usage callback once the upstream is done."""
+class StreamProgress:
+    """What the relay learned while the upstream was read."""
 
     __slots__ = ("client_gone_at", "error", "event_count", "first_event_at", "usage")
 
@@ -39,9 +43,32 @@ class StreamOutcome:
         self.client_gone_at = 0.0
 
 
+def estimated_usage(request: InferenceRequest, event_count: int) -> TokenUsage:
+    """What a stream that reported no usage is billed: a prompt of a quarter token per byte, one
+    token per event."""
+    prompt = request.body.get("messages") or request.body.get("prompt") or ""
+    return TokenUsage(prompt_tokens=max(1, len(orjson.dumps(prompt)) // 4), completion_tokens=event_count)
+
+
+def stream_outcome(request: InferenceRequest, target: DeploymentTarget, progress: StreamProgress) -> Outcome:
+    """How a relayed stream ended."""
+    ttft = (progress.first_event_at - request.start_perf) * 1000 if progress.first_event_at else 0.0
+    usage = progress.usage
+    return outcome_of(
+        target,
+        usage=usage if usage is not None else estimated_usage(request, progress.event_count),
+        error=progress.error,
+        client_gone=bool(progress.client_gone_at),
+        usage_estimated=usage is None,
+        ttft_ms=ttft,
+    )
+
+
 async def relay_stream(
     http_request: web.Request,
     request: InferenceRequest,
+    call: CallHooks,
+    target: DeploymentTarget,
     upstream: UpstreamResponse,
     adapter: OperationAdapter,
     headers: dict[str, str],
@@ -49,53 +76,52 @@ async def relay_stream(
     error_event: Callable[[HyditeError], bytes],
     drain_seconds: float,
     drain_bytes: int,
-    on_done: Callable[[StreamOutcome], None],
 ) -> web.StreamResponse:
-    """Send the upstream's events to the client as they arrive; on_done gets the outcome."""
+    """Send the upstream's events to the client as they arrive; the request is settled once the
+    upstream is done (before the stream's last bytes go out)."""
     response = web.StreamResponse(status=200, headers={**SSE_HEADERS, **headers})
-    outcome = StreamOutcome()
+    progress = StreamProgress()
     translator = adapter.stream_translator(request)
     wants_usage = request.client_wants_stream_usage
+    hooked = call if call.hooks.stream_events else None
     drained = 0
     try:
         try:
             await response.prepare(http_request)
         except ConnectionResetError:
-            outcome.client_gone_at = time.monotonic()
+            progress.client_gone_at = time.monotonic()
         marker = adapter.stream_usage_marker
-        async for batch in upstream.event_batches():
-            if not outcome.event_count:
-                outcome.first_event_at = time.perf_counter()
+        async for batch in event_batches(upstream.chunks()):
+            if not progress.event_count:
+                progress.first_event_at = time.perf_counter()
             data = batch[0] if len(batch) == 1 else b"".join(batch)
-            if translator is None and marker not in data:
-                outcome.event_count += len(batch)  # nothing to bill in these: relayed as they are
+            if translator is None and hooked is None and marker not in data:
+                progress.event_count += len(batch)  # nothing to bill in these: relayed as they are
             else:
-                data = _inspected(batch, adapter, translator, wants_usage, outcome)
-            if not outcome.client_gone_at:
+                data = _inspected(batch, adapter, translator, hooked, wants_usage, progress)
+            if not progress.client_gone_at:
                 if data:  # one write per read from the provider, however many events it brought
-                    await _send(response, data, outcome)
+                    await _send(response, data, progress)
                 continue
             drained += sum(len(event) for event in batch)
             if (
-                outcome.usage is not None
+                progress.usage is not None
                 or drained > drain_bytes
-                or (time.monotonic() - outcome.client_gone_at > drain_seconds)
+                or (time.monotonic() - progress.client_gone_at > drain_seconds)
             ):
                 break
-    except TimeoutError:
-        outcome.error = UpstreamTimeoutError("the provider stopped sending within the stream timeout")
-    except HttpClientError as exc:
-        outcome.error = UpstreamError(f"the provider's stream broke off: {exc}")
+    except HyditeError as exc:
+        progress.error = exc
     finally:
         upstream.release()
-        on_done(outcome)
-    if outcome.error is not None:
-        await _send(response, error_event(outcome.error), outcome)
-    if not outcome.client_gone_at:
+        call.after_call(stream_outcome(request, target, progress))
+    if progress.error is not None:
+        await _send(response, error_event(progress.error), progress)
+    if not progress.client_gone_at:
         try:
             await response.write_eof()
         except ConnectionResetError:
-            outcome.client_gone_at = time.monotonic()
+            progress.client_gone_at = time.monotonic()
     return response
 
 
@@ -103,29 +129,32 @@ def _inspected(
     batch: list[bytes],
     adapter: OperationAdapter,
     translator: StreamTranslator | None,
+    hooked: CallHooks | None,
     wants_usage: bool,
-    outcome: StreamOutcome,
+    progress: StreamProgress,
 ) -> bytes:
     """What to send for a batch of events, event by event: usage noted, translated if asked,
-    usage-only chunks dropped unless the client asked for them."""
+    usage-only chunks dropped unless the client asked for them, stream-event hooks applied."""
     outgoing: list[bytes] = []
     for event in batch:
         info = adapter.inspect_stream_event(event)
         if info.usage is not None:
-            outcome.usage = info.usage
-        outcome.event_count += 1
+            progress.usage = info.usage
+        progress.event_count += 1
         if translator is not None:
             outgoing += translator.translate(event)
         elif not info.usage_only or wants_usage:
             outgoing.append(event)
+    if hooked is not None:
+        outgoing = [hooked.on_stream_event(event) for event in outgoing]
     return b"".join(outgoing)
 
 
-async def _send(response: web.StreamResponse, data: bytes, outcome: StreamOutcome) -> None:
+async def _send(response: web.StreamResponse, data: bytes, progress: StreamProgress) -> None:
     """Write to the client unless it is gone; a failed write marks it gone."""
-    if outcome.client_gone_at:
+    if progress.client_gone_at:
         return
     try:
         await response.write(data)
     except ConnectionResetError:
-        outcome.client_gone_at = time.monotonic()
+        progress.client_gone_at = time.monotonic()

@@ -9,11 +9,11 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from hydite_common.allowlists import permits
-from hydite_common.errors import InvalidRequestError, ServiceUnavailableError
+from hydite_common.errors import InvalidRequestError
 from hydite_common.http import json_response, read_json_object
-from hydite_dataplane.auth import authenticate
-from hydite_dataplane.authz import allowlists, authorize_route
-from hydite_dataplane.snapshot import SnapshotHolder
+from hydite_dataplane.authz import allowlists
+from hydite_dataplane.gateway import Gateway
+from hydite_dataplane.request import Caller
 
 if TYPE_CHECKING:
     from bpe_openai import Encoding
@@ -71,20 +71,15 @@ def count_chat_tokens(encoding: Encoding, messages: list[Any]) -> int:
     return total
 
 
-async def token_counter(holder: SnapshotHolder, request: web.Request) -> web.Response:
+async def token_counter(gateway: Gateway, caller: Caller, request: web.Request) -> web.Response:
     """{"model", "messages" | "prompt"} -> {"total_tokens", "request_model", "model_used", ...}."""
-    if not holder.ready:
-        raise ServiceUnavailableError("the gateway has not received its configuration yet")
-    snapshot = holder.current
-    _, key = authenticate(request.headers, snapshot)
-    authorize_route(key, request.path)
     body = await read_json_object(request)
     model = body.get("model")
     if not isinstance(model, str) or not model:
         raise InvalidRequestError("you must provide a model parameter", param="model")
-    group = snapshot.model_groups.get(model)
+    group = caller.snapshot.model_groups.get(model)
     # A gateway model counts with its deployment's provider model; another name is taken as it is.
-    upstream = group[0].upstream_model if group and permits(allowlists(key, snapshot), model) else model
+    upstream = group[0].upstream_model if group and permits(allowlists(caller), model) else model
     encoding, encoding_name = encoding_for(upstream)
     messages, prompt = body.get("messages"), body.get("prompt")
     if isinstance(messages, list):

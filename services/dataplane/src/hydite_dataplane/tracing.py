@@ -20,8 +20,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-from hydite_dataplane.hooks import CallRecord
-from hydite_dataplane.request import InferenceRequest
+from hydite_dataplane.request import InferenceRequest, Outcome
 
 TRACEPARENT_LENGTH = 55  # 00-<32 hex trace id>-<16 hex span id>-<2 hex flags>
 NEW_TRACE = ""
@@ -52,14 +51,14 @@ class RequestTracer:
             return NEW_TRACE
         return None
 
-    def after_call(self, request: InferenceRequest, record: CallRecord) -> None:
+    def after_call(self, request: InferenceRequest, outcome: Outcome) -> None:
         """Record the span of a traced request."""
         if request.trace_parent is None:
             return
         parent: Context | None = (
             self._propagator.extract({"traceparent": request.trace_parent}) if request.trace_parent else None
         )
-        target = record.target
+        target = outcome.target
         model = request.requested_model or request.model
         span = self._tracer.start_span(
             f"{request.operation} {model}",
@@ -67,7 +66,7 @@ class RequestTracer:
             kind=SpanKind.SERVER,
             start_time=int(request.start_time * 1e9),
         )
-        usage = record.usage
+        usage = outcome.usage
         span.set_attributes(
             {
                 "gen_ai.operation.name": request.operation,
@@ -76,19 +75,19 @@ class RequestTracer:
                 "gen_ai.response.model": target.upstream_model if target else "",
                 "gen_ai.usage.input_tokens": usage.prompt_tokens,
                 "gen_ai.usage.output_tokens": usage.completion_tokens,
-                "http.response.status_code": record.http_status,
+                "http.response.status_code": outcome.http_status,
                 "hydite.request_id": request.request_id,
                 "hydite.deployment_id": target.deployment_id if target else "",
                 "hydite.model_group": request.model,
                 "hydite.attempts": request.attempts,
                 "hydite.stream": request.stream,
-                "hydite.time_to_first_token_ms": record.ttft_ms,
+                "hydite.time_to_first_token_ms": outcome.ttft_ms,
                 "hydite.team_id": request.key.team_id,
                 "hydite.user_id": request.key.user_id,
             }
         )
-        if record.status != "success":
-            span.set_attribute("error.type", record.error_code or str(record.http_status))
+        if outcome.status != "success":
+            span.set_attribute("error.type", outcome.error_code or str(outcome.http_status))
             span.set_status(Status(StatusCode.ERROR))
         span.end(end_time=time.time_ns())
 

@@ -6,18 +6,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from hydite_dataplane.config.snapshot import DeploymentTarget
 from hydite_dataplane.request import InferenceRequest, TokenUsage
-from hydite_dataplane.snapshot import DeploymentTarget
-
-
-@dataclass(frozen=True, slots=True)
-class UpstreamCall:
-    """An HTTP request to a provider, ready to send."""
-
-    method: str
-    url: str
-    headers: dict[str, str]
-    body: bytes
+from hydite_dataplane.upstream.transport import UpstreamCall
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 
-from hydite_dataplane.providers.base import UpstreamCall
-
-if TYPE_CHECKING:
-    from hydite_dataplane.upstream import CallTimeouts
+from hydite_dataplane.config.snapshot import DeploymentTarget
+from hydite_dataplane.providers.openai import OpenAIChat
+from hydite_dataplane.request import InferenceRequest
+from hydite_dataplane.upstream.sse import data_event
+from hydite_dataplane.upstream.transport import CallTimeouts, UpstreamCall
 
 DEFAULT_REPLY = (
     "Hello from Hydite's mock provider. Point a deployment at a real provider to get real answers."
@@ -61,16 +62,23 @@ class MockResponse:
         """The whole body."""
         return self._body
 
-    async def event_batches(self) -> AsyncIterator[list[bytes]]:
-        """The stream's SSE events, all at once."""
-        yield self._events
-
     async def chunks(self) -> AsyncIterator[bytes]:
-        """The whole body at once."""
-        yield self._body
+        """The whole body (or every event of the stream) at once."""
+        yield b"".join(self._events) if self._events else self._body
 
     def release(self) -> None:
         """Nothing to release."""
+
+
+class MockChat(OpenAIChat):
+    """Chat for the mock provider: the request's `mock_response` travels with the in-memory call."""
+
+    def upstream_body(self, request: InferenceRequest, target: DeploymentTarget) -> dict[str, Any]:
+        """The OpenAI body, plus the reply the mock should give."""
+        body = super().upstream_body(request, target)
+        if request.options.mock_response is not None:
+            body["mock_response"] = request.options.mock_response
+        return body
 
 
 class MockTransport:
@@ -118,7 +126,7 @@ class MockTransport:
             }
             if with_usage:
                 payload["usage"] = usage
-            return b"data: " + orjson.dumps(payload) + b"\n\n"
+            return data_event(orjson.dumps(payload))
 
         words = reply.split(" ")
         events = [chunk({"role": "assistant", "content": ""}, None)]

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
-from hydite_dataplane.providers.base import StreamEventInfo, UpstreamCall
-from hydite_dataplane.providers.openai import GATEWAY_FIELDS, USAGE_MARKER, base_url, usage_from_openai
-from hydite_dataplane.request import InferenceRequest, TokenUsage
-from hydite_dataplane.snapshot import DeploymentTarget
+from hydite_dataplane.config.snapshot import DeploymentTarget
+from hydite_dataplane.providers.base import StreamEventInfo
+from hydite_dataplane.providers.openai import USAGE_MARKER, base_url, usage_from_openai
+from hydite_dataplane.request import InferenceRequest, TokenUsage, UploadedFile
+from hydite_dataplane.upstream.transport import UpstreamCall
 
 TRANSCRIPTION_PARAMS = frozenset(
     {"model", "file", "language", "prompt", "response_format", "temperature", "timestamp_granularities[]",
@@ -23,15 +23,6 @@ IMAGE_EDIT_PARAMS = frozenset(
      "background", "output_format"}
 )  # fmt: skip
 IMAGE_VARIATION_PARAMS = frozenset({"model", "image", "n", "size", "response_format", "user"})
-
-
-@dataclass(frozen=True, slots=True)
-class UploadedFile:
-    """A file part of a multipart request."""
-
-    filename: str
-    content_type: str
-    data: bytes
 
 
 FormValue = str | UploadedFile
@@ -74,16 +65,13 @@ class OpenAIMultipartOperation:
 
     stream_usage_marker = USAGE_MARKER
 
-    def __init__(
-        self, path: str, supported_params: frozenset[str], drop_fields: frozenset[str] = GATEWAY_FIELDS
-    ):
+    def __init__(self, path: str, supported_params: frozenset[str]) -> None:
         self.path = path
         self.supported_params = supported_params
-        self._drop_fields = drop_fields
 
     def build_call(self, request: InferenceRequest, target: DeploymentTarget) -> UpstreamCall:
         """The upstream multipart request."""
-        body = {k: v for k, v in request.body.items() if k not in self._drop_fields}
+        body = dict(request.body)
         body["model"] = target.upstream_model
         payload, content_type = encode_multipart(form_fields(body))
         headers = {"Content-Type": content_type}

@@ -7,16 +7,12 @@ from typing import Any
 
 import orjson
 
-from hydite_dataplane.providers.base import (
-    DONE_EVENT,
-    PLAIN_EVENT,
-    StreamEventInfo,
-    StreamTranslator,
-    UpstreamCall,
-)
+from hydite_dataplane.config.snapshot import DeploymentTarget
+from hydite_dataplane.providers.base import DONE_EVENT, PLAIN_EVENT, StreamEventInfo, StreamTranslator
 from hydite_dataplane.request import InferenceRequest, TokenUsage
-from hydite_dataplane.resource_ids import ResourceIdCodec, owner_of
-from hydite_dataplane.snapshot import DeploymentTarget
+from hydite_dataplane.resources.ids import ResourceIdCodec, owner_of
+from hydite_dataplane.upstream.sse import data_event, data_of
+from hydite_dataplane.upstream.transport import UpstreamCall
 
 DEFAULT_API_BASE = "https://api.openai.com/v1"
 
@@ -58,21 +54,8 @@ RESPONSES_PARAMS = frozenset(
     }
 )  # fmt: skip
 
-# Gateway-only fields a client may send that no provider should see.
-GATEWAY_FIELDS = frozenset(
-    {
-        "tags", "guardrails", "mock_response", "num_retries", "fallbacks", "context_window_fallbacks",
-        "content_policy_fallbacks",
-    }
-)  # fmt: skip
-
 _DONE = b"data: [DONE]"
 USAGE_MARKER = b'"usage"'
-
-
-def data_of(event: bytes) -> bytes:
-    """The data of one SSE event (its data: lines joined)."""
-    return b"".join(line[5:].lstrip() for line in event.split(b"\n") if line.startswith(b"data:"))
 
 
 def usage_from_openai(usage: Any) -> TokenUsage:
@@ -90,13 +73,11 @@ def usage_from_openai(usage: Any) -> TokenUsage:
     )
 
 
-def upstream_body(
-    request: InferenceRequest, target: DeploymentTarget, drop_fields: frozenset[str] = GATEWAY_FIELDS
-) -> dict[str, Any]:
+def upstream_body(request: InferenceRequest, target: DeploymentTarget) -> dict[str, Any]:
     """The request body for the provider: deployment defaults under the client's fields,
     the provider's model name, and usage asked for in streams."""
     body = dict(target.extra_params)
-    body.update((k, v) for k, v in request.body.items() if k not in drop_fields)
+    body.update(request.body)
     body["model"] = target.upstream_model
     if request.stream:
         options = dict(body.get("stream_options") or {})
@@ -116,16 +97,10 @@ class OpenAIOperation:
     stream_usage_marker = USAGE_MARKER
 
     def __init__(
-        self,
-        path: str,
-        supported_params: frozenset[str],
-        drop_fields: frozenset[str] = GATEWAY_FIELDS,
-        *,
-        stream_usage_option: bool = True,
+        self, path: str, supported_params: frozenset[str], *, stream_usage_option: bool = True
     ) -> None:
         self.path = path
         self.supported_params = supported_params
-        self._drop_fields = drop_fields
         self._stream_usage_option = stream_usage_option
 
     def build_call(self, request: InferenceRequest, target: DeploymentTarget) -> UpstreamCall:
@@ -144,7 +119,7 @@ class OpenAIOperation:
 
     def upstream_body(self, request: InferenceRequest, target: DeploymentTarget) -> dict[str, Any]:
         """The JSON body sent upstream."""
-        body = upstream_body(request, target, self._drop_fields)
+        body = upstream_body(request, target)
         if not self._stream_usage_option:
             body.pop("stream_options", None)
         return body
@@ -180,8 +155,8 @@ class OpenAIOperation:
 class OpenAIChat(OpenAIOperation):
     """Chat completions."""
 
-    def __init__(self, drop_fields: frozenset[str] = GATEWAY_FIELDS) -> None:
-        super().__init__("/chat/completions", CHAT_PARAMS, drop_fields)
+    def __init__(self) -> None:
+        super().__init__("/chat/completions", CHAT_PARAMS)
 
 
 def usage_from_responses_api(usage: Any) -> TokenUsage:
@@ -215,7 +190,7 @@ class ResponseIdRewriter:
             return [event]
         response["id"] = self._ids.encode(response["id"], self._deployment_id, self._owner)
         head = b"".join(line + b"\n" for line in event.split(b"\n") if line.startswith(b"event:"))
-        return [head + b"data: " + orjson.dumps(payload) + b"\n\n"]
+        return [head + data_event(orjson.dumps(payload))]
 
 
 class OpenAIResponses(OpenAIOperation):
@@ -225,8 +200,8 @@ class OpenAIResponses(OpenAIOperation):
     the owner, so GET/DELETE can find it again and nobody else can.
     """
 
-    def __init__(self, ids: ResourceIdCodec, drop_fields: frozenset[str] = GATEWAY_FIELDS) -> None:
-        super().__init__("/responses", RESPONSES_PARAMS, drop_fields, stream_usage_option=False)
+    def __init__(self, ids: ResourceIdCodec) -> None:
+        super().__init__("/responses", RESPONSES_PARAMS, stream_usage_option=False)
         self.ids = ids
 
     def _owner_and_deployment(self, request: InferenceRequest) -> tuple[str, str]:
@@ -264,16 +239,14 @@ class OpenAIResponses(OpenAIOperation):
         return StreamEventInfo(usage=usage_from_responses_api(response.get("usage")))
 
 
-def openai_operations(
-    ids: ResourceIdCodec, drop_fields: frozenset[str] = GATEWAY_FIELDS
-) -> dict[str, OpenAIOperation]:
-    """Every operation of the OpenAI wire format."""
+def openai_operations(ids: ResourceIdCodec) -> dict[str, OpenAIOperation]:
+    """Every JSON operation of the OpenAI wire format."""
     return {
-        "responses": OpenAIResponses(ids, drop_fields),
-        "chat": OpenAIChat(drop_fields),
-        "completions": OpenAIOperation("/completions", COMPLETION_PARAMS, drop_fields),
-        "embeddings": OpenAIOperation("/embeddings", EMBEDDING_PARAMS, drop_fields),
-        "moderations": OpenAIOperation("/moderations", MODERATION_PARAMS, drop_fields),
-        "images": OpenAIOperation("/images/generations", IMAGE_PARAMS, drop_fields),
-        "speech": OpenAIOperation("/audio/speech", SPEECH_PARAMS, drop_fields),
+        "responses": OpenAIResponses(ids),
+        "chat": OpenAIChat(),
+        "completions": OpenAIOperation("/completions", COMPLETION_PARAMS),
+        "embeddings": OpenAIOperation("/embeddings", EMBEDDING_PARAMS),
+        "moderations": OpenAIOperation("/moderations", MODERATION_PARAMS),
+        "images": OpenAIOperation("/images/generations", IMAGE_PARAMS),
+        "speech": OpenAIOperation("/audio/speech", SPEECH_PARAMS),
     }

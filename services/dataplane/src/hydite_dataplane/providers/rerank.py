@@ -8,10 +8,11 @@ from typing import Any
 import orjson
 
 from hydite_common.errors import InvalidRequestError
-from hydite_dataplane.providers.base import StreamEventInfo, UpstreamCall
+from hydite_dataplane.config.snapshot import DeploymentTarget
+from hydite_dataplane.providers.base import StreamEventInfo
 from hydite_dataplane.providers.openai import USAGE_MARKER
 from hydite_dataplane.request import InferenceRequest, TokenUsage
-from hydite_dataplane.snapshot import DeploymentTarget
+from hydite_dataplane.upstream.transport import UpstreamCall
 
 RERANK_PARAMS = frozenset({"model", "query", "documents", "top_n", "return_documents", "max_chunks_per_doc"})
 COHERE_API_BASE = "https://api.cohere.com"

@@ -14,17 +14,12 @@ from typing import Any
 import orjson
 
 from hydite_common.errors import InvalidRequestError
-from hydite_dataplane.providers.base import StreamEventInfo, UpstreamCall
-from hydite_dataplane.providers.openai import (
-    CHAT_PARAMS,
-    GATEWAY_FIELDS,
-    RESPONSES_PARAMS,
-    USAGE_MARKER,
-    OpenAIChat,
-    data_of,
-)
+from hydite_dataplane.config.snapshot import DeploymentTarget
+from hydite_dataplane.providers.base import StreamEventInfo
+from hydite_dataplane.providers.openai import CHAT_PARAMS, RESPONSES_PARAMS, USAGE_MARKER, OpenAIChat
 from hydite_dataplane.request import InferenceRequest, TokenUsage
-from hydite_dataplane.snapshot import DeploymentTarget
+from hydite_dataplane.upstream.sse import data_of
+from hydite_dataplane.upstream.transport import UpstreamCall
 
 _PART_TO_CHAT = {"input_text": "text", "output_text": "text", "text": "text"}
 
@@ -385,14 +380,12 @@ class ResponsesViaChat:
     )
     stream_usage_marker = USAGE_MARKER
 
-    def __init__(self, drop_fields: frozenset[str] = GATEWAY_FIELDS) -> None:
-        self._chat = OpenAIChat(drop_fields)
-        self._passed_on = GATEWAY_FIELDS - drop_fields  # e.g. mock_response for the mock provider
+    def __init__(self, chat: OpenAIChat | None = None) -> None:
+        self._chat = chat or OpenAIChat()
 
     def build_call(self, request: InferenceRequest, target: DeploymentTarget) -> UpstreamCall:
         """The chat request that answers this Responses request."""
         chat_body = to_chat_request(request.body, target.upstream_model)
-        chat_body.update({k: request.body[k] for k in self._passed_on if k in request.body})
         return self._chat.build_call(replace(request, body=chat_body), target)
 
     def usage_from_response(self, body: Mapping[str, Any]) -> TokenUsage:

@@ -1,6 +1,10 @@
 """The HTTP/1.1 client that carries provider calls: keep-alive connections per origin, one
 write per request, the response head parsed once, the body read whole or piece by piece.
 
+It knows HTTP only: SSE framing is `upstream.sse`'s, and the gateway's error for a failure is
+`upstream.errors`', handed in as `map_error` so a failure is mapped where it happens (connect,
+head, body or stream) and the success path pays nothing for it.
+
 aiohttp's client costs about as much CPU per call as the rest of a bare proxy (request and
 response objects, timers and a task per call). A provider call needs far less, and this
 client is most of why the data plane's overhead stays near a bare passthrough proxy.
@@ -14,9 +18,9 @@ import re
 import ssl
 import time
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import cast
+from typing import Literal, cast
 from urllib.parse import urlsplit
 
 from multidict import CIMultiDict
@@ -32,6 +36,18 @@ _HOP_BY_HOP = frozenset({"host", "content-length", "transfer-encoding", "connect
 
 class HttpClientError(Exception):
     """The provider could not be reached, or its answer broke off or was not valid HTTP."""
+
+
+Phase = Literal["head", "body", "stream"]
+"""Where a failure happened: before the response head, reading a whole body, or mid-stream."""
+
+ErrorMap = Callable[[BaseException, Phase], BaseException]
+"""Turns a transport failure (HttpClientError or TimeoutError) into the exception to raise."""
+
+
+def unmapped(error: BaseException, phase: Phase) -> BaseException:
+    """The default ErrorMap: failures are raised as they are."""
+    return error
 
 
 class _ClosedBeforeResponse(HttpClientError):
@@ -378,8 +394,12 @@ class HttpResponse:
             if timer is not None:
                 timer.cancel()
 
+    def _raised(self, phase: Phase) -> BaseException:
+        assert self._error is not None
+        return self._connection.map_error(self._error, phase)
+
     async def wait_head(self) -> None:
-        """Return once status and headers are known."""
+        """Return once status and headers are known (failures raised unmapped: the client maps them)."""
         while not self._framing:
             if self._error is not None:
                 raise self._error
@@ -398,7 +418,7 @@ class HttpResponse:
         while not self._done:
             await self._wait()
         if self._error is not None:
-            raise self._error
+            raise self._raised("body")
         pieces = self._pieces
         body = pieces[0] if len(pieces) == 1 else b"".join(pieces)
         pieces.clear()
@@ -417,35 +437,10 @@ class HttpResponse:
                     self._connection.resume_reading()
                 yield piece
             if self._error is not None:
-                raise self._error
+                raise self._raised("stream")
             if self._done:
                 return
             await self._wait()
-
-    async def event_batches(self) -> AsyncIterator[list[bytes]]:
-        """Complete SSE events, as many as each read brought, each ending with one blank line;
-        LF and CRLF line ends."""
-        pending = b""
-        async for piece in self.chunks():
-            text = pending + piece if pending else piece
-            if b"\r" in text:
-                held = text.endswith(b"\r")
-                if held:  # its LF may come in the next piece
-                    text = text[:-1]
-                text = text.replace(b"\r\n", b"\n").replace(b"\r", b"\n") + (b"\r" if held else b"")
-            *events, pending = text.split(b"\n\n")
-            batch = [event.lstrip(b"\n") + b"\n\n" for event in events if event.strip(b"\n")]
-            if batch:
-                yield batch
-        rest = pending.strip(b"\r\n")
-        if rest:
-            yield [rest + b"\n\n"]
-
-    async def events(self) -> AsyncIterator[bytes]:
-        """Complete SSE events one by one."""
-        async for batch in self.event_batches():
-            for event in batch:
-                yield event
 
     def release(self) -> None:
         """Done with the response: a body not read to its end closes the connection."""
@@ -468,6 +463,7 @@ class _Connection(asyncio.Protocol):
         self.closed = False
         self.reused = False
         self.idle_since = 0.0
+        self.map_error = pool.map_error
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)
@@ -534,7 +530,10 @@ class _Connection(asyncio.Protocol):
 class HttpClient:
     """Keep-alive connection pools per origin, for provider calls."""
 
-    def __init__(self, *, connect_timeout: float, idle_seconds: float = 15.0) -> None:
+    def __init__(
+        self, *, connect_timeout: float, idle_seconds: float = 15.0, map_error: ErrorMap = unmapped
+    ) -> None:
+        self.map_error = map_error
         self._connect_timeout = connect_timeout
         self._idle_seconds = idle_seconds
         self._idle: dict[Origin, list[_Connection]] = {}
@@ -601,24 +600,27 @@ class HttpClient:
         retried once on a fresh one. A POST is not: the provider may have acted on it, and
         the router decides whether to try again.
         """
-        loop = asyncio.get_running_loop()
-        origin, target = split_url(url)
-        head = _request_head(method, target, origin, headers, len(body))
-        for attempt in range(2):
-            connection = self._idle_connection(origin) or await self._connect(origin, loop)
-            response = HttpResponse(connection, loop, total_timeout, read_timeout, method == "HEAD")
-            connection.send(head, body, response)
-            try:
-                if not response._framing:
-                    await response.wait_head()
-            except _ClosedBeforeResponse:
-                if not connection.reused or attempt or method not in _IDEMPOTENT:
+        try:
+            loop = asyncio.get_running_loop()
+            origin, target = split_url(url)
+            head = _request_head(method, target, origin, headers, len(body))
+            for attempt in range(2):
+                connection = self._idle_connection(origin) or await self._connect(origin, loop)
+                response = HttpResponse(connection, loop, total_timeout, read_timeout, method == "HEAD")
+                connection.send(head, body, response)
+                try:
+                    if not response._framing:
+                        await response.wait_head()
+                except _ClosedBeforeResponse:
+                    if not connection.reused or attempt or method not in _IDEMPOTENT:
+                        raise
+                    continue
+                except BaseException:
+                    response.release()
                     raise
-                continue
-            except BaseException:
-                response.release()
-                raise
-            return response
+                return response
+        except (HttpClientError, TimeoutError) as exc:
+            raise self.map_error(exc, "head") from None
         raise AssertionError("unreachable")
 
     def put_back(self, connection: _Connection) -> None:

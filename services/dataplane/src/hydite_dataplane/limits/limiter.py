@@ -1,4 +1,4 @@
-"""Stage 4: rate limits. Requests per minute, tokens per minute and requests in flight, per key
+"""Stage 4 (admit): rate limits. Requests per minute, tokens per minute and requests in flight, per key
 (and per model within a key), user, team, organization and customer.
 
 Counts live in memory as sliding windows: the current minute's count plus the previous
@@ -11,83 +11,48 @@ sharing limits across replicas is the limit gossip's job, which divides them bet
 
 from __future__ import annotations
 
-import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 
 from hydite.config.v1 import config_pb2 as pb
 from hydite_common.errors import RateLimitError
-from hydite_dataplane.hooks import CallRecord
-from hydite_dataplane.request import InferenceRequest
-from hydite_dataplane.snapshot import Snapshot
+from hydite_dataplane.limits.windows import WINDOW_SECONDS, RateWindow
+from hydite_dataplane.request import InferenceRequest, Outcome
 
-WINDOW_SECONDS = 60.0
 PRUNE_EVERY_SECONDS = 60.0
 
 
-class RateWindow:
-    """One entity's counters: this minute, the minute before, and requests in flight."""
-
-    __slots__ = ("in_flight", "previous_requests", "previous_tokens", "requests", "start", "tokens")
-
-    def __init__(self, now: float) -> None:
-        self.start = now
-        self.requests = 0
-        self.tokens = 0
-        self.previous_requests = 0
-        self.previous_tokens = 0
-        self.in_flight = 0
-
-    def roll(self, now: float) -> float:
-        """Advance to the window holding now; the share of the previous minute still counted."""
-        elapsed = now - self.start
-        if elapsed >= WINDOW_SECONDS:
-            if elapsed >= 2 * WINDOW_SECONDS:
-                self.previous_requests = self.previous_tokens = 0
-            else:
-                self.previous_requests, self.previous_tokens = self.requests, self.tokens
-            self.requests = self.tokens = 0
-            self.start = now - elapsed % WINDOW_SECONDS
-            elapsed = now - self.start
-        return 1.0 - elapsed / WINDOW_SECONDS
-
-    def seconds_until_below(self, limit: int, current: int, previous: int, carried: float) -> int:
-        """Whole seconds until the sliding count drops below limit (1 to 60)."""
-        elapsed = WINDOW_SECONDS * (1.0 - carried)
-        if current >= limit or not previous:
-            wait = WINDOW_SECONDS - elapsed
-        else:
-            # previous * (1 - (elapsed + wait) / W) + current < limit
-            wait = WINDOW_SECONDS * (1.0 - (limit - current) / previous) - elapsed
-        return min(60, max(1, math.ceil(wait)))
-
-
-def _limited(request: InferenceRequest, snapshot: Snapshot) -> Iterator[tuple[str, str, pb.Limits]]:
+def _limited(request: InferenceRequest) -> Iterator[tuple[str, str, pb.Limits]]:
     """(what, counter id, limits) for every entity of the request that carries limits."""
     key = request.key
     if key.HasField("limits"):
         yield "key", request.key_hash, key.limits
-    owners: tuple[tuple[str, str, pb.User | pb.Team | pb.Organization | pb.Customer | None], ...] = (
-        ("user", key.user_id, snapshot.users.get(key.user_id) if key.user_id else None),
-        ("team", key.team_id, snapshot.teams.get(key.team_id) if key.team_id else None),
-        (
-            "organization",
-            key.organization_id,
-            snapshot.organizations.get(key.organization_id) if key.organization_id else None,
-        ),
-        (
-            "customer",
-            request.customer_id,
-            snapshot.customers.get(request.customer_id) if request.customer_id else None,
-        ),
-    )
-    for kind, entity_id, entity in owners:
-        if entity is not None and entity.HasField("limits"):
-            yield kind, f"{kind}:{entity_id}", entity.limits
+    for kind, entity_id, owner in request.caller.owners():
+        if owner is not None and owner.HasField("limits"):
+            yield kind, f"{kind}:{entity_id}", owner.limits
+    customer = request.customer
+    if customer is not None and customer.HasField("limits"):
+        yield "customer", f"customer:{request.customer_id}", customer.limits
+
+
+class RateSlots:
+    """The windows one admitted request counts in: released, and its tokens counted, when it ends."""
+
+    __slots__ = ("windows",)
+
+    def __init__(self, windows: Sequence[RateWindow]) -> None:
+        self.windows = windows
+
+    def settle(self, outcome: Outcome) -> None:
+        """Release the request's slots and count its tokens."""
+        tokens = outcome.usage.prompt_tokens + outcome.usage.completion_tokens
+        for window in self.windows:
+            window.in_flight -= 1
+            window.tokens += tokens
 
 
 class RateLimiter:
-    """Admits requests within their limits (a pre-call hook) and settles them (a post-call hook)."""
+    """Admits requests within their limits (a pre-call hook whose RateSlots settle them)."""
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
@@ -100,11 +65,11 @@ class RateLimiter:
             window = self._windows[counter_id] = RateWindow(now)
         return window
 
-    async def before_call(self, request: InferenceRequest, snapshot: Snapshot) -> None:
+    async def before_call(self, request: InferenceRequest) -> RateSlots | None:
         """Refuse with a 429 when any limit is reached; otherwise count the request everywhere."""
         now = self._clock()
         admitted: list[RateWindow] = []
-        for kind, counter_id, limits in _limited(request, snapshot):
+        for kind, counter_id, limits in _limited(request):
             window = self._window(counter_id, now)
             self._check(kind, limits, window, now)
             admitted.append(window)
@@ -119,9 +84,9 @@ class RateLimiter:
         for window in admitted:
             window.requests += 1
             window.in_flight += 1
-        request.rate_windows = admitted
         if now - self._pruned_at > PRUNE_EVERY_SECONDS:
             self._prune(now)
+        return RateSlots(admitted) if admitted else None
 
     def _check(self, kind: str, limits: pb.Limits, window: RateWindow, now: float) -> None:
         rpm = limits.rpm_limit if limits.HasField("rpm_limit") else None
@@ -156,14 +121,6 @@ class RateLimiter:
                     code="tpm_limit_exceeded",
                     headers={"retry-after": str(wait)},
                 )
-
-    def after_call(self, request: InferenceRequest, record: CallRecord) -> None:
-        """Release the request's slots and count its tokens."""
-        tokens = record.usage.prompt_tokens + record.usage.completion_tokens
-        for window in request.rate_windows:
-            window.in_flight -= 1
-            window.tokens += tokens
-        request.rate_windows = ()
 
     def _prune(self, now: float) -> None:
         """Forget entities idle for two windows (their counts are zero by now)."""

@@ -1,29 +1,26 @@
-"""Config protocol -> Snapshot (pure): full snapshots and deltas."""
+"""Config protocol -> Snapshot (pure): full snapshots and deltas.
+
+`COLLECTIONS` is the one table of resource types the data plane keeps: a new type is one row
+(its type URL and how a resource of it is decoded); types this build does not know are skipped.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
 
 import immutables
 import orjson
+from google.protobuf.message import Message
 
 from hydite.config.v1 import config_pb2 as pb
 from hydite_common import config_types as types
 from hydite_common.credentials import CredentialCipher
 from hydite_common.pricing import TokenPrice, builtin_price
-from hydite_dataplane.snapshot import DeploymentTarget, Snapshot, empty_snapshot
+from hydite_dataplane.config.snapshot import DeploymentTarget, Snapshot
 
-_FIELD_BY_TYPE = {
-    types.VIRTUAL_KEY: "keys",
-    types.USER: "users",
-    types.TEAM: "teams",
-    types.ORGANIZATION: "organizations",
-    types.CUSTOMER: "customers",
-    types.KEY_GROUP: "key_groups",
-    types.DEPLOYMENT: "deployments",
-    types.SETTING: "settings",
-}
+Decoder = Callable[[pb.Resource, CredentialCipher], Any]
+MessageT = TypeVar("MessageT", bound=Message)
 
 
 def _json_dict(raw: bytes) -> dict[str, Any]:
@@ -56,22 +53,47 @@ def deployment_target(message: pb.Deployment, cipher: CredentialCipher) -> Deplo
     )
 
 
-def _decode(resource: pb.Resource, cipher: CredentialCipher) -> tuple[str, Any] | None:
-    """(snapshot field, value) of a resource; None for a type this build does not know."""
-    type_url = resource.body.type_url
-    field = _FIELD_BY_TYPE.get(type_url)
-    if field is None:
-        return None
-    message = types.RESOURCE_MESSAGES[type_url]()
+def _unpacked(resource: pb.Resource, message: MessageT) -> MessageT:
     if not resource.body.Unpack(message):
-        raise ValueError(f"resource {resource.name!r} does not unpack as {type_url}")
-    if isinstance(message, pb.VirtualKey):
-        return field, resource.body.value
-    if isinstance(message, pb.Deployment):
-        return field, deployment_target(message, cipher)
-    if isinstance(message, pb.Setting):
-        return field, message.value_json
-    return field, message
+        raise ValueError(f"resource {resource.name!r} does not unpack as {resource.body.type_url}")
+    return message
+
+
+def _message(resource: pb.Resource, cipher: CredentialCipher) -> Message:
+    return _unpacked(resource, types.RESOURCE_MESSAGES[resource.body.type_url]())
+
+
+def _key_bytes(resource: pb.Resource, cipher: CredentialCipher) -> bytes:
+    _unpacked(resource, pb.VirtualKey())  # checked now, parsed when a request first uses the key
+    return resource.body.value
+
+
+def _deployment(resource: pb.Resource, cipher: CredentialCipher) -> DeploymentTarget:
+    return deployment_target(_unpacked(resource, pb.Deployment()), cipher)
+
+
+def _setting_json(resource: pb.Resource, cipher: CredentialCipher) -> bytes:
+    return _unpacked(resource, pb.Setting()).value_json
+
+
+COLLECTIONS: dict[str, Decoder] = {
+    types.VIRTUAL_KEY: _key_bytes,
+    types.USER: _message,
+    types.TEAM: _message,
+    types.ORGANIZATION: _message,
+    types.CUSTOMER: _message,
+    types.KEY_GROUP: _message,
+    types.DEPLOYMENT: _deployment,
+    types.SETTING: _setting_json,
+}
+"""Resource type URL -> how one resource of it becomes a snapshot value."""
+
+_EMPTY: immutables.Map[str, Any] = immutables.Map()
+
+
+def empty_snapshot() -> Snapshot:
+    """Version 0: nothing known yet."""
+    return Snapshot(0, dict.fromkeys(COLLECTIONS, _EMPTY), immutables.Map())
 
 
 def _model_groups(
@@ -92,17 +114,17 @@ def _with_changes(
     removals: Iterable[tuple[str, str]],
     cipher: CredentialCipher,
 ) -> Snapshot:
-    mutations = {name: getattr(base, name).mutate() for name in set(_FIELD_BY_TYPE.values())}
+    mutations = {type_url: base.collections[type_url].mutate() for type_url in COLLECTIONS}
     for type_url, name in removals:
-        field = _FIELD_BY_TYPE.get(type_url)
-        if field is not None:
-            mutations[field].pop(name, None)
+        if type_url in mutations:
+            mutations[type_url].pop(name, None)
     for resource in upserts:
-        decoded = _decode(resource, cipher)
-        if decoded is not None:
-            mutations[decoded[0]][resource.name] = decoded[1]
-    collections = {name: mutation.finish() for name, mutation in mutations.items()}
-    return Snapshot(version=version, model_groups=_model_groups(collections["deployments"]), **collections)
+        type_url = resource.body.type_url
+        decode = COLLECTIONS.get(type_url)
+        if decode is not None:
+            mutations[type_url][resource.name] = decode(resource, cipher)
+    collections = {type_url: mutation.finish() for type_url, mutation in mutations.items()}
+    return Snapshot(version, collections, _model_groups(collections[types.DEPLOYMENT]))
 
 
 def snapshot_from_resources(

@@ -21,8 +21,9 @@ import grpc
 from hydite.config.v1 import config_pb2 as pb
 from hydite.config.v1 import config_pb2_grpc as pb_grpc
 from hydite_common.credentials import CredentialCipher
-from hydite_dataplane.config_decode import apply_delta, snapshot_from_resources
-from hydite_dataplane.snapshot import Snapshot, SnapshotHolder
+from hydite_dataplane.config.decode import apply_delta, snapshot_from_resources
+from hydite_dataplane.config.holder import SnapshotHolder
+from hydite_dataplane.config.snapshot import Snapshot
 
 log = logging.getLogger(__name__)
 

@@ -1,20 +1,20 @@
-"""GET /v1/models and /v1/models/{id}: the models the calling key may use, in OpenAI's list shape."""
+"""What the caller may call: GET /v1/models and /v1/models/{id} in OpenAI's list shape, their live
+metrics (/model/metrics) and the parameters their providers take (/utils/supported_openai_params)."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
 
 from aiohttp import web
 
 from hydite_common.allowlists import permits
-from hydite_common.errors import InvalidRequestError, NotFoundError, ServiceUnavailableError
+from hydite_common.errors import InvalidRequestError, NotFoundError
 from hydite_common.http import json_response
-from hydite_dataplane.auth import authenticate
-from hydite_dataplane.authz import allowlists, authorize_route
-from hydite_dataplane.providers import Provider
-from hydite_dataplane.snapshot import DeploymentTarget, SnapshotHolder
-from hydite_dataplane.stats import DeploymentStats, LiveStats
+from hydite_dataplane.authz import allowlists
+from hydite_dataplane.config.snapshot import DeploymentTarget
+from hydite_dataplane.gateway import Gateway
+from hydite_dataplane.request import Caller
+from hydite_dataplane.stats import DeploymentStats
 
 
 def model_object(name: str, deployments: tuple[DeploymentTarget, ...]) -> dict[str, object]:
@@ -26,29 +26,22 @@ def model_object(name: str, deployments: tuple[DeploymentTarget, ...]) -> dict[s
     return {"id": name, "object": "model", "created": created, "owned_by": ",".join(owners) or "hydite"}
 
 
-def visible_model_groups(
-    holder: SnapshotHolder, request: web.Request
-) -> dict[str, tuple[DeploymentTarget, ...]]:
-    """The model groups the calling key may use (authenticates the key)."""
-    if not holder.ready:
-        raise ServiceUnavailableError("the gateway has not received its configuration yet")
-    snapshot = holder.current
-    _, key = authenticate(request.headers, snapshot)
-    authorize_route(key, request.path)
-    lists = allowlists(key, snapshot)
-    return {name: group for name, group in snapshot.model_groups.items() if permits(lists, name)}
+def visible_model_groups(caller: Caller) -> dict[str, tuple[DeploymentTarget, ...]]:
+    """The model groups the caller may use."""
+    lists = allowlists(caller)
+    return {name: group for name, group in caller.snapshot.model_groups.items() if permits(lists, name)}
 
 
-async def list_models(holder: SnapshotHolder, request: web.Request) -> web.Response:
+async def list_models(gateway: Gateway, caller: Caller, request: web.Request) -> web.Response:
     """Every model the key may call."""
-    visible = visible_model_groups(holder, request)
+    visible = visible_model_groups(caller)
     return json_response({"object": "list", "data": [model_object(n, g) for n, g in sorted(visible.items())]})
 
 
-async def retrieve_model(holder: SnapshotHolder, request: web.Request) -> web.Response:
+async def retrieve_model(gateway: Gateway, caller: Caller, request: web.Request) -> web.Response:
     """One model the key may call; 404 otherwise (an unusable model is not disclosed)."""
     name = request.match_info["model_id"]
-    group = visible_model_groups(holder, request).get(name)
+    group = visible_model_groups(caller).get(name)
     if group is None:
         raise NotFoundError(f"The model '{name}' does not exist", code="model_not_found", param="model")
     return json_response(model_object(name, group))
@@ -73,32 +66,31 @@ def _metrics_row(
     }
 
 
-async def model_metrics(holder: SnapshotHolder, stats: LiveStats, request: web.Request) -> web.Response:
+async def model_metrics(gateway: Gateway, caller: Caller, request: web.Request) -> web.Response:
     """Latency and success rate per model and deployment, from this data plane's live traffic."""
-    visible = visible_model_groups(holder, request)
+    visible = visible_model_groups(caller)
     now = time.monotonic()
+    live = gateway.stats.by_deployment
     rows = [
-        _metrics_row(name, d, stats.by_deployment.get(d.deployment_id) or DeploymentStats(), now)
+        _metrics_row(name, d, live.get(d.deployment_id) or DeploymentStats(), now)
         for name, group in sorted(visible.items())
         for d in group
     ]
     return json_response({"data": rows})
 
 
-async def supported_openai_params(
-    holder: SnapshotHolder, providers: Mapping[str, Provider], request: web.Request
-) -> web.Response:
+async def supported_openai_params(gateway: Gateway, caller: Caller, request: web.Request) -> web.Response:
     """GET /utils/supported_openai_params?model=&operation=: the parameters the model's providers take."""
     name = request.query.get("model")
     if not name:
         raise InvalidRequestError("pass ?model=", param="model")
     operation = request.query.get("operation", "chat")
-    group = visible_model_groups(holder, request).get(name)
+    group = visible_model_groups(caller).get(name)
     if group is None:
         raise NotFoundError(f"The model '{name}' does not exist", code="model_not_found", param="model")
     params: set[str] = set()
     for deployment in group:
-        adapter = providers[deployment.provider].operations.get(operation)
+        adapter = gateway.providers[deployment.provider].operations.get(operation)
         if adapter is not None:
             params |= adapter.supported_params
     return json_response({"supported_openai_params": sorted(params)})

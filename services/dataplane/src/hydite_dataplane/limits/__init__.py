@@ -1,0 +1,1 @@
+"""Stage 4 (admit): rate limits now (`windows`, `limiter`); cluster-wide shares and budgets join here."""

@@ -1,0 +1,99 @@
+"""Stage 7 (relay), complete and binary answers: the provider's answer to the client, the
+request settled with its usage. Streams are `stream`'s."""
+
+from __future__ import annotations
+
+import time
+
+import orjson
+from aiohttp import web
+
+from hydite_common.errors import HyditeError, UpstreamError
+from hydite_common.http import JSON_HEADERS
+from hydite_dataplane.config.snapshot import DeploymentTarget
+from hydite_dataplane.hooks import CallHooks
+from hydite_dataplane.providers.base import OperationAdapter
+from hydite_dataplane.request import NO_USAGE, InferenceRequest, outcome_of
+from hydite_dataplane.upstream.transport import UpstreamResponse
+
+
+def gateway_headers(request: InferenceRequest, target: DeploymentTarget) -> dict[str, str]:
+    """The x-request-id and x-hydite-* headers of an answer from target."""
+    return {
+        "x-request-id": request.request_id,
+        "x-hydite-deployment": target.deployment_id,
+        "x-hydite-attempts": str(request.attempts),
+    }
+
+
+def overhead_ms(request: InferenceRequest, until: float, upstream_seconds: float = 0.0) -> str:
+    """x-hydite-overhead-ms: the request's time up to `until` (perf_counter) not spent waiting for
+    the provider."""
+    return f"{(until - request.start_perf - upstream_seconds) * 1000:.3f}"
+
+
+async def relay_complete(
+    request: InferenceRequest,
+    call: CallHooks,
+    target: DeploymentTarget,
+    upstream: UpstreamResponse,
+    adapter: OperationAdapter,
+    headers: dict[str, str],
+    sent_at: float,
+) -> web.Response:
+    """A complete answer: read whole, usage taken, translated if the adapter says so, shown to the
+    before-response hooks; the request is settled before the answer is returned."""
+    try:
+        raw = await upstream.read()
+    finally:
+        upstream.release()
+    received_at = time.perf_counter()
+    content_type = upstream.content_type or "application/json"
+    if not content_type.startswith("application/json"):
+        # Text answers (transcripts as text, srt, vtt) pass as they are; they report no tokens.
+        call.after_call(outcome_of(target, http_status=upstream.status))
+        return web.Response(
+            body=raw, status=upstream.status, headers={"Content-Type": content_type, **headers}
+        )
+    try:
+        parsed = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        parsed = None
+    if not isinstance(parsed, dict):
+        raise UpstreamError("the provider's answer is not a JSON object")
+    usage = adapter.usage_from_response(parsed)
+    translated = adapter.translate_response(request, parsed)
+    if call.hooks.before_response:
+        translated = await call.before_response(translated if translated is not None else parsed)
+    if translated is not None:
+        raw = orjson.dumps(translated)
+    call.after_call(outcome_of(target, usage=usage, http_status=upstream.status))
+    headers["x-hydite-overhead-ms"] = overhead_ms(request, time.perf_counter(), received_at - sent_at)
+    return web.Response(body=raw, status=upstream.status, headers={**JSON_HEADERS, **headers})
+
+
+async def relay_bytes(
+    http_request: web.Request,
+    call: CallHooks,
+    target: DeploymentTarget,
+    upstream: UpstreamResponse,
+    headers: dict[str, str],
+) -> web.StreamResponse:
+    """A binary answer (audio), written to the client chunk by chunk as the provider sends it."""
+    content_type = upstream.content_type or "application/octet-stream"
+    response = web.StreamResponse(status=upstream.status, headers={"Content-Type": content_type, **headers})
+    outcome = outcome_of(target, http_status=upstream.status)
+    try:
+        await response.prepare(http_request)
+        async for chunk in upstream.chunks():
+            await response.write(chunk)
+        await response.write_eof()
+    except ConnectionResetError:
+        outcome = outcome_of(target, http_status=upstream.status, client_gone=True)
+    except HyditeError as exc:
+        # Bytes already went out: the client sees a truncated body; the usage event says why.
+        outcome = outcome_of(target, usage=NO_USAGE, error=exc)
+    finally:
+        upstream.release()
+    call.after_call(outcome)
+    return response
