@@ -18,7 +18,17 @@ from hydite.config.v1 import config_pb2_grpc as pb_grpc
 from hydite_common.credentials import CredentialCipher
 from hydite_common.errors import ConflictError
 from hydite_common.http import Handler, error_middleware, health_routes
-from hydite_controlplane.admin import audit, keys, models, principals, spend
+from hydite_controlplane.admin import (
+    audit,
+    customers,
+    key_groups,
+    keys,
+    models,
+    organizations,
+    spend,
+    teams,
+    users,
+)
 from hydite_controlplane.appkeys import CACHE, CIPHER, NODE_STATUS, SESSIONS, SETTINGS
 from hydite_controlplane.bootstrap import apply_bootstrap, read_bootstrap
 from hydite_controlplane.config import status
@@ -48,7 +58,11 @@ async def prepare_database(settings: ControlplaneSettings) -> None:
 
 @web.middleware
 async def conflict_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """A unique or foreign-key violation that slipped past the checks is a 409, never a 500."""
+    """A unique or foreign-key violation that slipped past the checks is a 409, never a 500.
+
+    The one place IntegrityError is mapped: handlers pre-check what they can (with the messages
+    callers see) and commit without catching.
+    """
     try:
         return await handler(request)
     except IntegrityError:
@@ -76,7 +90,7 @@ def build_app(settings: ControlplaneSettings) -> web.Application:
 
     app.cleanup_ctx.append(_database_and_streaming)
     app.add_routes(health_routes(readiness))
-    for module in (keys, models, principals, spend, audit, status):
+    for module in (keys, models, users, teams, organizations, customers, key_groups, spend, audit, status):
         app.add_routes(module.ROUTES)
     return app
 

@@ -22,8 +22,9 @@ from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from hydite_common.credentials import CredentialCipher
+from hydite_controlplane.admin.entities import row_public
+from hydite_controlplane.admin.key_groups import KEY_GROUPS, KeyGroupFields
 from hydite_controlplane.admin.models import NewModelRequest, apply_params, deployment_public, provider_of
-from hydite_controlplane.admin.principals import KEY_GROUPS, KeyGroupFields, apply_fields, row_public
 from hydite_controlplane.admin.validation import AdminRequest, validate
 from hydite_controlplane.config.changelog import CONFIG_WRITE_LOCK_ID
 from hydite_controlplane.db import run_sql
@@ -107,7 +108,6 @@ def _desired_deployment(entry: NewModelRequest, cipher: CredentialCipher) -> Dep
         created_by=BOOTSTRAP_ACTOR,
     )  # fmt: skip
     apply_params(row, entry.litellm_params, cipher)
-    row.weight = entry.litellm_params.weight
     return row
 
 
@@ -115,7 +115,7 @@ def _desired_group(group: KeyGroupFields) -> KeyGroupRow:
     if not group.name:
         raise BootstrapError("every key group needs a name")
     row = KeyGroupRow(name=group.name, created_by=BOOTSTRAP_ACTOR)
-    apply_fields(KEY_GROUPS, row, group)
+    KEY_GROUPS.apply(row, group)
     return row
 
 
@@ -143,7 +143,7 @@ async def apply_bootstrap(
                     desired.created_at, desired.created_by = current.created_at, current.created_by
                 changed.append(await session.merge(desired))
                 record_audit(
-                    session, actor=BOOTSTRAP_ACTOR, action="model.bootstrap", object_type="model",
+                    session=session, actor=BOOTSTRAP_ACTOR, action="model.bootstrap", object_type="model",
                     object_id=desired.model_id, before=None, after=deployment_public(desired, cipher),
                 )  # fmt: skip
         for group in bootstrap.key_groups:
@@ -155,11 +155,11 @@ async def apply_bootstrap(
                     desired_group.created_by = current_group.created_by
                 changed.append(await session.merge(desired_group))
                 record_audit(
-                    session, actor=BOOTSTRAP_ACTOR, action="group.bootstrap", object_type="group",
+                    session=session, actor=BOOTSTRAP_ACTOR, action="group.bootstrap", object_type="group",
                     object_id=desired_group.name, before=None, after=row_public(desired_group),
                 )  # fmt: skip
         if changed:
-            await save_resources(session, *changed)
+            await save_resources(*changed, session=session)
         await session.commit()
     return len(changed)
 

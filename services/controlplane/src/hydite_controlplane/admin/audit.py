@@ -18,7 +18,7 @@ async def audit(request: web.Request) -> web.Response:
     page, size = page_of(request, size_param="page_size", default_size=50)
     async with request.app[SESSIONS]() as session:
         entries = await list_audit(
-            session,
+            session=session,
             object_type=request.query.get("object_type"),
             object_id=request.query.get("object_id"),
             limit=size,

@@ -15,15 +15,15 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from aiohttp import web
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from hydite_common.allowlists import route_permitted
 from hydite_common.errors import AuthenticationError, PermissionDeniedError
 from hydite_common.keys import hash_key, key_from_headers
 from hydite_controlplane.appkeys import SESSIONS, SETTINGS
-from hydite_controlplane.db import run_sql
 from hydite_controlplane.models.keys import VirtualKeyRow
 from hydite_controlplane.models.principals import UserRow
+from hydite_controlplane.store.keys import get_key
+from hydite_controlplane.store.principals import teams_administered_by
 
 
 class Role(StrEnum):
@@ -87,18 +87,6 @@ class AdminCaller:
             )
 
 
-async def _admin_team_ids(session: AsyncSession, user_id: str) -> frozenset[str]:
-    rows = await run_sql(
-        session,
-        (
-            "SELECT team_id FROM teams WHERE members_with_roles @> "
-            "jsonb_build_array(jsonb_build_object('user_id', CAST(:user_id AS text), 'role', 'admin'))"
-        ),
-        {"user_id": user_id},
-    )
-    return frozenset(r[0] for r in rows)
-
-
 async def admin_caller(request: web.Request) -> AdminCaller:
     """Authenticate the caller: the master key, or a valid virtual key and its user's role."""
     key = key_from_headers(request.headers)
@@ -109,7 +97,7 @@ async def admin_caller(request: web.Request) -> AdminCaller:
     if hmac.compare_digest(key.encode(), request.app[SETTINGS].master_key.encode()):
         return AdminCaller(identity="master_key", role=Role.MASTER)
     async with request.app[SESSIONS]() as session:
-        row = await session.get(VirtualKeyRow, hash_key(key))
+        row = await get_key(hash_key(key), session=session)
         if row is None:
             raise AuthenticationError("Invalid API key provided")
         if row.blocked:
@@ -126,5 +114,5 @@ async def admin_caller(request: web.Request) -> AdminCaller:
                 if user.blocked:
                     raise PermissionDeniedError("this key's user is blocked", code="user_blocked")
                 role = Role(user.user_role) if user.user_role in USER_ROLES else Role.INTERNAL_USER
-            admin_teams = await _admin_team_ids(session, row.user_id)
+            admin_teams = await teams_administered_by(row.user_id, session=session)
     return AdminCaller(identity=f"key:{row.token[:12]}", role=role, key=row, admin_team_ids=admin_teams)

@@ -1,20 +1,25 @@
-"""Key routes: generate, update, delete, regenerate, block/unblock, info, list, health."""
+"""Virtual keys: request schemas and the key routes (generate, update, delete, regenerate,
+block/unblock, info, list, health), and deleting keys along with their owner."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from aiohttp import web
 from pydantic import Field, field_validator, model_validator
-from sqlalchemy.exc import IntegrityError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from hydite_common.errors import ConflictError, InvalidRequestError, NotFoundError, PermissionDeniedError
 from hydite_common.http import json_response, read_json_object
 from hydite_common.keys import generate_key, hash_key, key_or_hash_to_hash, mask_key
 from hydite_controlplane.admin.auth import AdminCaller, Role, admin_caller
+from hydite_controlplane.admin.entities import row_public
+from hydite_controlplane.admin.key_groups import require_key_group
+from hydite_controlplane.admin.organizations import require_organization
+from hydite_controlplane.admin.updates import UpdateRules, apply_update
 from hydite_controlplane.admin.validation import (
     AdminRequest,
     Duration,
@@ -28,7 +33,7 @@ from hydite_controlplane.admin.validation import (
 from hydite_controlplane.appkeys import SESSIONS
 from hydite_controlplane.models.common import utcnow
 from hydite_controlplane.models.keys import VirtualKeyRow
-from hydite_controlplane.models.principals import KeyGroupRow, OrganizationRow, TeamRow, UserRow
+from hydite_controlplane.models.principals import TeamRow, UserRow
 from hydite_controlplane.store import keys as key_store
 from hydite_controlplane.store.audit import record_audit
 from hydite_controlplane.store.resources import delete_resources, save_resources, write_resources
@@ -157,29 +162,17 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
-_LIST_FIELDS = ("models", "tags", "guardrails", "allowed_routes")
-_DICT_FIELDS = ("model_rpm_limit", "model_tpm_limit")
+KEY_UPDATES = UpdateRules(not_columns=frozenset({"key", "new_key", "duration"}), null_clears=True)
+"""Key settings land on the row by name; null empties a list, a mapping or `blocked`."""
 
 
 def apply_key_settings(row: VirtualKeyRow, body: KeySettings) -> None:
-    """Copy the fields the body set onto the row (unset fields keep their value)."""
-    for name in body.model_fields_set:
-        value = getattr(body, name)
-        if name in ("key", "new_key"):
-            continue
-        if name == "duration":
-            row.expires = utcnow() + parse_duration(value) if value else None
-        elif name == "metadata":
-            row.metadata_ = value or {}
-        elif name in _LIST_FIELDS:
-            setattr(row, name, value or [])
-        elif name in _DICT_FIELDS:
-            setattr(row, name, value or {})
-        elif name == "blocked":
-            row.blocked = bool(value)
-        else:
-            setattr(row, name, value)
-    row.updated_at = utcnow()
+    """Copy the fields the body set onto the row (unset fields keep their value); a duration sets
+    `expires` from now."""
+    derived: dict[str, Any] = {}
+    if "duration" in body.model_fields_set:
+        derived["expires"] = utcnow() + parse_duration(body.duration) if body.duration else None
+    apply_update(row, body, KEY_UPDATES, derived=derived)
 
 
 async def _check_references(session: AsyncSession, caller: AdminCaller, row: VirtualKeyRow) -> None:
@@ -198,14 +191,10 @@ async def _check_references(session: AsyncSession, caller: AdminCaller, row: Vir
                 raise InvalidRequestError(
                     f"models {outside} are not allowed for team {row.team_id!r}", param="models"
                 )
-        if row.organization_id and await session.get(OrganizationRow, row.organization_id) is None:
-            raise InvalidRequestError(
-                f"organization {row.organization_id!r} does not exist", param="organization_id"
-            )
-        if row.key_group and await session.get(KeyGroupRow, row.key_group) is None:
-            raise InvalidRequestError(f"key group {row.key_group!r} does not exist", param="key_group")
+        await require_organization(row.organization_id, session=session)
+        await require_key_group(row.key_group, session=session)
         if row.key_alias is not None and await key_store.alias_taken(
-            session, row.key_alias, other_than=row.token
+            row.key_alias, session=session, other_than=row.token
         ):
             raise ConflictError(f"key_alias {row.key_alias!r} is already used", param="key_alias")
         if not caller.can_write:
@@ -228,15 +217,8 @@ async def _check_owner_for_team_admin(
         )
 
 
-async def _commit(session: AsyncSession) -> None:
-    try:
-        await session.commit()
-    except IntegrityError:
-        raise ConflictError("a key with this value or alias already exists") from None
-
-
 async def _load_key(session: AsyncSession, key_or_hash: str) -> VirtualKeyRow:
-    row = await key_store.get_key(session, key_or_hash_to_hash(key_or_hash))
+    row = await key_store.get_key(key_or_hash_to_hash(key_or_hash), session=session)
     if row is None:
         raise NotFoundError("key not found", code="key_not_found", param="key")
     return row
@@ -261,15 +243,15 @@ async def generate(request: web.Request) -> web.Response:
     )
     apply_key_settings(row, body)
     async with request.app[SESSIONS]() as session:
-        if await key_store.get_key(session, row.token) is not None:
+        if await key_store.get_key(row.token, session=session) is not None:
             raise ConflictError("this key already exists", param="key")
         await _check_references(session, caller, row)
-        await save_resources(session, row)
+        await save_resources(row, session=session)
         record_audit(
-            session, actor=caller.identity, action="key.generate", object_type="key", object_id=row.token,
-            before=None, after=key_public(row),
+            session=session, actor=caller.identity, action="key.generate", object_type="key",
+            object_id=row.token, before=None, after=key_public(row),
         )  # fmt: skip
-        await _commit(session)
+        await session.commit()
     return json_response({"key": key, **key_public(row), "token_id": row.token})
 
 
@@ -284,12 +266,12 @@ async def update(request: web.Request) -> web.Response:
         apply_key_settings(row, body)
         caller.require_team(row.team_id)
         await _check_references(session, caller, row)
-        await save_resources(session, row)
+        await save_resources(row, session=session)
         record_audit(
-            session, actor=caller.identity, action="key.update", object_type="key", object_id=row.token,
-            before=before, after=key_public(row),
+            session=session, actor=caller.identity, action="key.update", object_type="key",
+            object_id=row.token, before=before, after=key_public(row),
         )  # fmt: skip
-        await _commit(session)
+        await session.commit()
     return json_response(key_public(row))
 
 
@@ -306,18 +288,18 @@ async def regenerate(request: web.Request) -> web.Response:
         fresh.token, fresh.key_name = hash_key(new_key), mask_key(new_key)
         apply_key_settings(fresh, body)
         caller.require_team(fresh.team_id)
-        if await key_store.get_key(session, fresh.token) is not None:
+        if await key_store.get_key(fresh.token, session=session) is not None:
             raise ConflictError("the new key already exists", param="new_key")
         # The alias moves to the new key; free it before the uniqueness check.
         old.key_alias = None
         await session.flush()
         await _check_references(session, caller, fresh)
-        await write_resources(session, removals=[old], upserts=[fresh])
+        await write_resources(session=session, removals=[old], upserts=[fresh])
         record_audit(
-            session, actor=caller.identity, action="key.regenerate", object_type="key", object_id=fresh.token,
-            before=before, after=key_public(fresh),
+            session=session, actor=caller.identity, action="key.regenerate", object_type="key",
+            object_id=fresh.token, before=before, after=key_public(fresh),
         )  # fmt: skip
-        await _commit(session)
+        await session.commit()
     return json_response({"key": new_key, **key_public(fresh), "token_id": fresh.token})
 
 
@@ -337,7 +319,7 @@ async def delete(request: web.Request) -> web.Response:
         for value in body.keys:
             row = await _load_key(session, value)
             rows[row.token] = row
-        by_alias = {r.key_alias: r for r in await key_store.keys_by_alias(session, body.key_aliases)}
+        by_alias = {r.key_alias: r for r in await key_store.keys_by_alias(body.key_aliases, session=session)}
         missing = [a for a in body.key_aliases if a not in by_alias]
         if missing:
             raise NotFoundError(f"no key has alias {missing[0]!r}", code="key_not_found", param="key_aliases")
@@ -357,10 +339,35 @@ async def delete_keys(
         return
     for row in rows:
         record_audit(
-            session, actor=caller.identity, action=action, object_type="key", object_id=row.token,
+            session=session, actor=caller.identity, action=action, object_type="key", object_id=row.token,
             before=key_public(row), after=None,
         )  # fmt: skip
-    await delete_resources(session, *rows)
+    await delete_resources(*rows, session=session)
+
+
+@dataclass(frozen=True)
+class KeyOwner:
+    """Users and teams own keys: deleting owners deletes their keys (as LiteLLM does), and an
+    owner's info lists its keys. Its methods are the owner entity's hooks."""
+
+    id_column: Literal["user_id", "team_id"]
+    info_field: str  # where the owner's own row appears in its info response
+
+    async def delete_keys(
+        self, session: AsyncSession, caller: AdminCaller, owners: list[Any]
+    ) -> dict[str, Any]:
+        """Delete every key of these owners; the delete response's extra field."""
+        ids = [getattr(owner, self.id_column) for owner in owners]
+        keys = await key_store.keys_owned_by(self.id_column, ids, session=session)
+        await delete_keys(session, caller, keys, action="key.delete_with_owner")
+        return {"deleted_keys": sorted(k.token for k in keys)}
+
+    async def info(self, session: AsyncSession, owner: Any) -> dict[str, Any]:
+        """The owner's keys and its own row, for its info response."""
+        keys = await key_store.keys_owned_by(
+            self.id_column, [getattr(owner, self.id_column)], session=session
+        )
+        return {"keys": [key_public(k) for k in keys], self.info_field: row_public(owner)}
 
 
 async def _set_blocked(request: web.Request, blocked: bool) -> web.Response:
@@ -372,9 +379,9 @@ async def _set_blocked(request: web.Request, blocked: bool) -> web.Response:
         before = key_public(row)
         row.blocked = blocked
         row.updated_at = utcnow()
-        await save_resources(session, row)
+        await save_resources(row, session=session)
         record_audit(
-            session, actor=caller.identity, action="key.block" if blocked else "key.unblock",
+            session=session, actor=caller.identity, action="key.block" if blocked else "key.unblock",
             object_type="key", object_id=row.token, before=before, after=key_public(row),
         )  # fmt: skip
         await session.commit()
@@ -429,7 +436,7 @@ async def list_(request: web.Request) -> web.Response:
     full = request.query.get("return_full_object", "false").lower() == "true"
     async with request.app[SESSIONS]() as session:
         rows, total = await key_store.list_keys(
-            session,
+            session=session,
             user_id=request.query.get("user_id"),
             team_ids=team_ids,
             organization_id=request.query.get("organization_id"),

@@ -1,4 +1,5 @@
-"""Model routes: /model/new, /model/update, /model/delete, /model/info and /v1/model/info (LiteLLM shape)."""
+"""Model deployments: request schemas and the model routes (/model/new, /model/update, /model/delete,
+/model/info and /v1/model/info, in LiteLLM's shape)."""
 
 from __future__ import annotations
 
@@ -7,17 +8,16 @@ from typing import Any
 
 from aiohttp import web
 from pydantic import ConfigDict, Field, field_validator
-from sqlalchemy.exc import IntegrityError
-from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from hydite_common.allowlists import NOTHING, permits
 from hydite_common.credentials import CredentialCipher, mask_secret
-from hydite_common.errors import ConflictError, InvalidRequestError, NotFoundError, UnprocessableEntityError
+from hydite_common.errors import ConflictError, InvalidRequestError, NotFoundError
 from hydite_common.http import json_response
 from hydite_common.pricing import builtin_price
 from hydite_common.providers import SUPPORTED_PROVIDERS, split_model
 from hydite_controlplane.admin.auth import AdminCaller, admin_caller
+from hydite_controlplane.admin.updates import UpdateRules, apply_update
 from hydite_controlplane.admin.validation import MAX_COUNT, AdminRequest, read_request
 from hydite_controlplane.appkeys import CIPHER, SESSIONS
 from hydite_controlplane.models.common import utcnow
@@ -25,6 +25,7 @@ from hydite_controlplane.models.deployments import DeploymentRow
 from hydite_controlplane.models.keys import VirtualKeyRow
 from hydite_controlplane.models.principals import KeyGroupRow, OrganizationRow, TeamRow
 from hydite_controlplane.store.audit import record_audit
+from hydite_controlplane.store.deployments import deployments_by_name
 from hydite_controlplane.store.resources import delete_resources, save_resources
 
 # litellm_params that map to deployment columns; any other param passes through to the provider.
@@ -91,6 +92,10 @@ class DeleteModelRequest(AdminRequest):
     id: str = Field(min_length=1)
 
 
+Shown = dict[str, Any] | None
+"""A deployment's public form in the audit trail (None before it existed or after it is gone)."""
+
+
 def deployment_public(row: DeploymentRow, cipher: CredentialCipher | None) -> dict[str, Any]:
     """A deployment as LiteLLM shows it; the credential masked (or left out without a cipher)."""
     params: dict[str, Any] = {
@@ -131,33 +136,37 @@ def provider_of(model: str, custom_provider: str | None) -> tuple[str, str]:
     return provider, upstream_model
 
 
+PARAM_UPDATES = UpdateRules(
+    not_columns=frozenset({"model", "custom_llm_provider", "api_key"}),
+    param_prefix="litellm_params.",
+    null_message="{param} may not be null",
+)
+"""The column params land on the row by name; model, provider and api_key are derived first."""
+
+
 def apply_params(row: DeploymentRow, params: LitellmParams, cipher: CredentialCipher) -> None:
-    """Copy the litellm_params the request set onto the row (credential encrypted)."""
-    fields = params.model_fields_set
+    """Copy the litellm_params the request set onto the row: model and provider as the provider and
+    upstream model, the credential encrypted, unknown params merged into extra_params."""
+    derived: dict[str, Any] = {}
     if params.model is not None or params.custom_llm_provider is not None:
         # An update may change only the provider or only the model name.
         model = params.model or row.upstream_model
         custom = params.custom_llm_provider or (None if params.model else row.provider)
-        row.provider, row.upstream_model = provider_of(model, custom)
-    if "api_key" in fields:
-        row.api_key_encrypted = cipher.encrypt(params.api_key or "")
-    for name in _COLUMN_PARAMS:
-        if name in fields:
-            value = getattr(params, name)
-            if value is None and name == "weight":
-                raise UnprocessableEntityError(
-                    "litellm_params.weight may not be null", param="litellm_params.weight"
-                )
-            setattr(row, name, value)
+        derived["provider"], derived["upstream_model"] = provider_of(model, custom)
+    if "api_key" in params.model_fields_set:
+        derived["api_key_encrypted"] = cipher.encrypt(params.api_key or "")
     if params.model_extra:
-        row.extra_params = {**row.extra_params, **params.model_extra}
+        derived["extra_params"] = {**row.extra_params, **params.model_extra}
+    apply_update(row, params, PARAM_UPDATES, derived=derived)
 
 
-async def _commit(session: AsyncSession, model_id: str) -> None:
-    try:
-        await session.commit()
-    except IntegrityError:
-        raise ConflictError(f"a model with id {model_id!r} already exists", param="model_info.id") from None
+def _audit(
+    session: AsyncSession, caller: AdminCaller, action: str, model_id: str, *, before: Shown, after: Shown
+) -> None:
+    record_audit(
+        session=session, actor=caller.identity, action=f"model.{action}", object_type="model",
+        object_id=model_id, before=before, after=after,
+    )  # fmt: skip
 
 
 async def new_model(request: web.Request) -> web.Response:
@@ -177,17 +186,13 @@ async def new_model(request: web.Request) -> web.Response:
         created_by=caller.identity,
     )
     apply_params(row, body.litellm_params, cipher)
-    row.weight = body.litellm_params.weight
     async with request.app[SESSIONS]() as session:
         if await session.get(DeploymentRow, model_id) is not None:
             raise ConflictError(f"a model with id {model_id!r} already exists", param="model_info.id")
-        await save_resources(session, row)
+        await save_resources(row, session=session)
         public = deployment_public(row, cipher)
-        record_audit(
-            session, actor=caller.identity, action="model.new", object_type="model", object_id=model_id,
-            before=None, after=public,
-        )  # fmt: skip
-        await _commit(session, model_id)
+        _audit(session, caller, "new", model_id, before=None, after=public)
+        await session.commit()
     return json_response(public)
 
 
@@ -214,12 +219,9 @@ async def update_model(request: web.Request) -> web.Response:
         if body.model_info is not None:
             row.model_info = {**row.model_info, **{k: v for k, v in body.model_info.items() if k != "id"}}
         row.updated_at = utcnow()
-        await save_resources(session, row)
+        await save_resources(row, session=session)
         after = deployment_public(row, cipher)
-        record_audit(
-            session, actor=caller.identity, action="model.update", object_type="model",
-            object_id=row.model_id, before=before, after=after,
-        )  # fmt: skip
+        _audit(session, caller, "update", row.model_id, before=before, after=after)
         await session.commit()
     return json_response(after)
 
@@ -234,11 +236,8 @@ async def delete_model(request: web.Request) -> web.Response:
         if row is None:
             raise NotFoundError(f"model {body.id!r} does not exist", code="model_not_found", param="id")
         before = deployment_public(row, request.app[CIPHER])
-        await delete_resources(session, row)
-        record_audit(
-            session, actor=caller.identity, action="model.delete", object_type="model", object_id=body.id,
-            before=before, after=None,
-        )  # fmt: skip
+        await delete_resources(row, session=session)
+        _audit(session, caller, "delete", body.id, before=before, after=None)
         await session.commit()
     return json_response({"message": f"model {body.id} deleted", "id": body.id})
 
@@ -260,7 +259,7 @@ async def _allowlists_of(session: AsyncSession, key: VirtualKeyRow) -> list[list
 
 async def visible_deployments(session: AsyncSession, caller: AdminCaller) -> list[DeploymentRow]:
     """Every deployment for admins; for a key, those of models it may call."""
-    rows = list((await session.exec(select(DeploymentRow).order_by(col(DeploymentRow.model_name)))).all())
+    rows = await deployments_by_name(session=session)
     if caller.can_read or caller.key is None:
         return rows
     allowlists = await _allowlists_of(session, caller.key)

@@ -1,4 +1,4 @@
-"""Spend routes: /spend/logs."""
+"""Spend routes: /spend/logs, in LiteLLM's shape; a plain key sees only its own spend."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
-from sqlmodel import col, select
 
 from hydite_common.errors import InvalidRequestError, PermissionDeniedError
 from hydite_common.http import json_response
@@ -14,6 +13,7 @@ from hydite_common.keys import key_or_hash_to_hash
 from hydite_common.spend_tables import SpendLog
 from hydite_controlplane.admin.auth import admin_caller
 from hydite_controlplane.appkeys import SESSIONS
+from hydite_controlplane.store.spend import recent_spend_logs
 
 MAX_ROWS = 1000
 
@@ -67,7 +67,6 @@ def _parse_date(name: str, value: str) -> datetime:
 async def spend_logs(request: web.Request) -> web.Response:
     """GET /spend/logs?api_key=&request_id=&user_id=&team_id=&start_date=&end_date=."""
     caller = await admin_caller(request)
-    query = select(SpendLog).order_by(col(SpendLog.start_time).desc()).limit(MAX_ROWS)
     params = request.query
     api_key = key_or_hash_to_hash(params["api_key"]) if params.get("api_key") else None
     if not caller.can_read:
@@ -75,20 +74,19 @@ async def spend_logs(request: web.Request) -> web.Response:
         if api_key not in (None, caller.key_hash):
             raise PermissionDeniedError("you may only read your own spend", code="not_own_key")
         api_key = caller.key_hash
-    if api_key:
-        query = query.where(SpendLog.api_key == api_key)
-    if request_id := params.get("request_id"):
-        query = query.where(SpendLog.request_id == request_id)
-    if user_id := params.get("user_id"):
-        query = query.where(SpendLog.user_id == user_id)
-    if team_id := params.get("team_id"):
-        query = query.where(SpendLog.team_id == team_id)
-    if start := params.get("start_date"):
-        query = query.where(col(SpendLog.start_time) >= _parse_date("start_date", start))
-    if end := params.get("end_date"):
-        query = query.where(col(SpendLog.start_time) <= _parse_date("end_date", end))
+    start = _parse_date("start_date", params["start_date"]) if params.get("start_date") else None
+    end = _parse_date("end_date", params["end_date"]) if params.get("end_date") else None
     async with request.app[SESSIONS]() as session:
-        rows = (await session.exec(query)).all()
+        rows = await recent_spend_logs(
+            session=session,
+            api_key=api_key,
+            request_id=params.get("request_id"),
+            user_id=params.get("user_id"),
+            team_id=params.get("team_id"),
+            start=start,
+            end=end,
+            limit=MAX_ROWS,
+        )
     return json_response([spend_log_public(r) for r in rows])
 
 

@@ -1,1 +1,2 @@
-"""Queries per aggregate; functions take a session and never commit (the handler does)."""
+"""Queries per aggregate: each function takes the session as a keyword-only `session` argument and
+never commits (the admin handler commits once per request)."""

@@ -1,4 +1,4 @@
-"""Recording admin writes in the audit log (inside the write's own transaction)."""
+"""The audit log: recording an admin write inside its own transaction, and reading the trail."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from hydite_controlplane.models.audit import AuditEntry
 
 
 def record_audit(
-    session: AsyncSession,
     *,
+    session: AsyncSession,
     actor: str,
     action: str,
     object_type: str,
@@ -34,7 +34,7 @@ def record_audit(
 
 
 async def list_audit(
-    session: AsyncSession, *, object_type: str | None, object_id: str | None, limit: int, offset: int
+    *, session: AsyncSession, object_type: str | None, object_id: str | None, limit: int, offset: int
 ) -> list[AuditEntry]:
     """Newest entries first, optionally for one object."""
     query = select(AuditEntry).order_by(col(AuditEntry.id).desc()).limit(limit).offset(offset)

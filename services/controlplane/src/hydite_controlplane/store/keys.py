@@ -1,17 +1,17 @@
-"""Virtual key rows."""
+"""Queries on virtual key rows."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Literal
 
-from sqlalchemy import or_
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from hydite_controlplane.models.keys import VirtualKeyRow
 
 
-async def alias_taken(session: AsyncSession, alias: str, *, other_than: str | None = None) -> bool:
+async def alias_taken(alias: str, *, session: AsyncSession, other_than: str | None = None) -> bool:
     """Whether a key (other than the one named) already uses this alias."""
     query = select(VirtualKeyRow.token).where(VirtualKeyRow.key_alias == alias)
     if other_than is not None:
@@ -19,12 +19,12 @@ async def alias_taken(session: AsyncSession, alias: str, *, other_than: str | No
     return (await session.exec(query)).first() is not None
 
 
-async def get_key(session: AsyncSession, token: str) -> VirtualKeyRow | None:
+async def get_key(token: str, *, session: AsyncSession) -> VirtualKeyRow | None:
     """A key by its hash."""
     return await session.get(VirtualKeyRow, token)
 
 
-async def keys_by_alias(session: AsyncSession, aliases: Sequence[str]) -> list[VirtualKeyRow]:
+async def keys_by_alias(aliases: Sequence[str], *, session: AsyncSession) -> list[VirtualKeyRow]:
     """Keys with any of these aliases."""
     if not aliases:
         return []
@@ -33,22 +33,18 @@ async def keys_by_alias(session: AsyncSession, aliases: Sequence[str]) -> list[V
 
 
 async def keys_owned_by(
-    session: AsyncSession, *, user_ids: Sequence[str] = (), team_ids: Sequence[str] = ()
+    owner_column: Literal["user_id", "team_id"], owner_ids: Sequence[str], *, session: AsyncSession
 ) -> list[VirtualKeyRow]:
-    """Keys belonging to any of these users or teams."""
-    conditions = []
-    if user_ids:
-        conditions.append(col(VirtualKeyRow.user_id).in_(user_ids))
-    if team_ids:
-        conditions.append(col(VirtualKeyRow.team_id).in_(team_ids))
-    if not conditions:
+    """Keys whose user_id (or team_id) is any of these."""
+    if not owner_ids:
         return []
-    return list((await session.exec(select(VirtualKeyRow).where(or_(*conditions)))).all())
+    query = select(VirtualKeyRow).where(col(getattr(VirtualKeyRow, owner_column)).in_(owner_ids))
+    return list((await session.exec(query)).all())
 
 
 async def list_keys(
-    session: AsyncSession,
     *,
+    session: AsyncSession,
     user_id: str | None,
     team_ids: Sequence[str] | None,
     organization_id: str | None,

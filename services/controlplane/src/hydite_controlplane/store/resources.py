@@ -19,7 +19,7 @@ def _change(row: SQLModel, op: str) -> ResourceChange:
 
 
 async def write_resources(
-    session: AsyncSession, *, upserts: Sequence[SQLModel] = (), removals: Sequence[SQLModel] = ()
+    *, session: AsyncSession, upserts: Sequence[SQLModel] = (), removals: Sequence[SQLModel] = ()
 ) -> int:
     """Delete `removals`, add or update `upserts`, and record all of it as one config version.
 
@@ -34,11 +34,11 @@ async def write_resources(
     return await record_changes(session, changes)
 
 
-async def save_resources(session: AsyncSession, *rows: SQLModel) -> int:
+async def save_resources(*rows: SQLModel, session: AsyncSession) -> int:
     """Add or update rows as one config version (caller commits)."""
-    return await write_resources(session, upserts=rows)
+    return await write_resources(session=session, upserts=rows)
 
 
-async def delete_resources(session: AsyncSession, *rows: SQLModel) -> int:
+async def delete_resources(*rows: SQLModel, session: AsyncSession) -> int:
     """Delete rows as one config version (caller commits)."""
-    return await write_resources(session, removals=rows)
+    return await write_resources(session=session, removals=rows)

@@ -1,0 +1,290 @@
+"""Generic admin CRUD for users, teams, organizations, customers and key groups.
+
+An `Entity` describes how one aggregate is stored, shown and checked; what differs per aggregate
+is a hook on that description. `entity_routes` serves new, update, delete, info and list from it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from aiohttp import web
+from pydantic import Field, create_model
+from sqlmodel import SQLModel
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from hydite_common.errors import (
+    ConflictError,
+    InvalidRequestError,
+    NotFoundError,
+    PermissionDeniedError,
+    UnprocessableEntityError,
+)
+from hydite_common.http import Handler, json_response
+from hydite_controlplane.admin.auth import AdminCaller, admin_caller
+from hydite_controlplane.admin.updates import UpdateRules, apply_update
+from hydite_controlplane.admin.validation import AdminRequest, LimitFields, page_of, read_request
+from hydite_controlplane.appkeys import SESSIONS
+from hydite_controlplane.models.keys import VirtualKeyRow
+from hydite_controlplane.store.audit import record_audit
+from hydite_controlplane.store.principals import list_rows
+from hydite_controlplane.store.resources import save_resources, write_resources
+
+
+def row_public(row: SQLModel) -> dict[str, Any]:
+    """A row as JSON-ready public fields (metadata under its API name, times as ISO strings)."""
+    data = row.model_dump()
+    data["metadata"] = data.pop("metadata_", {})
+    return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in data.items()}
+
+
+CheckRefs = Callable[[AsyncSession, Any], Awaitable[None]]
+"""Refuses a row (new or updated) that names something missing."""
+
+Companions = Callable[[AsyncSession, Any, bool], Awaitable[list[SQLModel]]]
+"""Rows that must change with this one (row, being deleted), written in the same config version."""
+
+OnDelete = Callable[[AsyncSession, AdminCaller, list[Any]], Awaitable[dict[str, Any]]]
+"""Runs before rows are deleted (deletes what they own); returns extra fields of the response."""
+
+InfoExtra = Callable[[AsyncSession, Any], Awaitable[dict[str, Any]]]
+"""Extra fields of the info response."""
+
+
+class InUse(Protocol):
+    """Whether anything still references the row with this id (a store query)."""
+
+    def __call__(self, entity_id: str, /, *, session: AsyncSession) -> Awaitable[bool]: ...
+
+
+async def _no_refs(session: AsyncSession, row: Any) -> None:
+    return None
+
+
+async def _no_companions(session: AsyncSession, row: Any, deleting: bool) -> list[SQLModel]:
+    return []
+
+
+async def _no_delete_effect(session: AsyncSession, caller: AdminCaller, rows: list[Any]) -> dict[str, Any]:
+    return {}
+
+
+async def _no_info_extra(session: AsyncSession, row: Any) -> dict[str, Any]:
+    return {}
+
+
+def _not_owned(key: VirtualKeyRow) -> str | None:
+    return None
+
+
+def _managed_by_admins_only(caller: AdminCaller, entity_id: str) -> bool:
+    return False
+
+
+@dataclass(frozen=True)
+class Entity:
+    """How one aggregate is stored and shown, and the hooks for what differs per aggregate."""
+
+    kind: str  # user, team, organization, customer, group
+    plural: str  # users, teams, ...
+    row: type[SQLModel]
+    id_column: str  # primary key column of the row
+    id_field: str  # body / query field that names it
+    fields: type[LimitFields]
+    generate_id: bool = True
+    body_only: frozenset[str] = frozenset()  # request fields that are not columns
+    check_refs: CheckRefs = _no_refs
+    companions: Companions = _no_companions
+    on_delete: OnDelete = _no_delete_effect
+    in_use: InUse | None = None  # a row still in use cannot be deleted (that would widen access)
+    used_by: str = ""  # what may use it, for the 409: "teams, keys or users"
+    info_extra: InfoExtra = _no_info_extra
+    info_alias: str | None = None  # another query parameter /info accepts for the id
+    own_id: Callable[[VirtualKeyRow], str | None] = _not_owned  # what a key reads as "its" one
+    managed_by: Callable[[AdminCaller, str], bool] = _managed_by_admins_only  # readers beyond admins
+    list_filters: tuple[str, ...] = ()  # columns /list filters on by query parameter
+    paged_list: bool = False  # /list always pages and answers in LiteLLM's paged user-list shape
+
+    @property
+    def update_rules(self) -> UpdateRules:
+        """How a request body of this entity lands on its row."""
+        return UpdateRules(not_columns=frozenset({self.id_field, *self.body_only}))
+
+    def public(self, row: Any) -> dict[str, Any]:
+        """The row as the API shows it."""
+        data = row_public(row)
+        if self.id_field != self.id_column:
+            data[self.id_field] = data[self.id_column]
+        return data
+
+    def row_id(self, row: Any) -> str:
+        """The row's id."""
+        return str(getattr(row, self.id_column))
+
+    def apply(self, row: Any, body: LimitFields) -> None:
+        """Copy the fields the body set onto the row; unset fields keep their value."""
+        apply_update(row, body, self.update_rules)
+
+    async def load(self, session: AsyncSession, entity_id: str) -> Any:
+        """The row with this id, or a 404."""
+        row = await session.get(self.row, entity_id)
+        if row is None:
+            raise NotFoundError(
+                f"{self.kind} {entity_id!r} does not exist",
+                code=f"{self.kind}_not_found",
+                param=self.id_field,
+            )
+        return row
+
+    def record(
+        self, session: AsyncSession, caller: AdminCaller, action: str, row: Any, before: dict[str, Any] | None
+    ) -> None:
+        """Audit `action` on the row (its public form after, unless deleted)."""
+        after = self.public(row) if action != "delete" else None
+        record_audit(
+            session=session, actor=caller.identity, action=f"{self.kind}.{action}", object_type=self.kind,
+            object_id=self.row_id(row), before=before, after=after,
+        )  # fmt: skip
+
+    def is_own(self, caller: AdminCaller, entity_id: str) -> bool:
+        """Whether a caller who may not read everything may still read this one."""
+        own = self.own_id(caller.key) if caller.key is not None else None
+        return entity_id == own or self.managed_by(caller, entity_id)
+
+
+async def stage_new(
+    request: web.Request, session: AsyncSession, entity: Entity
+) -> tuple[AdminCaller, Any, LimitFields]:
+    """Validate and stage a new row in session (not committed); the caller finishes the write."""
+    caller = await admin_caller(request)
+    caller.require_write()
+    body = await read_request(request, entity.fields)
+    entity_id = getattr(body, entity.id_field)
+    if entity_id == "":
+        raise UnprocessableEntityError(f"{entity.id_field}: may not be empty", param=entity.id_field)
+    if entity_id is None:
+        if not entity.generate_id:
+            raise InvalidRequestError(f"{entity.id_field} is required", param=entity.id_field)
+        entity_id = str(uuid.uuid4())
+    row = entity.row(**{entity.id_column: entity_id, "created_by": caller.identity})
+    entity.apply(row, body)
+    if await session.get(entity.row, entity_id) is not None:
+        raise ConflictError(f"{entity.kind} {entity_id!r} already exists", param=entity.id_field)
+    await entity.check_refs(session, row)
+    await save_resources(row, *await entity.companions(session, row, False), session=session)
+    entity.record(session, caller, "new", row, None)
+    return caller, row, body
+
+
+def entity_routes(entity: Entity, *, new: Handler | None = None) -> list[web.RouteDef]:
+    """The five routes of an entity; `new` replaces the generic /new handler."""
+    delete_body = _delete_model(entity)
+
+    async def new_(request: web.Request) -> web.Response:
+        async with request.app[SESSIONS]() as session:
+            _, row, _ = await stage_new(request, session, entity)
+            await session.commit()
+        return json_response(entity.public(row))
+
+    async def update(request: web.Request) -> web.Response:
+        caller = await admin_caller(request)
+        caller.require_write()
+        body = await read_request(request, entity.fields)
+        entity_id = getattr(body, entity.id_field)
+        if not entity_id:
+            raise InvalidRequestError(f"{entity.id_field} is required", param=entity.id_field)
+        async with request.app[SESSIONS]() as session:
+            row = await entity.load(session, entity_id)
+            before = entity.public(row)
+            entity.apply(row, body)
+            await entity.check_refs(session, row)
+            await save_resources(row, *await entity.companions(session, row, False), session=session)
+            entity.record(session, caller, "update", row, before)
+            await session.commit()
+        return json_response(entity.public(row))
+
+    async def delete(request: web.Request) -> web.Response:
+        caller = await admin_caller(request)
+        caller.require_write()
+        body = await read_request(request, delete_body)
+        ids: list[str] = getattr(body, f"{entity.id_field}s")
+        async with request.app[SESSIONS]() as session:
+            rows = [await entity.load(session, entity_id) for entity_id in ids]
+            if entity.in_use is not None:
+                for row in rows:
+                    row_id = entity.row_id(row)
+                    if await entity.in_use(row_id, session=session):
+                        raise ConflictError(
+                            f"{row_id!r} is still used by {entity.used_by}; move or delete them first"
+                        )
+            result = await entity.on_delete(session, caller, rows)
+            companions: list[SQLModel] = []
+            for row in rows:
+                entity.record(session, caller, "delete", row, entity.public(row))
+                companions += await entity.companions(session, row, True)
+            await write_resources(session=session, removals=rows, upserts=companions)
+            await session.commit()
+        return json_response({f"deleted_{entity.plural}": ids, **result})
+
+    async def info(request: web.Request) -> web.Response:
+        caller = await admin_caller(request)
+        entity_id = request.query.get(entity.id_field)
+        if not entity_id and entity.info_alias:
+            entity_id = request.query.get(entity.info_alias)
+        async with request.app[SESSIONS]() as session:
+            if not entity_id and caller.key is not None:
+                entity_id = entity.own_id(caller.key)
+            if not entity_id:
+                raise InvalidRequestError(f"pass ?{entity.id_field}=", param=entity.id_field)
+            if not (caller.can_read or entity.is_own(caller, entity_id)):
+                raise PermissionDeniedError(f"you may not read this {entity.kind}", code="admin_only")
+            row = await entity.load(session, entity_id)
+            extra = await entity.info_extra(session, row)
+        return json_response({**entity.public(row), **extra})
+
+    async def list_(request: web.Request) -> web.Response:
+        caller = await admin_caller(request)
+        caller.require_read()
+        # LiteLLM's plain lists return everything; the user list and explicit paging page.
+        paging = entity.paged_list or "page" in request.query or "page_size" in request.query
+        page, size = page_of(request, size_param="page_size", default_size=25) if paging else (1, 1_000_000)
+        filters = [(name, value) for name, value in request.query.items() if name in entity.list_filters]
+        async with request.app[SESSIONS]() as session:
+            rows, total = await list_rows(
+                entity.row, session=session, filters=filters, offset=(page - 1) * size, limit=size
+            )
+        items = [entity.public(r) for r in rows]
+        if not entity.paged_list:
+            return json_response(items)
+        return json_response(
+            {
+                entity.plural: items,
+                "total": total,
+                "page": page,
+                "page_size": size,
+                "total_pages": max(1, -(-total // size)),
+            }
+        )
+
+    prefix = f"/{entity.kind}"
+    return [
+        web.post(f"{prefix}/new", new or new_),
+        web.post(f"{prefix}/update", update),
+        web.post(f"{prefix}/delete", delete),
+        web.get(f"{prefix}/info", info),
+        web.get(f"{prefix}/list", list_),
+    ]
+
+
+def _delete_model(entity: Entity) -> type[AdminRequest]:
+    """{"<id_field>s": [...]} with at least one id."""
+    model: type[AdminRequest] = create_model(  # type: ignore[call-overload]
+        f"Delete{entity.kind.title()}Request",
+        __base__=AdminRequest,
+        **{f"{entity.id_field}s": (list[str], Field(min_length=1))},
+    )
+    return model
