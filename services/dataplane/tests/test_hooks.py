@@ -99,7 +99,7 @@ def test_filters_narrow_and_empty_is_503(make_request: RequestBuilder, make_targ
 async def test_reservations_then_post_call_hooks_each_see_the_outcome_once(
     make_request: RequestBuilder,
 ) -> None:
-    """Every reservation is settled and every post-call hook runs, once, however often after_call is called."""
+    """Every reservation is settled and every post-call hook runs once, however often after_call runs."""
     hold, first, second = Hold(), Remember(), Remember()
     call = Hooks(pre_call=[hold], post_call=[first, second]).start(make_request())
     await call.before_call()
