@@ -16,12 +16,12 @@ import pytest
 
 from hydite.config.v1 import config_pb2 as pb
 from hydite_common.pricing import FREE
+from hydite_dataplane.config.decode import empty_snapshot
+from hydite_dataplane.config.snapshot import DeploymentTarget
+from hydite_dataplane.inbound.openai import gateway_options
 from hydite_dataplane.providers.base import StreamEventInfo
 from hydite_dataplane.providers.openai import OpenAIChat
-from hydite_dataplane.config.decode import empty_snapshot
-from hydite_dataplane.inbound.openai import gateway_options
 from hydite_dataplane.request import Caller, InferenceRequest, TokenUsage
-from hydite_dataplane.config.snapshot import DeploymentTarget
 
 GOLDEN_DIR = Path(__file__).parent / "golden" / "openai"
 
