@@ -36,5 +36,6 @@ def test_metrics_count_requests_tokens_and_failures(stack: Stack, admin: httpx.C
     assert _value(text, ok) == 3
     assert _value(text, f'hydite_tokens_total{{model="{model}"') > 0
     assert _value(text, f'hydite_request_duration_seconds_count{{model="{model}"}}') == 3
-    assert 'status="429"' in next(line for line in text.splitlines() if line.startswith(ok) and "429" in line)
+    refused = [line for line in text.splitlines() if line.startswith(ok) and 'status="429"' in line]
+    assert len(refused) == 1 and refused[0].endswith(" 1"), refused
     assert _value(text, "hydite_config_version ") >= 1
