@@ -1,5 +1,5 @@
-"""Builders the data plane's unit tests share: config resources and snapshots as the control plane
-would send them, inference requests, and deployments."""
+"""Builders the data plane's unit tests share: inference requests as inbound decoding makes them,
+and deployments."""
 
 from __future__ import annotations
 
@@ -10,60 +10,15 @@ from typing import Any
 import pytest
 
 from hydite.config.v1 import config_pb2 as pb
-from hydite_common.credentials import CredentialCipher
 from hydite_common.pricing import FREE
-from hydite_dataplane.config.decode import snapshot_from_resources
+from hydite_dataplane.config.decode import empty_snapshot
 from hydite_dataplane.config.snapshot import DeploymentTarget, Snapshot
 from hydite_dataplane.inbound.openai import gateway_options
 from hydite_dataplane.request import Caller, InferenceRequest
 
-ResourceMessage = (
-    pb.VirtualKey
-    | pb.User
-    | pb.Team
-    | pb.Organization
-    | pb.Customer
-    | pb.KeyGroup
-    | pb.Deployment
-    | pb.Setting
-)
-CIPHER = CredentialCipher("test-salt")
-
-
-def resource(name: str, message: ResourceMessage) -> pb.Resource:
-    """A named config resource whose Any body packs message (as the control plane's builder does)."""
-    packed = pb.Resource(name=name)
-    packed.body.Pack(message)
-    return packed
-
-
-ResourceBuilder = Callable[[str, ResourceMessage], pb.Resource]
-SnapshotBuilder = Callable[..., Snapshot]
 RequestBuilder = Callable[..., InferenceRequest]
 TargetBuilder = Callable[..., DeploymentTarget]
 """The fixtures' types (tests spell them out: a conftest is not imported)."""
-
-
-@pytest.fixture(scope="session")
-def cipher() -> CredentialCipher:
-    """The credential cipher the test snapshots are encrypted with."""
-    return CIPHER
-
-
-@pytest.fixture(scope="session")
-def packed() -> ResourceBuilder:
-    """resource(name, message): a packed config resource."""
-    return resource
-
-
-@pytest.fixture(scope="session")
-def snapshot_of() -> SnapshotBuilder:
-    """snapshot_of(*resources, version=1): a full snapshot holding the resources."""
-
-    def build(*resources: pb.Resource, version: int = 1) -> Snapshot:
-        return snapshot_from_resources(version, resources, CIPHER)
-
-    return build
 
 
 @pytest.fixture(scope="session")
@@ -84,9 +39,7 @@ def make_request() -> RequestBuilder:
         body = dict(body or {})
         options = gateway_options(body)
         virtual_key = key if key is not None else pb.VirtualKey(key_hash=key_hash)
-        caller = Caller.of(snapshot or snapshot_from_resources(0, (), CIPHER), key_hash, virtual_key)
-        customer_id = fields.get("customer_id", "")
-        fields.setdefault("customer", caller.snapshot.customers.get(customer_id) if customer_id else None)
+        caller = Caller.of(snapshot or empty_snapshot(), key_hash, virtual_key)
         fields.setdefault("requested_model", model)
         return InferenceRequest(
             request_id="r",

@@ -3,41 +3,33 @@
 from __future__ import annotations
 
 import re
-import time
+from collections.abc import Callable
 
-from hydite.config.v1 import config_pb2 as pb
 from hydite_common.errors import NotFoundError, RateLimitError
 from hydite_common.pricing import TokenPrice
-from hydite_dataplane.config.decode import empty_snapshot
 from hydite_dataplane.config.snapshot import DeploymentTarget
 from hydite_dataplane.metrics import RequestMetrics
-from hydite_dataplane.request import Caller, InferenceRequest, TokenUsage, outcome_of
+from hydite_dataplane.request import InferenceRequest, TokenUsage, outcome_of
 
 SAMPLE = re.compile(r'^[a-z_]+(\{([a-z_]+="([^"\\]|\\.)*",?)*\})? -?[0-9.e+-]+$|^[a-z_]+(\{.*\})? \+?Inf$')
 
 
-def _request(model: str, seconds_ago: float = 0.0) -> InferenceRequest:
-    return InferenceRequest(
-        request_id="r", operation="chat", wire_format="openai", model=model, requested_model=model,
-        body={}, stream=False, caller=Caller(empty_snapshot(), "h", pb.VirtualKey()), start_time=time.time(),
-        start_perf=time.perf_counter() - seconds_ago,
-    )  # fmt: skip
+PRICE = TokenPrice(input_per_token=1e-6, output_per_token=2e-6)
+RequestBuilder = Callable[..., InferenceRequest]
+TargetBuilder = Callable[..., DeploymentTarget]
 
 
-def _target(model: str) -> DeploymentTarget:
-    price = TokenPrice(input_per_token=1e-6, output_per_token=2e-6)
-    return DeploymentTarget("dep-1", model, "openai", "gpt", "", "", "", 0.0, 0.0, 1.0, price, {}, {})
-
-
-def test_counts_tokens_spend_and_durations() -> None:
+def test_counts_tokens_spend_and_durations(make_request: RequestBuilder, make_target: TargetBuilder) -> None:
     """Requests by status, tokens by kind, cost and a cumulative duration histogram."""
     metrics = RequestMetrics()
-    target = _target("gpt")
+    target = make_target(model_name="gpt", upstream_model="gpt", price=PRICE)
     usage = TokenUsage(prompt_tokens=10, completion_tokens=5)
-    metrics.after_call(_request("gpt", 0.02), outcome_of(target, usage=usage))
-    metrics.after_call(_request("gpt", 3.0), outcome_of(target, usage=usage, ttft_ms=150))
+    metrics.after_call(make_request(model="gpt", seconds_ago=0.02), outcome_of(target, usage=usage))
     metrics.after_call(
-        _request("gpt"), outcome_of(None, error=RateLimitError("x", code="rpm_limit_exceeded"))
+        make_request(model="gpt", seconds_ago=3.0), outcome_of(target, usage=usage, ttft_ms=150)
+    )
+    metrics.after_call(
+        make_request(model="gpt"), outcome_of(None, error=RateLimitError("x", code="rpm_limit_exceeded"))
     )
     metrics.add_gauge("hydite_config_version", "version", lambda: 7)
     text = metrics.exposition()
@@ -57,11 +49,11 @@ def test_counts_tokens_spend_and_durations() -> None:
     assert "hydite_config_version 7" in lines
 
 
-def test_label_values_are_escaped() -> None:
+def test_label_values_are_escaped(make_request: RequestBuilder) -> None:
     """A model name with quotes, backslashes or newlines cannot break the format."""
     metrics = RequestMetrics()
     name = 'we"ird\\model\nname'
-    metrics.after_call(_request(name), outcome_of(None, error=NotFoundError("x")))
+    metrics.after_call(make_request(model=name), outcome_of(None, error=NotFoundError("x")))
     line = next(x for x in metrics.exposition().splitlines() if x.startswith("hydite_requests_total{"))
     assert line.startswith('hydite_requests_total{model="we\\"ird\\\\model\\nname",')
     assert SAMPLE.match(line)
