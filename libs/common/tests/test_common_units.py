@@ -423,34 +423,49 @@ POISON_CASES: dict[str, bytes] = {
     "seq-float": _envelope(seq=1.5),
     "events-missing": _envelope(events=_MISSING),
     "events-object": _envelope(events={"request_id": "x"}),
-    "event-not-object": _envelope(events=["req-1"]),
-    "event-missing-request-id": _envelope(events=[_event_without("request_id")]),
-    "event-missing-key-hash": _envelope(events=[_event_without("key_hash")]),
-    "event-missing-cost": _envelope(events=[_event_without("cost")]),
-    "event-missing-total-tokens": _envelope(events=[_event_without("total_tokens")]),
-    "event-model-int": _envelope(events=[_event(model=3)]),
-    "event-prompt-tokens-string": _envelope(events=[_event(prompt_tokens="10")]),
-    "event-prompt-tokens-float": _envelope(events=[_event(prompt_tokens=10.0)]),
-    "event-cost-string": _envelope(events=[_event(cost="0.1")]),
-    "event-start-time-null": _envelope(events=[_event(start_time_ms=None)]),
-    "event-prompt-tokens-bool": _envelope(events=[_event(prompt_tokens=True)]),
-    "event-total-tokens-bool": _envelope(events=[_event(total_tokens=False)]),
-    "event-cost-bool": _envelope(events=[_event(cost=True)]),
-    "event-empty-request-id": _envelope(events=[_event(request_id="")]),
-    "second-event-bad": _envelope(events=[_event(), _event(status=None)]),
     "schema-version-bool": _envelope(schema_version=True),
     "seq-bool": _envelope(seq=True),
     "seq-negative": _envelope(seq=-1),
     "node-id-empty": _envelope(node_id=""),
 }
+"""Envelopes no batch can be decoded from."""
+
+POISON_EVENTS: dict[str, Any] = {
+    "event-not-object": "req-1",
+    "event-missing-request-id": _event_without("request_id"),
+    "event-missing-key-hash": _event_without("key_hash"),
+    "event-missing-cost": _event_without("cost"),
+    "event-missing-total-tokens": _event_without("total_tokens"),
+    "event-model-int": _event(model=3),
+    "event-prompt-tokens-string": _event(prompt_tokens="10"),
+    "event-prompt-tokens-float": _event(prompt_tokens=10.0),
+    "event-cost-string": _event(cost="0.1"),
+    "event-start-time-null": _event(start_time_ms=None),
+    "event-prompt-tokens-bool": _event(prompt_tokens=True),
+    "event-total-tokens-bool": _event(total_tokens=False),
+    "event-cost-bool": _event(cost=True),
+    "event-empty-request-id": _event(request_id=""),
+    "event-status-null": _event(status=None),
+}
+"""Events no row can be made of; the events beside them in a batch stay billable."""
 
 
 @pytest.mark.parametrize("data", list(POISON_CASES.values()), ids=list(POISON_CASES))
 def test_poison_messages(data: bytes) -> None:
-    """Every undecodable envelope or event raises PoisonMessage (a ValueError)."""
+    """Every undecodable envelope raises PoisonMessage (a ValueError)."""
     with pytest.raises(PoisonMessage):
         decode_batch(data)
     assert issubclass(PoisonMessage, ValueError)
+
+
+@pytest.mark.parametrize("bad", list(POISON_EVENTS.values()), ids=list(POISON_EVENTS))
+def test_a_poison_event_is_set_aside_alone(bad: Any) -> None:
+    """An unusable event between two good ones is rejected with a reason; both good ones stay."""
+    before, after = _event(request_id="before"), _event(request_id="after")
+    batch = decode_batch(_envelope(events=[before, bad, after]))
+    assert [e["request_id"] for e in batch.events] == ["before", "after"]
+    assert [r.raw for r in batch.rejected] == [bad]
+    assert batch.rejected[0].reason.startswith("event 1")
 
 
 # ---------------------------------------------------------------- pricing

@@ -1,5 +1,6 @@
 """UsageConsumer against real JetStream and Postgres: ack after the commit, nak on a database
-outage, dead-letter and term what can never be written, and no row written twice."""
+outage, dead-letter what can never be written (a whole message only when its envelope is
+unusable, else the one event), and no row written twice."""
 
 from __future__ import annotations
 
@@ -17,8 +18,9 @@ from psycopg.rows import TupleRow
 from hydite_common.events import UsageEvent, batch_message_id, decode_batch, encode_batch
 from hydite_common.usage_stream import dead_letter_stream_name, usage_stream_name, usage_subject
 from hydite_spend_ingest.consumer import IngestCounters, UsageConsumer
+from hydite_spend_ingest.decode import spend_log_rows
 from hydite_spend_ingest.settings import IngestSettings
-from hydite_spend_ingest.writer import write_batches
+from hydite_spend_ingest.writer import write_rows
 
 WAIT_SECONDS = 5.0
 POISON_REASON = "Hydite-Poison-Reason"
@@ -233,7 +235,7 @@ async def test_redelivered_written_batch_inserts_nothing_twice(
     duplicates and inserts nothing twice."""
     await publish_batch(js, settings, 1, [usage_event("req-1"), usage_event("req-2")])
     [first] = await fetch_exactly(subscription, 1)
-    assert await write_batches(conn, [decode_batch(first.data)]) == 2
+    assert await write_rows(conn, spend_log_rows([decode_batch(first.data)])) == 2
 
     [again] = await fetch_exactly(subscription, 1)
     assert again.data == first.data
@@ -269,3 +271,55 @@ async def test_run_loop_reconnects_after_a_database_outage(
     assert consumer.counters == IngestCounters(batches=2, events_written=2, write_errors=1)
     assert consumer.db_ok
     await wait_settled(js, settings, consumer)
+
+
+async def dead_letter_sources(js: JetStreamContext, settings: IngestSettings) -> list[str]:
+    """The Hydite-Source-Msg-Id header of every dead letter, in order."""
+    stream = dead_letter_stream_name(settings)
+    info = await js.stream_info(stream)
+    sources = []
+    for seq in range(1, info.state.messages + 1):
+        msg = await js.get_msg(stream, seq)
+        sources.append((msg.headers or {}).get("Hydite-Source-Msg-Id", ""))
+    return sources
+
+
+async def test_a_poison_event_inside_a_good_batch_is_set_aside_and_its_neighbours_billed(
+    js: JetStreamContext,
+    settings: IngestSettings,
+    consumer: UsageConsumer,
+    subscription: Subscription,
+    conn: Connection,
+    db: Database,
+) -> None:
+    """Events that can never be billed (a missing field, a NUL Postgres refuses, a time no row can
+    hold) go to the dead-letter stream one by one; every good event of their batches is billed and
+    the messages are acked, not redelivered."""
+    missing_cost = {k: v for k, v in usage_event("req-no-cost").items() if k != "cost"}
+    far_future = {**usage_event("req-far-future"), "start_time_ms": 1e20}
+    first: list[object] = [usage_event("req-1"), missing_cost, usage_event("req-2"), far_future]
+    await js.publish(
+        usage_subject(settings),
+        orjson.dumps({"schema_version": 1, "node_id": "node-a", "seq": 1, "events": first}),
+        headers={"Nats-Msg-Id": batch_message_id("node-a", 1)},
+    )
+    await publish_batch(
+        js,
+        settings,
+        2,
+        [usage_event("req-3"), usage_event("req-nul", key_alias="a\x00b"), usage_event("req-4")],
+    )
+    await consumer.ingest(conn, await fetch_exactly(subscription, 2))
+
+    assert await spend_counts(db) == {"req-1": 1, "req-2": 1, "req-3": 1, "req-4": 1}
+    letters = await dead_letters(js, settings)
+    assert [orjson.loads(data)["events"][0]["request_id"] for data, _ in letters] == [
+        "req-no-cost",
+        "req-far-future",
+        "req-nul",
+    ]
+    assert [reason.split(":")[0] for _, reason in letters] == ["event 1", "unusable", "unstorable"]
+    assert await dead_letter_sources(js, settings) == ["node-a:1", "node-a:1", "node-a:2"]
+    assert consumer.counters == IngestCounters(batches=2, events_written=4, poison=3, write_errors=1)
+    await wait_settled(js, settings, consumer)
+    await assert_nothing_redelivered(subscription, settings)

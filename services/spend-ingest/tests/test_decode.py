@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from psycopg.types.json import Jsonb
 
 from hydite_common.events import UsageBatch, UsageEvent
-from hydite_spend_ingest.decode import spend_log_row, spend_log_rows
+from hydite_spend_ingest.decode import rows_of, spend_log_row, spend_log_rows
 from hydite_spend_ingest.writer import COLUMNS, copy_row
 
 EVENT: UsageEvent = {
@@ -167,3 +167,12 @@ def test_copy_row_orders_by_columns_and_wraps_json() -> None:
         "request_tags",
         "extra",
     ]
+
+
+def test_rows_of_sets_aside_events_no_row_can_hold() -> None:
+    """An event with a time past what a timestamp holds is rejected with a reason; its neighbours
+    keep their rows."""
+    far = {**EVENT, "request_id": "far", "end_time_ms": 1e20}
+    rows, rejected = rows_of(UsageBatch(1, "node-a", 7, [EVENT, far]))  # type: ignore[list-item]
+    assert [event["request_id"] for event, _ in rows] == [EVENT["request_id"]]
+    assert [(r.raw, r.reason) for r in rejected] == [(far, "unusable: ValueError")]

@@ -70,13 +70,23 @@ class PoisonMessage(ValueError):
 
 
 @dataclass(frozen=True, slots=True)
+class RejectedEvent:
+    """One event of a batch that can never be billed, and why; its neighbours still are."""
+
+    raw: Any
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class UsageBatch:
-    """Decoded envelope: which node sent it, its sequence number and the events."""
+    """Decoded envelope: which node sent it, its sequence number, the events, and the events
+    that were unusable (set aside one by one, never the batch)."""
 
     schema_version: int
     node_id: str
     seq: int
     events: list[UsageEvent]
+    rejected: tuple[RejectedEvent, ...] = ()
 
     @property
     def message_id(self) -> str:
@@ -109,7 +119,8 @@ def _check_event(raw: Any, index: int) -> UsageEvent:
 
 
 def decode_batch(data: bytes) -> UsageBatch:
-    """Parse and validate a batch envelope; raises PoisonMessage for anything unusable."""
+    """Parse and validate a batch envelope; raises PoisonMessage for an unusable envelope, and
+    lists an unusable event in `rejected` (the other events stay)."""
     try:
         raw = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
@@ -124,4 +135,11 @@ def decode_batch(data: bytes) -> UsageBatch:
         raise PoisonMessage("envelope lacks a node_id or a non-negative integer seq")
     if not isinstance(events, list):
         raise PoisonMessage("envelope lacks an events array")
-    return UsageBatch(version, node_id, seq, [_check_event(e, i) for i, e in enumerate(events)])
+    good: list[UsageEvent] = []
+    rejected: list[RejectedEvent] = []
+    for index, raw_event in enumerate(events):
+        try:
+            good.append(_check_event(raw_event, index))
+        except PoisonMessage as exc:
+            rejected.append(RejectedEvent(raw_event, str(exc)))
+    return UsageBatch(version, node_id, seq, good, tuple(rejected))

@@ -2,7 +2,8 @@
 
 Crash anywhere before the ack -> redelivery -> the unique request_id makes the
 second write a no-op. An undecodable message goes to the dead-letter stream and
-is terminated, so it never blocks the stream.
+is terminated, so it never blocks the stream; an event that can never be billed
+goes there alone, and the rest of its batch is written.
 """
 
 from __future__ import annotations
@@ -16,10 +17,11 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
-from hydite_common.events import PoisonMessage, UsageBatch, decode_batch
+from hydite_common.events import PoisonMessage, UsageBatch, UsageEvent, decode_batch, encode_batch
 from hydite_common.usage_stream import dead_letter_subject, usage_stream_name
+from hydite_spend_ingest.decode import Row, rows_of
 from hydite_spend_ingest.settings import IngestSettings
-from hydite_spend_ingest.writer import write_batches
+from hydite_spend_ingest.writer import write_rows
 
 log = logging.getLogger(__name__)
 
@@ -90,59 +92,90 @@ class UsageConsumer:
                 log.warning("spend database unavailable (%s); retrying", type(exc).__name__)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
+            except Exception:
+                # A bug must not end ingestion for everyone: the unacked messages come back.
+                log.exception("usage ingest failed; retrying")
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
 
     async def ingest(self, conn: psycopg.AsyncConnection[object], messages: list[Msg]) -> None:
         """Write one fetch's messages and settle each: ack once committed, nak on a database
-        outage (re-raised, so the caller reconnects), dead-letter and term what is poison."""
-        decoded: list[tuple[Msg, UsageBatch]] = []
+        outage (re-raised, so the caller reconnects), dead-letter what is poison: a message whose
+        envelope is unusable (then termed), or single events (the rest of the batch is written)."""
+        accepted: list[tuple[Msg, UsageBatch, list[tuple[UsageEvent, Row]]]] = []
         for msg in messages:
             try:
-                decoded.append((msg, decode_batch(msg.data)))
+                batch = decode_batch(msg.data)
             except PoisonMessage as exc:
-                await self._dead_letter(msg, str(exc))
-        if not decoded:
+                await self._dead_letter(msg.data, str(exc))
+                await msg.term()
+                continue
+            rows, rejected = rows_of(batch)
+            for event in rejected:
+                await self._dead_letter_event(batch, event.raw, event.reason)
+            accepted.append((msg, batch, rows))
+        if not accepted:
             return
         try:
-            inserted = await write_batches(conn, [batch for _, batch in decoded])
+            inserted = await write_rows(conn, [row for _, _, rows in accepted for _, row in rows])
         except psycopg.OperationalError:
             self.counters.write_errors += 1
-            for msg, _ in decoded:
+            for msg, _, _ in accepted:
                 await msg.nak(delay=NAK_DELAY_SECONDS)
             raise
         except psycopg.Error:
-            # Something in the data is unstorable: find the message(s) by writing one at a time.
+            # Something in the data is unstorable: find it by writing one message, then one event, at a time.
             self.counters.write_errors += 1
-            for msg, batch in decoded:
-                await self._ingest_one(conn, msg, batch)
+            for msg, batch, rows in accepted:
+                await self._ingest_alone(conn, msg, batch, rows)
             return
-        self._count([batch for _, batch in decoded], inserted)
-        for msg, _ in decoded:
+        self._count(len(accepted), sum(len(rows) for _, _, rows in accepted), inserted)
+        for msg, _, _ in accepted:
             await msg.ack()
 
-    async def _ingest_one(self, conn: psycopg.AsyncConnection[object], msg: Msg, batch: UsageBatch) -> None:
+    async def _ingest_alone(
+        self,
+        conn: psycopg.AsyncConnection[object],
+        msg: Msg,
+        batch: UsageBatch,
+        rows: list[tuple[UsageEvent, Row]],
+    ) -> None:
+        """One message's rows on their own; if Postgres refuses them, each row on its own, and a
+        row it still refuses is dead-lettered alone."""
         try:
-            inserted = await write_batches(conn, [batch])
+            inserted = await write_rows(conn, [row for _, row in rows])
+            stored = len(rows)
         except psycopg.OperationalError:
             await msg.nak(delay=NAK_DELAY_SECONDS)
             raise
-        except psycopg.Error as exc:
-            await self._dead_letter(msg, f"unstorable: {type(exc).__name__}")
-            return
-        self._count([batch], inserted)
+        except psycopg.Error:
+            inserted = stored = 0
+            for event, row in rows:
+                try:
+                    inserted += await write_rows(conn, [row])
+                    stored += 1
+                except psycopg.OperationalError:
+                    await msg.nak(delay=NAK_DELAY_SECONDS)
+                    raise
+                except psycopg.Error as exc:
+                    await self._dead_letter_event(batch, event, f"unstorable: {type(exc).__name__}")
+        self._count(1 if stored else 0, stored, inserted)
         await msg.ack()
 
-    def _count(self, batches: list[UsageBatch], inserted: int) -> None:
-        events = sum(len(b.events) for b in batches)
-        self.counters.batches += len(batches)
+    def _count(self, batches: int, events: int, inserted: int) -> None:
+        self.counters.batches += batches
         self.counters.events_written += inserted
         self.counters.duplicates += events - inserted
 
-    async def _dead_letter(self, msg: Msg, reason: str) -> None:
+    async def _dead_letter_event(self, batch: UsageBatch, event: object, reason: str) -> None:
+        """One event, as a batch of its own with its batch's node and sequence (so it can be replayed)."""
+        data = encode_batch(batch.node_id, batch.seq, [event])  # type: ignore[list-item]
+        await self._dead_letter(data, reason, source=batch.message_id)
+
+    async def _dead_letter(self, data: bytes, reason: str, source: str = "") -> None:
         self.counters.poison += 1
-        log.error("usage message is undecodable (%s); moved to the dead-letter stream", reason)
-        await self._js.publish(
-            dead_letter_subject(self._settings),
-            msg.data,
-            headers={"Hydite-Poison-Reason": reason[:200]},
-        )
-        await msg.term()
+        log.error("usage data can never be billed (%s); moved to the dead-letter stream", reason)
+        headers = {"Hydite-Poison-Reason": reason[:200]}
+        if source:
+            headers["Hydite-Source-Msg-Id"] = source
+        await self._js.publish(dead_letter_subject(self._settings), data, headers=headers)

@@ -8,14 +8,22 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
-from hydite_common.events import UsageBatch, UsageEvent
+from hydite_common.events import RejectedEvent, UsageBatch, UsageEvent
+
+Row = dict[str, object]
+
+
+LATEST_MS = 253_402_300_799_999.0
+"""The end of the year 9999, the last instant a timestamp holds here and in Postgres."""
 
 
 def _ts(ms: float) -> datetime:
+    if not 0 <= ms <= LATEST_MS:  # also refuses NaN; fromtimestamp would fail with OSError
+        raise ValueError(f"time {ms!r} ms is out of range")
     return datetime.fromtimestamp(ms / 1000, tz=UTC)
 
 
-def spend_log_row(batch: UsageBatch, event: UsageEvent) -> dict[str, object]:
+def spend_log_row(batch: UsageBatch, event: UsageEvent) -> Row:
     """The spend_logs row of one event of the batch; fields older nodes may omit get defaults."""
     e = event
     return {
@@ -55,6 +63,19 @@ def spend_log_row(batch: UsageBatch, event: UsageEvent) -> dict[str, object]:
     }
 
 
-def spend_log_rows(batches: Iterable[UsageBatch]) -> list[dict[str, object]]:
+def spend_log_rows(batches: Iterable[UsageBatch]) -> list[Row]:
     """The spend_logs rows of every event of the batches, in order."""
     return [spend_log_row(batch, event) for batch in batches for event in batch.events]
+
+
+def rows_of(batch: UsageBatch) -> tuple[list[tuple[UsageEvent, Row]], list[RejectedEvent]]:
+    """Each event of the batch with its row, and the events that cannot become one (those the
+    envelope check rejected, and values no row can hold, such as a time past the year 9999)."""
+    rows: list[tuple[UsageEvent, Row]] = []
+    rejected = list(batch.rejected)
+    for event in batch.events:
+        try:
+            rows.append((event, spend_log_row(batch, event)))
+        except (ValueError, TypeError, OverflowError) as exc:
+            rejected.append(RejectedEvent(event, f"unusable: {type(exc).__name__}"))
+    return rows, rejected

@@ -1,4 +1,4 @@
-"""One transaction per batch: COPY events into a temp table, insert what is new, commit.
+"""One transaction per write: COPY events into a temp table, insert what is new, commit.
 
 `spend_logs.request_id` is unique, so a redelivered batch inserts nothing twice. The column
 list is SpendLog's (libs/common), so the table is described in one place.
@@ -6,15 +6,13 @@ list is SpendLog's (libs/common), so the table is described in one place.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import psycopg
 from psycopg.types.json import Jsonb
 from sqlalchemy.dialects.postgresql import JSONB
 
-from hydite_common.events import UsageBatch
 from hydite_common.spend_tables import SPEND_LOGS
-from hydite_spend_ingest.decode import spend_log_rows
 
 COLUMNS: tuple[str, ...] = tuple(
     column.name for column in SPEND_LOGS.columns if column is not SPEND_LOGS.autoincrement_column
@@ -30,9 +28,11 @@ def copy_row(row: Mapping[str, object]) -> tuple[object, ...]:
     return tuple(Jsonb(row[name]) if name in _JSON_COLUMNS else row[name] for name in COLUMNS)
 
 
-async def write_batches(conn: psycopg.AsyncConnection[object], batches: list[UsageBatch]) -> int:
-    """Insert the batches' events in one transaction; returns how many rows were new."""
-    rows = [copy_row(row) for row in spend_log_rows(batches)]
+async def write_rows(
+    conn: psycopg.AsyncConnection[object], spend_rows: Sequence[Mapping[str, object]]
+) -> int:
+    """Insert the rows in one transaction; returns how many were new."""
+    rows = [copy_row(row) for row in spend_rows]
     if not rows:
         return 0
     async with conn.transaction():
