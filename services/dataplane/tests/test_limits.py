@@ -212,3 +212,15 @@ def test_retry_after_is_when_the_sliding_count_drops_below_the_limit() -> None:
     carried = 0.5
     assert window.seconds_until_below(4, 0, 10, carried) == 6
     assert window.seconds_until_below(5, 5, 0, carried) == 30
+
+
+async def test_the_organization_of_a_keys_team_limits_it() -> None:
+    """A team key without an organization of its own counts against its team's organization."""
+    limiter = RateLimiter(Clock())
+    snapshot = _snapshot(
+        pb.Team(team_id="t", organization_id="o"),
+        pb.Organization(organization_id="o", limits=pb.Limits(rpm_limit=1)),
+    )
+    await _admit(limiter, _request(pb.VirtualKey(team_id="t"), snapshot=snapshot))
+    with pytest.raises(RateLimitError, match="organization"):
+        await _admit(limiter, _request(pb.VirtualKey(team_id="t"), snapshot=snapshot, key_hash="hash-2"))

@@ -430,3 +430,37 @@ def test_missing_organization_allows_nothing() -> None:
     snap = snapshot(deployment("d1", "gpt-4o"))
     with pytest.raises(PermissionDeniedError):
         authorize_model(Caller.of(snap, "h", pb.VirtualKey(key_hash="h", organization_id="gone")), "gpt-4o")
+
+
+def test_a_team_key_inherits_its_teams_organization() -> None:
+    """A key without an organization of its own falls under its team's (else its user's): that
+    organization's allowlist applies, and its block refuses the key."""
+    snap = snapshot(
+        deployment("d1", "gpt-4o"),
+        deployment("d2", "claude"),
+        resource("o1", pb.Organization(organization_id="o1", models=["gpt-4o"])),
+        resource("o2", pb.Organization(organization_id="o2", blocked=True)),
+        resource("t1", pb.Team(team_id="t1", organization_id="o1")),
+        resource("u1", pb.User(user_id="u1", organization_id="o1")),
+        resource("t2", pb.Team(team_id="t2", organization_id="o2")),
+        key_resource(pb.VirtualKey(key_hash=hash_key(VALID_KEY), team_id="t2")),
+    )
+    for key in (pb.VirtualKey(team_id="t1"), pb.VirtualKey(user_id="u1")):
+        assert Caller.of(snap, "h", key).organization_id == "o1"
+        assert _allowed(key, "gpt-4o", snap)
+        assert not _allowed(key, "claude", snap)
+    with pytest.raises(PermissionDeniedError) as blocked:
+        authenticate({"Authorization": f"Bearer {VALID_KEY}"}, snap)
+    assert blocked.value.code == "organization_blocked"
+
+
+def test_a_users_models_restrict_every_key_of_the_user() -> None:
+    """The user's own allowlist applies to each of their keys, beside the key's."""
+    snap = snapshot(
+        deployment("d1", "gpt-4o"),
+        deployment("d2", "claude"),
+        resource("u1", pb.User(user_id="u1", models=["claude"])),
+    )
+    assert _allowed(pb.VirtualKey(user_id="u1"), "claude", snap)
+    assert not _allowed(pb.VirtualKey(user_id="u1"), "gpt-4o", snap)
+    assert not _allowed(pb.VirtualKey(user_id="u1", models=["gpt-4o"]), "gpt-4o", snap)

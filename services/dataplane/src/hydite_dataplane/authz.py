@@ -19,16 +19,18 @@ def _key_group(caller: Caller) -> tuple[str, pb.KeyGroup | None]:
 
 
 def allowlists(caller: Caller) -> list[Sequence[str]]:
-    """Every allowlist that applies to the caller's key; a model must pass all of them."""
-    key = caller.key
-    lists: list[Sequence[str]] = [key.models]
+    """Every allowlist that applies to the caller's key: its own, its user's, its team's, its key
+    group's and its organization's; a model must pass all of them."""
+    lists: list[Sequence[str]] = [caller.key.models]
+    if caller.user is not None:
+        lists.append(caller.user.models)
     if caller.team is not None:
         lists.append(caller.team.models)
     group_name, group = _key_group(caller)
     if group_name:
         # A key group or organization that no longer exists allows nothing.
         lists.append(group.models if group is not None else NOTHING)
-    if key.organization_id:
+    if caller.organization_id:
         lists.append(caller.organization.models if caller.organization is not None else NOTHING)
     return lists
 

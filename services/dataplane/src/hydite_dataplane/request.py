@@ -15,7 +15,8 @@ Owner = pb.User | pb.Team | pb.Organization
 
 @dataclass(frozen=True, slots=True)
 class Caller:
-    """An authenticated key, the snapshot it was found in, and its user, team and organization."""
+    """An authenticated key, the snapshot it was found in, and its owners: user, team and the
+    organization of the chain (the key's own, else its team's, else its user's)."""
 
     snapshot: Snapshot
     key_hash: str
@@ -23,18 +24,20 @@ class Caller:
     user: pb.User | None = None
     team: pb.Team | None = None
     organization: pb.Organization | None = None
+    organization_id: str = ""  # "" when no owner names one; set but missing: it allows nothing
 
     @classmethod
     def of(cls, snapshot: Snapshot, key_hash: str, key: pb.VirtualKey) -> Caller:
         """The caller of key, its owners looked up in snapshot (missing ones are None)."""
-        return cls(
-            snapshot,
-            key_hash,
-            key,
-            snapshot.users.get(key.user_id) if key.user_id else None,
-            snapshot.teams.get(key.team_id) if key.team_id else None,
-            snapshot.organizations.get(key.organization_id) if key.organization_id else None,
+        user = snapshot.users.get(key.user_id) if key.user_id else None
+        team = snapshot.teams.get(key.team_id) if key.team_id else None
+        organization_id = (
+            key.organization_id
+            or (team.organization_id if team is not None else "")
+            or (user.organization_id if user is not None else "")
         )
+        organization = snapshot.organizations.get(organization_id) if organization_id else None
+        return cls(snapshot, key_hash, key, user, team, organization, organization_id)
 
     def owners(self) -> tuple[tuple[str, str, Owner | None], ...]:
         """(kind, id, owner or None) of the key's user, team and organization."""
@@ -42,7 +45,7 @@ class Caller:
         return (
             ("user", key.user_id, self.user),
             ("team", key.team_id, self.team),
-            ("organization", key.organization_id, self.organization),
+            ("organization", self.organization_id, self.organization),
         )
 
 
