@@ -1,16 +1,23 @@
-"""Database rows -> config snapshot resources (pure), and loading them inside one read."""
+"""Database rows -> config snapshot resources (pure), one row at a time.
+
+A row that cannot become its message (a JSON value no consumer can hold, a number protobuf
+refuses, a row the driver could not even read) is quarantined: left out of the snapshot, or,
+for an owner of keys, replaced by a blocked stand-in, so one bad row never stops the others and
+never keeps what it described working at an older version.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+import math
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 from google.protobuf.any_pb2 import Any as AnyMessage
 from google.protobuf.message import Message
-from sqlmodel import SQLModel, select
-from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlmodel import SQLModel
 
 from hydite.config.v1 import config_pb2 as pb
 from hydite_common import config_types as types
@@ -26,8 +33,32 @@ from hydite_controlplane.models import (
 from hydite_controlplane.models.common import LimitColumns
 
 
-def _json(value: Any) -> bytes:
-    return orjson.dumps(value) if value else b""
+class UnbuildableRow(ValueError):
+    """A row whose column holds a value its message cannot carry; the text names the column only."""
+
+
+def _json(value: Any, column: str) -> bytes:
+    if not value:
+        return b""
+    try:
+        encoded = orjson.dumps(value)
+    except orjson.JSONEncodeError as exc:
+        # orjson's messages name the problem ("Integer exceeds 64-bit range"), never the value.
+        raise UnbuildableRow(f"{column} is not serializable as JSON: {exc}") from None
+    # orjson writes NaN and infinity as null: refuse rather than publish a changed value.
+    if b"null" in encoded and not _finite(value):
+        raise UnbuildableRow(f"{column} holds a number JSON cannot carry (NaN or infinity)")
+    return encoded
+
+
+def _finite(value: Any) -> bool:
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, dict):
+        return all(_finite(v) for v in value.values())
+    if isinstance(value, list | tuple):
+        return all(_finite(v) for v in value)
+    return True
 
 
 def limits_of(row: LimitColumns) -> pb.Limits:
@@ -62,7 +93,7 @@ def key_message(row: VirtualKeyRow) -> pb.VirtualKey:
         tags=row.tags,
         allowed_routes=row.allowed_routes,
         guardrails=row.guardrails,
-        metadata_json=_json(row.metadata_),
+        metadata_json=_json(row.metadata_, "metadata"),
     )
 
 
@@ -76,7 +107,7 @@ def user_message(row: UserRow) -> pb.User:
         models=row.models,
         blocked=row.blocked,
         limits=limits_of(row),
-        metadata_json=_json(row.metadata_),
+        metadata_json=_json(row.metadata_, "metadata"),
     )
 
 
@@ -90,7 +121,7 @@ def team_message(row: TeamRow) -> pb.Team:
         blocked=row.blocked,
         limits=limits_of(row),
         key_group=row.key_group or "",
-        metadata_json=_json(row.metadata_),
+        metadata_json=_json(row.metadata_, "metadata"),
     )
 
 
@@ -102,7 +133,7 @@ def organization_message(row: OrganizationRow) -> pb.Organization:
         models=row.models,
         blocked=row.blocked,
         limits=limits_of(row),
-        metadata_json=_json(row.metadata_),
+        metadata_json=_json(row.metadata_, "metadata"),
     )
 
 
@@ -114,7 +145,7 @@ def customer_message(row: CustomerRow) -> pb.Customer:
         blocked=row.blocked,
         limits=limits_of(row),
         allowed_models=row.allowed_models,
-        metadata_json=_json(row.metadata_),
+        metadata_json=_json(row.metadata_, "metadata"),
     )
 
 
@@ -125,7 +156,7 @@ def key_group_message(row: KeyGroupRow) -> pb.KeyGroup:
         models=row.models,
         routing_strategy=row.routing_strategy,
         limits=limits_of(row),
-        metadata_json=_json(row.metadata_),
+        metadata_json=_json(row.metadata_, "metadata"),
     )
 
 
@@ -155,53 +186,109 @@ def deployment_message(row: DeploymentRow) -> pb.Deployment:
         limits=deployment_limits(row),
         input_cost_per_token=row.input_cost_per_token or 0.0,
         output_cost_per_token=row.output_cost_per_token or 0.0,
-        model_info_json=_json(row.model_info),
-        extra_params_json=_json(row.extra_params),
+        model_info_json=_json(row.model_info, "model_info"),
+        extra_params_json=_json(row.extra_params, "extra_params"),
         max_retries=row.max_retries,
     )
 
 
+def blocked_user(name: str) -> pb.User:
+    """What stands in for a user that cannot be built: blocked, so its keys are refused."""
+    return pb.User(user_id=name, blocked=True)
+
+
+def blocked_team(name: str) -> pb.Team:
+    """What stands in for a team that cannot be built: blocked, so its keys are refused."""
+    return pb.Team(team_id=name, blocked=True)
+
+
+def blocked_organization(name: str) -> pb.Organization:
+    """What stands in for an organization that cannot be built: blocked, so its keys are refused."""
+    return pb.Organization(organization_id=name, blocked=True)
+
+
+def blocked_customer(name: str) -> pb.Customer:
+    """What stands in for an end user that cannot be built: blocked, so its requests are refused."""
+    return pb.Customer(customer_id=name, blocked=True)
+
+
 @dataclass(frozen=True, slots=True)
 class ResourceTable:
-    """How one resource type is stored (table, name column) and turned into a message."""
+    """How one resource type is stored (table, name column) and turned into a message.
+
+    `stand_in` is for types whose absence would loosen a rule: the data plane treats a missing
+    user, team or customer as no restriction, so an unbuildable one is published blocked
+    instead. Keys, deployments and key groups have none: their absence already refuses.
+    """
 
     type_url: str
     row: type[SQLModel]
     name_column: str
     to_message: Callable[[Any], Message]
+    stand_in: Callable[[str], Message] | None = None
 
 
 RESOURCE_TABLES: dict[str, ResourceTable] = {
     t.type_url: t
     for t in (
         ResourceTable(types.VIRTUAL_KEY, VirtualKeyRow, "token", key_message),
-        ResourceTable(types.USER, UserRow, "user_id", user_message),
-        ResourceTable(types.TEAM, TeamRow, "team_id", team_message),
-        ResourceTable(types.ORGANIZATION, OrganizationRow, "organization_id", organization_message),
-        ResourceTable(types.CUSTOMER, CustomerRow, "customer_id", customer_message),
+        ResourceTable(types.USER, UserRow, "user_id", user_message, blocked_user),
+        ResourceTable(types.TEAM, TeamRow, "team_id", team_message, blocked_team),
+        ResourceTable(
+            types.ORGANIZATION, OrganizationRow, "organization_id", organization_message, blocked_organization
+        ),
+        ResourceTable(types.CUSTOMER, CustomerRow, "customer_id", customer_message, blocked_customer),
         ResourceTable(types.KEY_GROUP, KeyGroupRow, "name", key_group_message),
         ResourceTable(types.DEPLOYMENT, DeploymentRow, "model_id", deployment_message),
     )
 }
 
 
-def to_resource(table: ResourceTable, row: Any) -> pb.Resource:
-    """Pack a row as a named Resource."""
+def _pack(name: str, message: Message) -> pb.Resource:
     body = AnyMessage()
-    body.Pack(table.to_message(row))
-    return pb.Resource(name=getattr(row, table.name_column), body=body)
+    body.Pack(message)
+    return pb.Resource(name=name, body=body)
 
 
-async def load_resources(
-    session: AsyncSession, type_url: str, names: Iterable[str] | None = None
-) -> list[pb.Resource]:
-    """Resources of one type, all of them or only the named ones that still exist."""
-    table = RESOURCE_TABLES[type_url]
-    query = select(table.row)
-    if names is not None:
-        wanted: Sequence[str] = list(names)
-        if not wanted:
-            return []
-        query = query.where(getattr(table.row, table.name_column).in_(wanted))
-    rows = (await session.exec(query)).all()
-    return [to_resource(table, row) for row in rows]
+def to_resource(table: ResourceTable, row: Any) -> pb.Resource:
+    """Pack a row as a named Resource (raises when the row cannot be built)."""
+    return _pack(getattr(row, table.name_column), table.to_message(row))
+
+
+_QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
+_LONG_TOKEN = re.compile(r"[\w+/=.:-]{16,}")
+REASON_CHARS = 200
+
+
+def describe_failure(exc: BaseException) -> str:
+    """Why a row was quarantined, safe to log and show: the error's kind and first line, with
+    quoted text and long tokens (keys, hashes, credentials, values) cut out."""
+    lines = str(exc).strip().splitlines()
+    text = _LONG_TOKEN.sub("…", _QUOTED.sub("'…'", lines[0] if lines else ""))[:REASON_CHARS]
+    kind = type(exc).__name__
+    return f"{kind}: {text}" if text else kind
+
+
+@dataclass(slots=True)
+class Built:
+    """The resources of one type built from its rows, and the names left out with the reason."""
+
+    resources: list[pb.Resource] = field(default_factory=list)
+    quarantined: dict[str, str] = field(default_factory=dict)
+
+
+def build_resources(
+    table: ResourceTable, rows: Iterable[Any], unreadable: Mapping[str, str] | None = None
+) -> Built:
+    """Build every row on its own; rows that fail (and rows the reader could not read, with
+    their reasons) are quarantined, and stood in for when the type has a blocked stand-in."""
+    built = Built(quarantined=dict(unreadable or {}))
+    for row in rows:
+        name = str(getattr(row, table.name_column))
+        try:
+            built.resources.append(to_resource(table, row))
+        except Exception as exc:
+            built.quarantined[name] = "cannot build: " + describe_failure(exc)
+    if table.stand_in is not None:
+        built.resources.extend(_pack(n, table.stand_in(n)) for n in built.quarantined)
+    return built

@@ -1,4 +1,4 @@
-"""The latest config snapshot, recent deltas and the streams waiting for them.
+"""The latest config snapshot, recent deltas, the rows left out of it, and the streams waiting.
 
 Pure state: no gRPC, no SQL. The follower feeds it committed changes; each
 stream asks it what to send to move a data plane from its version to the head.
@@ -9,12 +9,25 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from hydite.config.v1 import config_pb2 as pb
 
 ResourceId = tuple[str, str]  # (type_url, name)
 Changes = dict[ResourceId, pb.Resource | None]  # None: removed
+QuarantineChanges = Mapping[ResourceId, str | None]  # the reason, or None: no longer quarantined
+
+
+@dataclass(frozen=True, slots=True)
+class Quarantined:
+    """A resource whose row cannot be built: not in the snapshot (or stood in for, blocked)."""
+
+    type_url: str
+    name: str
+    reason: str
+    since: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,17 +50,34 @@ class SnapshotCache:
         self._subscribers: set[asyncio.Event] = set()
         self._chunk_bytes = chunk_bytes
         self._nonces = itertools.count(1)
+        self._quarantined: dict[ResourceId, Quarantined] = {}
 
-    def reset(self, version: int, resources: dict[str, list[pb.Resource]]) -> None:
-        """Replace everything with a full snapshot at version (history is dropped)."""
+    def reset(
+        self,
+        version: int,
+        resources: dict[str, list[pb.Resource]],
+        quarantined: QuarantineChanges | None = None,
+        now: datetime | None = None,
+    ) -> None:
+        """Replace everything with a full snapshot at version (history is dropped), and the
+        quarantine with `quarantined` (id -> reason)."""
         self._resources = {t: {r.name: r for r in rs} for t, rs in resources.items()}
         self._history.clear()
+        previous, self._quarantined = self._quarantined, {}
+        self._update_quarantine(quarantined or {}, previous, now)
         self.version = version
         self.loaded = True
         self._wake()
 
-    def apply(self, version: int, changes: Changes) -> None:
-        """Move the head to version by applying changes; ignored unless newer than the head."""
+    def apply(
+        self,
+        version: int,
+        changes: Changes,
+        quarantined: QuarantineChanges | None = None,
+        now: datetime | None = None,
+    ) -> None:
+        """Move the head to version by applying changes, and update the quarantine of the
+        resources named in `quarantined`; ignored unless newer than the head."""
         if version <= self.version:
             return
         for (type_url, name), resource in changes.items():
@@ -56,9 +86,36 @@ class SnapshotCache:
                 collection.pop(name, None)
             else:
                 collection[name] = resource
+        self._update_quarantine(quarantined or {}, self._quarantined, now)
         self._history.append(DeltaEntry(self.version, version, changes))
         self.version = version
         self._wake()
+
+    def _update_quarantine(
+        self, updates: QuarantineChanges, previous: Mapping[ResourceId, Quarantined], now: datetime | None
+    ) -> None:
+        at = now or datetime.now(UTC)
+        for resource_id, reason in updates.items():
+            if reason is None:
+                self._quarantined.pop(resource_id, None)
+                continue
+            earlier = previous.get(resource_id)
+            # A resource that stays quarantined keeps the time it first was.
+            since = earlier.since if earlier is not None else at
+            self._quarantined[resource_id] = Quarantined(*resource_id, reason, since)
+
+    def quarantined(self) -> list[Quarantined]:
+        """The resources left out of (or stood in for in) the head snapshot, oldest first."""
+        return sorted(self._quarantined.values(), key=lambda q: (q.since, q.type_url, q.name))
+
+    def is_quarantined(self, resource_id: ResourceId) -> bool:
+        """Whether the head snapshot leaves this resource out (or stands in for it)."""
+        return resource_id in self._quarantined
+
+    def resource(self, resource_id: ResourceId) -> pb.Resource | None:
+        """The head snapshot's resource with this id, if it holds one."""
+        type_url, name = resource_id
+        return self._resources.get(type_url, {}).get(name)
 
     def resource_count(self) -> int:
         """How many resources the head snapshot holds."""

@@ -1,4 +1,5 @@
-"""GET /config/status: each data plane's applied version and lag, like `istioctl proxy-status`."""
+"""GET /config/status: each data plane's applied version and lag, like `istioctl proxy-status`,
+and the resources this replica left out of the snapshot because their rows cannot be built."""
 
 from __future__ import annotations
 
@@ -6,13 +7,13 @@ from aiohttp import web
 
 from hydite_common.http import json_response
 from hydite_controlplane.admin.auth import admin_caller
-from hydite_controlplane.appkeys import NODE_STATUS, SESSIONS
+from hydite_controlplane.appkeys import CACHE, NODE_STATUS, SESSIONS
 from hydite_controlplane.config.node_status import is_live
 from hydite_controlplane.db import run_sql
 
 
 async def config_status(request: web.Request) -> web.Response:
-    """Head version and, per node, acked version, lag, connection and last error."""
+    """Head version; per node, acked version, lag, connection and last error; quarantined resources."""
     (await admin_caller(request)).require_read()
     async with request.app[SESSIONS]() as session:
         # The committed head, not this replica's cache: right after a write the cache may lag.
@@ -36,6 +37,16 @@ async def config_status(request: web.Request) -> web.Response:
                     "last_seen": n.last_seen.isoformat(),
                 }
                 for n in nodes
+            ],
+            "quarantined": [
+                {
+                    "type": q.type_url.rsplit(".", 1)[-1],
+                    "type_url": q.type_url,
+                    "name": q.name,
+                    "reason": q.reason,
+                    "since": q.since.isoformat(),
+                }
+                for q in request.app[CACHE].quarantined()
             ],
         }
     )
