@@ -72,6 +72,14 @@ class NotFoundError(HyditeError):
     default_code = "not_found"
 
 
+class RequestTimeoutError(HyditeError):
+    """The client did not send its request body in time (408)."""
+
+    status = 408
+    error_type = "invalid_request_error"
+    default_code = "request_timeout"
+
+
 class ConflictError(HyditeError):
     """The write conflicts with existing state, e.g. a duplicate alias (409)."""
 

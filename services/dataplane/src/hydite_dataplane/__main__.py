@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 
 import uvloop
-from aiohttp import web
 
 from hydite_common.telemetry import configure_logging
 from hydite_dataplane.app import build_app
+from hydite_dataplane.serving import serve
 from hydite_dataplane.settings import DataplaneSettings
 
 
@@ -21,14 +22,7 @@ def main() -> None:
     # Start-up objects never die; keeping them out of the GC's generations saves work per request.
     gc.freeze()
     gc.set_threshold(settings.gc_young_threshold, 20, 20)
-    web.run_app(
-        app,
-        host=settings.host,
-        port=settings.port,
-        access_log=None,
-        print=None,
-        shutdown_timeout=30,
-    )
+    asyncio.run(serve(app, settings))
 
 
 if __name__ == "__main__":

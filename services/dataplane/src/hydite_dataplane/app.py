@@ -49,8 +49,6 @@ SERVED_METHODS: dict[str, frozenset[str]] = {
     path: frozenset(r.method for r in ROUTES if r.path == path) for path in {r.path for r in ROUTES}
 }
 
-USAGE_DRAIN_SECONDS = 10.0
-
 
 KeyedHandler = Callable[[Gateway, Caller, web.Request], Awaitable[web.StreamResponse]]
 
@@ -167,7 +165,14 @@ def _metrics(holder: SnapshotHolder, outbox: UsageOutbox, publisher: UsagePublis
 async def _forwarding(app: web.Application) -> AsyncIterator[None]:
     connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, keepalive_timeout=60)
     async with aiohttp.ClientSession(connector=connector, auto_decompress=False) as session:
-        app[FORWARDER] = ControlPlaneForwarder(session, app[SETTINGS].controlplane_url, SERVED_METHODS)
+        settings = app[SETTINGS]
+        app[FORWARDER] = ControlPlaneForwarder(
+            session,
+            settings.controlplane_url,
+            SERVED_METHODS,
+            max_body_bytes=settings.max_admin_body_kb * 1024,
+            body_timeout_seconds=settings.request_body_timeout_seconds,
+        )
         yield
 
 
@@ -187,7 +192,7 @@ async def _usage_publishing(app: web.Application) -> AsyncIterator[None]:
     try:
         yield
     finally:
-        await publisher.drain(USAGE_DRAIN_SECONDS)
+        await publisher.drain(app[SETTINGS].usage_drain_seconds)
         await _cancelled(sender)
 
 

@@ -18,7 +18,7 @@ import time
 
 from aiohttp import web
 
-from hydite_common.errors import HyditeError, InvalidRequestError
+from hydite_common.errors import HyditeError, InvalidRequestError, RequestTimeoutError
 from hydite_dataplane.authz import authorize_customer, authorize_model, key_group_strategy
 from hydite_dataplane.caller import authenticated
 from hydite_dataplane.config.snapshot import DeploymentTarget
@@ -28,7 +28,7 @@ from hydite_dataplane.hooks import CallHooks
 from hydite_dataplane.inbound import InboundFormat
 from hydite_dataplane.inbound.openai import OPENAI
 from hydite_dataplane.relay import gateway_headers, overhead_ms, relay_bytes, relay_complete
-from hydite_dataplane.request import InferenceRequest, outcome_of
+from hydite_dataplane.request import Caller, InferenceRequest, outcome_of
 from hydite_dataplane.routes import OPERATIONS, Route
 from hydite_dataplane.stream import relay_stream
 from hydite_dataplane.upstream.errors import error_from_upstream
@@ -49,7 +49,7 @@ async def handle_inference(gateway: Gateway, route: Route, http_request: web.Req
 async def _serve(gateway: Gateway, route: Route, http_request: web.Request) -> web.StreamResponse:
     caller = authenticated(gateway.holder, http_request.headers, http_request.path)
     inbound = INBOUND[route.wire_format]
-    request = await inbound.decode(http_request, route, caller, gateway.next_request_id())
+    request = await _decoded(gateway, inbound, route, http_request, caller)
     if gateway.tracer is not None:
         request.trace_parent = gateway.tracer.trace_parent(http_request.headers.get("traceparent"))
     call = gateway.hooks.start(request)
@@ -77,6 +77,21 @@ async def _serve(gateway: Gateway, route: Route, http_request: web.Request) -> w
         code = "request_cancelled" if isinstance(exc, asyncio.CancelledError) else "internal_error"
         call.after_call(outcome_of(request.deployment, error=HyditeError("request failed", code=code)))
         raise
+
+
+async def _decoded(
+    gateway: Gateway, inbound: InboundFormat, route: Route, http_request: web.Request, caller: Caller
+) -> InferenceRequest:
+    """The decoded request; a body still arriving must arrive within the body timeout (a body
+    that came with its head, as almost all do, costs no timer)."""
+    request_id = gateway.next_request_id()
+    if http_request.content.is_eof():
+        return await inbound.decode(http_request, route, caller, request_id)
+    try:
+        async with asyncio.timeout(gateway.settings.request_body_timeout_seconds):
+            return await inbound.decode(http_request, route, caller, request_id)
+    except TimeoutError:
+        raise RequestTimeoutError("the request body did not arrive in time") from None
 
 
 def _authorized(request: InferenceRequest, model: str) -> tuple[DeploymentTarget, ...]:

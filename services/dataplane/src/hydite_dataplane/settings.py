@@ -14,9 +14,23 @@ class DataplaneSettings(BaseServiceSettings, SaltKeySettings):
     model_config = SettingsConfigDict(env_prefix="HYDITE_", extra="ignore")
 
     port: int = 4000
+    max_connections: int = Field(default=0, ge=0)
+    """Client connections open at once; more are refused with a 503 (0: half of what the open-file
+    limit leaves, the other half being for provider connections)."""
+    client_idle_timeout_seconds: float = Field(default=75.0, gt=0)
+    """How long a connection may wait, idle or before its first request's head, before it is closed."""
+    request_body_timeout_seconds: float = Field(default=60.0, gt=0)
+    """How long a request's body may take to arrive once its head has (408 after)."""
+    drain_seconds: float = Field(default=15.0, ge=0)
+    """At shutdown, how long requests and streams in flight may take to finish; the rest are cut,
+    and billed for what they used."""
+    usage_drain_seconds: float = Field(default=5.0, ge=0)
+    """At shutdown, after the drain, how long the last usage batches may take to reach JetStream."""
     controlplane_grpc: str = "127.0.0.1:50051"
     controlplane_url: str = "http://127.0.0.1:4001"
     max_request_body_mb: int = 32
+    max_admin_body_kb: int = Field(default=1024, ge=1)
+    """The largest admin request body forwarded to the control plane (413 beyond)."""
     upstream_timeout_seconds: float = 600.0
     upstream_connect_timeout_seconds: float = 10.0
     gc_young_threshold: int = Field(default=20_000, ge=100)
