@@ -50,6 +50,8 @@ class StackConfig:
     nats_prefix: str = "hydite"
     master_key: str = DEV_MASTER_KEY
     salt_key: str = DEV_SALT_KEY
+    config_token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    """What the stack's data planes show its control plane's config stream (a new one per stack)."""
     dataplane_port: int = 4000
     admin_port: int = 4001
     grpc_port: int = 50051
@@ -143,6 +145,7 @@ class Stack:
             HYDITE_NATS_PREFIX=c.nats_prefix,
             HYDITE_MASTER_KEY=c.master_key,
             HYDITE_SALT_KEY=c.salt_key,
+            HYDITE_CONFIG_TOKEN=c.config_token,
             HYDITE_HOST="127.0.0.1",
             HYDITE_ADMIN_PORT=str(c.admin_port),
             HYDITE_GRPC_PORT=str(c.grpc_port),

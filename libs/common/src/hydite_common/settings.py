@@ -95,6 +95,25 @@ class SaltKeySettings(BaseSettings):
         return self
 
 
+class ConfigTokenSettings(BaseSettings):
+    """The shared secret a data plane shows the control plane's config stream; required outside dev."""
+
+    model_config = SettingsConfigDict(env_prefix="HYDITE_", extra="ignore")
+
+    environment: Literal["dev", "test", "prod"] = "dev"
+    config_token: str = ""
+
+    @model_validator(mode="after")
+    def _token_outside_dev(self) -> ConfigTokenSettings:
+        if self.environment != "dev" and len(self.config_token) < 16:
+            raise ValueError("set HYDITE_CONFIG_TOKEN (at least 16 characters) outside dev")
+        return self
+
+
+CONFIG_TOKEN_METADATA = "x-hydite-config-token"
+"""The gRPC metadata key the config token travels in."""
+
+
 class SecretSettings(SaltKeySettings):
     """Master key and credential salt; dev defaults are refused in prod."""
 

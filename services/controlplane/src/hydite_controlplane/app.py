@@ -119,7 +119,7 @@ async def _database_and_streaming(app: web.Application) -> AsyncIterator[None]:
             ("grpc.keepalive_permit_without_calls", 1),
         ]
     )
-    servicer = ConfigServicer(app[CACHE], app[NODE_STATUS])
+    servicer = ConfigServicer(app[CACHE], app[NODE_STATUS], settings.config_token)
     pb_grpc.add_ConfigServiceServicer_to_server(servicer, server)  # type: ignore[no-untyped-call]
 
     async def heartbeat() -> None:

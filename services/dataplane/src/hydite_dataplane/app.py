@@ -210,6 +210,7 @@ async def _config_stream(app: web.Application) -> AsyncIterator[None]:
         node_id(settings),
         app[HOLDER],
         CredentialCipher(settings.salt_key),
+        settings.config_token,
     )
     task = asyncio.create_task(client.run(), name="config-stream")
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
 from collections.abc import AsyncIterator
 
@@ -10,6 +11,7 @@ import grpc
 
 from hydite.config.v1 import config_pb2 as pb
 from hydite.config.v1 import config_pb2_grpc as pb_grpc
+from hydite_common.settings import CONFIG_TOKEN_METADATA
 from hydite_controlplane.config.cache import SnapshotCache
 from hydite_controlplane.config.node_status import NodeStatusStore
 
@@ -19,15 +21,20 @@ log = logging.getLogger(__name__)
 class ConfigServicer(pb_grpc.ConfigServiceServicer):
     """Streams config to data planes and records their ACK/NACKs."""
 
-    def __init__(self, cache: SnapshotCache, status: NodeStatusStore) -> None:
+    def __init__(self, cache: SnapshotCache, status: NodeStatusStore, token: str = "") -> None:
         self._cache = cache
         self._status = status
+        self._token = token.encode()
         self.connected_nodes: set[str] = set()
         self._background: set[asyncio.Task[None]] = set()
 
     async def Stream(  # noqa: N802 - name fixed by the generated service
         self, request_iterator: AsyncIterator[pb.StreamRequest], context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.StreamResponse]:
+        if self._token and not self._authentic(context):
+            # Nothing is sent and nothing recorded: no snapshot, no node status, no NACK.
+            await context.abort(grpc.StatusCode.UNAUTHENTICATED, "a valid config token is required")
+            return
         first = await anext(request_iterator, None)
         if first is None or first.WhichOneof("message") != "hello" or not first.hello.node_id:
             await context.abort(
@@ -61,6 +68,11 @@ class ConfigServicer(pb_grpc.ConfigServiceServicer):
             recorder = asyncio.create_task(self._status.disconnected(node_id))
             self._background.add(recorder)
             recorder.add_done_callback(self._background.discard)
+
+    def _authentic(self, context: grpc.aio.ServicerContext) -> bool:
+        shown = dict(context.invocation_metadata() or ()).get(CONFIG_TOKEN_METADATA, "")
+        presented = shown.encode() if isinstance(shown, str) else bytes(shown)
+        return hmac.compare_digest(presented, self._token)
 
     async def _read_replies(
         self,

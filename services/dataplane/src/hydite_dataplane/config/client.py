@@ -21,6 +21,7 @@ import grpc
 from hydite.config.v1 import config_pb2 as pb
 from hydite.config.v1 import config_pb2_grpc as pb_grpc
 from hydite_common.credentials import CredentialCipher
+from hydite_common.settings import CONFIG_TOKEN_METADATA
 from hydite_dataplane.config.decode import apply_delta, snapshot_from_resources
 from hydite_dataplane.config.holder import SnapshotHolder
 from hydite_dataplane.config.snapshot import Snapshot
@@ -43,7 +44,10 @@ def release_freed_memory() -> None:
 class ConfigStreamClient:
     """Keeps a ConfigService stream open and the snapshot holder current."""
 
-    def __init__(self, target: str, node_id: str, holder: SnapshotHolder, cipher: CredentialCipher) -> None:
+    def __init__(
+        self, target: str, node_id: str, holder: SnapshotHolder, cipher: CredentialCipher, token: str = ""
+    ) -> None:
+        self._metadata = ((CONFIG_TOKEN_METADATA, token),) if token else ()
         self._target = target
         self._node_id = node_id
         self._holder = holder
@@ -76,7 +80,7 @@ class ConfigStreamClient:
             await asyncio.sleep(backoff * random.uniform(0.5, 1.5))
 
     async def _follow(self, stub: pb_grpc.ConfigServiceStub) -> None:
-        call = stub.Stream()
+        call = stub.Stream(metadata=self._metadata)
         hello = pb.Hello(
             node_id=self._node_id, version=self._holder.current.version, hostname=socket.gethostname()
         )
