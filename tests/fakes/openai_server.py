@@ -19,6 +19,9 @@ The request's ``model`` picks a failure mode for chat, completions and embedding
 - ``stream-delay``: streamed events come ``stream_interval`` (100 ms) apart.
 - ``stream-break``: a stream sends two content events, then the connection is cut (no [DONE], no usage).
 - ``flaky-N``: the first N calls with that exact model name are 500s, later ones succeed.
+- ``fail-echo-key``: a 400 whose message, code and param (``Bearer <key>``) echo the caller's key.
+- ``stream-error-echo-key``: a stream sends one content event, then an error event
+  (``data: {"error": ...}``) and an ``event: error`` event, both echoing the caller's key, then [DONE].
 
 Every call, failed or not, is recorded in ``calls`` as (path, model); ``requests`` and
 ``headers`` hold the body and headers of every authenticated call with a JSON object body.
@@ -78,6 +81,8 @@ FAILURE_MODELS = (
     "slow",
     "stream-delay",
     "stream-break",
+    "fail-echo-key",
+    "stream-error-echo-key",
 )
 
 _FLAKY = re.compile(r"flaky-(\d+)")
@@ -269,6 +274,15 @@ class FakeOpenAI:
             )
         if model == "fail-400-policy":
             return self.error(400, _POLICY_MESSAGE, "invalid_request_error", "content_policy_violation")
+        if model == "fail-echo-key":
+            key = request.headers.get("Authorization", "").removeprefix("Bearer ")
+            return self.error(
+                400,
+                f"Incorrect API key provided: {key}.",
+                "invalid_request_error",
+                key,
+                param=f"Bearer {key}",
+            )
         if model == "fail-401":
             return self.error(
                 401, "Incorrect API key provided: sk-fake***", "invalid_request_error", "invalid_api_key"
@@ -289,6 +303,15 @@ class FakeOpenAI:
                     request.transport.close()
                 return response
             payloads = [b"data: " + orjson.dumps(event) + b"\n\n" for event in events]
+            if model == "stream-error-echo-key":
+                key = request.headers.get("Authorization", "").removeprefix("Bearer ")
+                error = {"message": f"key {key} revoked", "type": "server_error", "code": key, "param": key}
+                typed = {"type": "error", "code": key, "message": f"Bearer {key} is not valid", "param": None}
+                payloads = [
+                    payloads[1],
+                    b"data: " + orjson.dumps({"error": error}) + b"\n\n",
+                    b"event: error\ndata: " + orjson.dumps(typed) + b"\n\n",
+                ]
             for index, payload in enumerate([*payloads, b"data: [DONE]\n\n"]):
                 if index and model == "stream-delay":
                     await asyncio.sleep(self.stream_interval)

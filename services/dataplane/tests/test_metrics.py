@@ -8,7 +8,7 @@ from collections.abc import Callable
 from hydite_common.errors import NotFoundError, RateLimitError
 from hydite_common.pricing import TokenPrice
 from hydite_dataplane.config.snapshot import DeploymentTarget
-from hydite_dataplane.metrics import RequestMetrics
+from hydite_dataplane.metrics import OTHER_MODEL, RequestMetrics
 from hydite_dataplane.request import InferenceRequest, TokenUsage, outcome_of
 
 SAMPLE = re.compile(r'^[a-z_]+(\{([a-z_]+="([^"\\]|\\.)*",?)*\})? -?[0-9.e+-]+$|^[a-z_]+(\{.*\})? \+?Inf$')
@@ -49,11 +49,27 @@ def test_counts_tokens_spend_and_durations(make_request: RequestBuilder, make_ta
     assert "hydite_config_version 7" in lines
 
 
-def test_label_values_are_escaped(make_request: RequestBuilder) -> None:
+def test_label_values_are_escaped(make_request: RequestBuilder, make_target: TargetBuilder) -> None:
     """A model name with quotes, backslashes or newlines cannot break the format."""
     metrics = RequestMetrics()
     name = 'we"ird\\model\nname'
-    metrics.after_call(make_request(model=name), outcome_of(None, error=NotFoundError("x")))
+    target = make_target(model_name=name, upstream_model=name, price=PRICE)
+    metrics.after_call(make_request(model=name), outcome_of(target, error=NotFoundError("x")))
     line = next(x for x in metrics.exposition().splitlines() if x.startswith("hydite_requests_total{"))
     assert line.startswith('hydite_requests_total{model="we\\"ird\\\\model\\nname",')
     assert SAMPLE.match(line)
+
+
+def test_unknown_model_names_share_one_label(
+    make_request: RequestBuilder, make_target: TargetBuilder
+) -> None:
+    """Names no model group has (404s, whatever a client sends) are counted under one label, so a
+    flood of unique names cannot grow the label set; a model that reached a deployment keeps its own."""
+    metrics = RequestMetrics()
+    for index in range(1000):
+        metrics.after_call(make_request(model=f"junk-{index}"), outcome_of(None, error=NotFoundError("x")))
+    target = make_target(model_name="gpt", upstream_model="gpt", price=PRICE)
+    metrics.after_call(make_request(model="gpt"), outcome_of(target))
+    assert set(metrics.durations) == {OTHER_MODEL, "gpt"}
+    assert {labels[0] for labels in metrics.requests} == {OTHER_MODEL, "gpt"}
+    assert metrics.requests[(OTHER_MODEL, "", "chat", 404)] == 1000

@@ -95,7 +95,9 @@ def test_error_bodies_parse_by_wire_format() -> None:
     parse = ERROR_BODY_PARSERS["openai"]
     assert parse(b'{"error": {"message": "bad", "code": "x", "param": "model"}}') == ("bad", "x", "model")
     assert parse(b"upstream down") == ("upstream down", None, None)
-    error = error_from_upstream(401, b'{"error": {"message": "key sk-abcdefghijklmnopqrstuv wrong"}}', {})
+    error = error_from_upstream(
+        401, b'{"error": {"message": "key sk-abcdefghijklmnopqrstuv wrong"}}', {}, credentials=()
+    )
     assert error.status == 401 and error.code == "upstream_authentication_error"
     assert "sk-abcdefghijklmnopqrstuv" not in error.message
 

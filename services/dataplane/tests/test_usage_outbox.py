@@ -49,3 +49,81 @@ async def test_a_full_outbox_drops_the_oldest_batch() -> None:
     assert outbox.pending_batches == 2 and outbox.dropped_batches == 1
     head = outbox.head()
     assert head is not None and head.seq == 2
+
+
+def _events_of(outbox: UsageOutbox) -> list[list[str]]:
+    """The request ids of every pending batch, head first, publishing each."""
+    seen: list[list[str]] = []
+    while (batch := outbox.head()) is not None:
+        decoded = decode_batch(batch.data)
+        assert decoded.message_id == batch.message_id and len(batch.data) <= outbox.max_batch_bytes
+        seen.append([e["request_id"] for e in decoded.events])
+        outbox.published(batch)
+    return seen
+
+
+async def test_a_batch_is_sealed_by_bytes_as_well_as_by_count() -> None:
+    """Events whose batch would exceed max_batch_bytes are sealed as several batches, in order."""
+    outbox = UsageOutbox(
+        node_id="node", flush_seconds=60, max_batch_events=100, max_batches=100, max_batch_bytes=4096
+    )
+    for index in range(40):
+        outbox.record(_event(f"r{index}"))
+    outbox.seal()
+    batches = _events_of(outbox)
+    assert len(batches) > 1 and outbox.split_batches >= 1
+    assert [r for batch in batches for r in batch] == [f"r{index}" for index in range(40)]
+
+
+async def test_an_event_too_large_alone_is_cut_and_one_too_large_even_cut_set_aside() -> None:
+    """A huge key alias is cut to fit; an event that cannot fit at all is set aside, not kept at the head."""
+    outbox = UsageOutbox(
+        node_id="node", flush_seconds=60, max_batch_events=100, max_batches=100, max_batch_bytes=2048
+    )
+    outbox.record(cast(UsageEvent, {**_event("huge"), "key_alias": "A" * 100_000}))
+    outbox.record(_event("after"))
+    outbox.seal()
+    head = outbox.head()
+    assert head is not None
+    assert decode_batch(head.data).events[0]["key_alias"] == "A" * 256
+    _events_of(outbox)
+    tiny = UsageOutbox(
+        node_id="node", flush_seconds=60, max_batch_events=100, max_batches=100, max_batch_bytes=64
+    )
+    tiny.record(_event("never"))
+    tiny.seal()
+    assert tiny.pending_batches == 0 and tiny.set_aside_events == 1
+
+
+async def test_a_refused_batch_is_replaced_by_its_halves_with_new_message_ids() -> None:
+    """Refused as too large, a batch becomes two new batches at the head, down to single events."""
+    outbox = UsageOutbox(node_id="node", flush_seconds=60, max_batch_events=4, max_batches=100)
+    for request_id in ("a", "b", "c", "d", "e"):
+        outbox.record(_event(request_id))
+    outbox.seal()
+    first = outbox.head()
+    assert first is not None
+    outbox.refused(first)
+    halves = [outbox.head()]
+    assert halves[0] is not None and halves[0].message_id != first.message_id
+    assert [e["request_id"] for e in decode_batch(halves[0].data).events] == ["a", "b"]
+    single = halves[0]
+    outbox.refused(single)
+    lone = outbox.head()
+    assert lone is not None
+    outbox.refused(lone)  # one event: cut (nothing to cut here), so set aside
+    assert outbox.set_aside_events == 1
+    assert _events_of(outbox) == [["b"], ["c", "d"], ["e"]]
+
+
+async def test_no_sealed_event_carries_a_nul() -> None:
+    """A NUL in any string of any event (user, tag, alias, error code) is taken out when sealed."""
+    outbox = UsageOutbox(node_id="node", flush_seconds=60, max_batch_events=10, max_batches=10)
+    dirty = {**_event("a"), "customer_id": "u\x00", "tags": ["t\x00"], "error_code": "\x00x"}
+    outbox.record(cast(UsageEvent, dirty))
+    outbox.record(_event("b"))
+    outbox.seal()
+    head = outbox.head()
+    assert head is not None and b"\\u0000" not in head.data
+    event = decode_batch(head.data).events[0]
+    assert (event["customer_id"], event["tags"], event["error_code"]) == ("u", ["t"], "x")

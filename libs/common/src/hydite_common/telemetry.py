@@ -10,11 +10,13 @@ import time
 import orjson
 
 _SECRET = re.compile(r"(sk-[A-Za-z0-9_\-]{6})[A-Za-z0-9_\-]+")
+_BEARER = re.compile(r"(?i)\b(bearer\s+)[^\s\"',;]+")
 
 
 def redact(text: str) -> str:
-    """Replace anything that looks like an API key with its first characters."""
-    return _SECRET.sub(r"\1…", text)
+    """Replace anything that looks like an API key with its first characters, and a bearer
+    token whatever its shape."""
+    return _BEARER.sub(r"\1[redacted]", _SECRET.sub(r"\1…", text))
 
 
 class JsonFormatter(logging.Formatter):

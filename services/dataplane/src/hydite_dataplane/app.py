@@ -103,7 +103,7 @@ def build_app(settings: DataplaneSettings) -> web.Application:
     async def publish_usage(nc: NatsClient) -> None:
         js = nc.jetstream()
         await ensure_usage_streams(js, settings)
-        publisher.attach(js)
+        publisher.attach(js, nc.max_payload)
 
     app[NATS].when_connected("usage stream setup", publish_usage)
     app[METRICS] = _metrics(app[HOLDER], app[OUTBOX], publisher)
@@ -157,6 +157,18 @@ def _metrics(holder: SnapshotHolder, outbox: UsageOutbox, publisher: UsagePublis
         "hydite_usage_batches_dropped_total",
         "Usage batches dropped because the outbox was full.",
         lambda: outbox.dropped_batches,
+        "counter",
+    )
+    metrics.add_gauge(
+        "hydite_usage_batches_split_total",
+        "Usage batches sealed as several, or split after NATS refused them, for their size.",
+        lambda: outbox.split_batches,
+        "counter",
+    )
+    metrics.add_gauge(
+        "hydite_usage_events_set_aside_total",
+        "Usage events too large to publish even when cut down, set aside (logged by request id).",
+        lambda: outbox.set_aside_events,
         "counter",
     )
     return metrics

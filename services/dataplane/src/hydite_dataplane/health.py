@@ -17,7 +17,7 @@ from hydite_dataplane.config.snapshot import DeploymentTarget, Snapshot
 from hydite_dataplane.gateway import Gateway
 from hydite_dataplane.providers.registry import Provider
 from hydite_dataplane.request import Caller, InferenceRequest
-from hydite_dataplane.upstream.errors import error_from_upstream
+from hydite_dataplane.upstream.errors import deployment_credentials, error_from_upstream
 from hydite_dataplane.upstream.transport import CallTimeouts
 
 CHECK_TIMEOUT = CallTimeouts(total=15)
@@ -61,7 +61,13 @@ async def check_deployment(provider: Provider, target: DeploymentTarget, snapsho
     except HyditeError as error:
         return error.message
     if upstream.status >= 400:
-        return error_from_upstream(upstream.status, payload, upstream.headers, provider.error_format).message
+        return error_from_upstream(
+            upstream.status,
+            payload,
+            upstream.headers,
+            provider.error_format,
+            credentials=deployment_credentials(target),
+        ).message
     return None
 
 

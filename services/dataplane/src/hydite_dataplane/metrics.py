@@ -2,7 +2,9 @@
 out in the text exposition format only when `/metrics` is scraped.
 
 A prometheus-client call per request costs several times more than a dict update; the numbers
-are the same either way.
+are the same either way. The model label is bounded: a name that reached no deployment and that
+no model group has (a 404, whatever a client sent) is counted under `OTHER_MODEL`, so a flood of
+unique names cannot grow the label set.
 """
 
 from __future__ import annotations
@@ -21,6 +23,9 @@ DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.
 """Seconds; the last bucket (+Inf) is implicit."""
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+OTHER_MODEL = "(unknown)"
+"""The model label of requests for names no model group has."""
 
 
 class Histogram:
@@ -66,11 +71,16 @@ class RequestMetrics:
         model = request.requested_model or request.model
         target = outcome.target
         deployment = target.deployment_id if target is not None else ""
-        labels = (model, deployment, request.operation, outcome.http_status)
-        self.requests[labels] = self.requests.get(labels, 0) + 1
         duration = self.durations.get(model)
         if duration is None:
-            duration = self.durations[model] = Histogram()
+            # A name seen for the first time gets its own label only if it is a model group.
+            if target is None and model not in request.caller.snapshot.model_groups:
+                model = OTHER_MODEL
+            duration = self.durations.get(model)
+            if duration is None:
+                duration = self.durations[model] = Histogram()
+        labels = (model, deployment, request.operation, outcome.http_status)
+        self.requests[labels] = self.requests.get(labels, 0) + 1
         duration.observe(time.perf_counter() - request.start_perf)
         if outcome.ttft_ms:
             ttft = self.time_to_first_token.get(model)

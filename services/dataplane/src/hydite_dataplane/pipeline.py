@@ -31,7 +31,7 @@ from hydite_dataplane.relay import gateway_headers, overhead_ms, relay_bytes, re
 from hydite_dataplane.request import Caller, InferenceRequest, outcome_of
 from hydite_dataplane.routes import OPERATIONS, Route
 from hydite_dataplane.stream import relay_stream
-from hydite_dataplane.upstream.errors import error_from_upstream
+from hydite_dataplane.upstream.errors import deployment_credentials, error_from_upstream
 from hydite_dataplane.upstream.transport import call_timeouts
 
 INBOUND: dict[str, InboundFormat] = {"openai": OPENAI}
@@ -129,7 +129,13 @@ async def _call_provider(
             error_body = await upstream.read()
         finally:
             upstream.release()
-        raise error_from_upstream(upstream.status, error_body, upstream.headers, provider.error_format)
+        raise error_from_upstream(
+            upstream.status,
+            error_body,
+            upstream.headers,
+            provider.error_format,
+            credentials=deployment_credentials(target),
+        )
     if OPERATIONS[request.operation].binary_response:
         return await relay_bytes(http_request, call, target, upstream, headers)
     if request.stream:

@@ -5,6 +5,10 @@ One coroutine reads an event and writes it on, so the client's pace sets the ups
 handler keeps draining the upstream (within a time and byte cap) until the usage frame
 arrives, then settles the request: a vanished client never loses its bill. A stream without a
 usage frame is billed by estimate, and marked so.
+
+A read without the usage marker and without the bytes `error` is relayed as it is; an error event
+(`data: {"error": ...}`, `event: error`) is redacted of credentials before it reaches the client
+(or a translator), like every error built from a provider's answer.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from hydite_dataplane.config.snapshot import DeploymentTarget
 from hydite_dataplane.hooks import CallHooks
 from hydite_dataplane.providers.base import OperationAdapter, StreamTranslator
 from hydite_dataplane.request import InferenceRequest, Outcome, TokenUsage, outcome_of
+from hydite_dataplane.upstream.errors import deployment_credentials, redacted_stream_event
 from hydite_dataplane.upstream.sse import event_batches
 from hydite_dataplane.upstream.transport import UpstreamResponse
 
@@ -95,10 +100,10 @@ async def relay_stream(
             if not progress.event_count:
                 progress.first_event_at = time.perf_counter()
             data = batch[0] if len(batch) == 1 else b"".join(batch)
-            if translator is None and hooked is None and marker not in data:
-                progress.event_count += len(batch)  # nothing to bill in these: relayed as they are
+            if translator is None and hooked is None and marker not in data and b"error" not in data:
+                progress.event_count += len(batch)  # nothing to bill or redact: relayed as they are
             else:
-                data = _inspected(batch, adapter, translator, hooked, wants_usage, progress)
+                data = _inspected(batch, target, adapter, translator, hooked, wants_usage, progress)
             if not progress.client_gone_at:
                 if data:  # one write per read from the provider, however many events it brought
                     await _send(response, data, progress)
@@ -127,16 +132,20 @@ async def relay_stream(
 
 def _inspected(
     batch: list[bytes],
+    target: DeploymentTarget,
     adapter: OperationAdapter,
     translator: StreamTranslator | None,
     hooked: CallHooks | None,
     wants_usage: bool,
     progress: StreamProgress,
 ) -> bytes:
-    """What to send for a batch of events, event by event: usage noted, translated if asked,
-    usage-only chunks dropped unless the client asked for them, stream-event hooks applied."""
+    """What to send for a batch of events, event by event: error events redacted, usage noted,
+    translated if asked, usage-only chunks dropped unless the client asked for them, stream-event
+    hooks applied."""
     outgoing: list[bytes] = []
     for event in batch:
+        if b"error" in event:
+            event = redacted_stream_event(event, deployment_credentials(target))
         info = adapter.inspect_stream_event(event)
         if info.usage is not None:
             progress.usage = info.usage

@@ -1,8 +1,14 @@
 """Stage 1 (decode), OpenAI wire format: the JSON or multipart body, the requested model, stream
-flags, tags, the end user, and the gateway's own options taken out of the body."""
+flags, tags, the end user, and the gateway's own options taken out of the body.
+
+Values that reach the usage event are refused here with a 400 beyond the bounds in `usage.event`
+(model names, also from the path and in fallbacks; `user`; `tags` and `metadata.tags`), and when
+they hold a control character (NUL included): the client can be told, and billing never meets them.
+"""
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any
 
@@ -13,6 +19,7 @@ from hydite_common.http import read_json_object
 from hydite_dataplane.inbound import InboundFormat
 from hydite_dataplane.request import NO_OPTIONS, Caller, GatewayOptions, InferenceRequest, UploadedFile
 from hydite_dataplane.routes import OPERATIONS, Operation, Route
+from hydite_dataplane.usage.event import MAX_MODEL_CHARS, MAX_TAG_CHARS, MAX_TAGS, MAX_USER_CHARS
 
 GATEWAY_FIELDS = frozenset(
     {
@@ -24,9 +31,25 @@ GATEWAY_FIELDS = frozenset(
 
 MAX_NUM_RETRIES = 10
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
-def _names(value: Any) -> tuple[str, ...]:
-    return tuple(v for v in value if isinstance(v, str)) if isinstance(value, list) else ()
+
+def checked_text(value: str, param: str, limit: int) -> str:
+    """value, if it is at most limit characters without a control character; else a 400."""
+    if len(value) > limit:
+        raise InvalidRequestError(
+            f"'{param}' is too long: at most {limit} characters", code="string_above_max_length", param=param
+        )
+    # isprintable() is one fast scan; only a value it doubts is searched for control characters.
+    if not value.isprintable() and _CONTROL.search(value) is not None:
+        raise InvalidRequestError(f"'{param}' must not contain control characters", param=param)
+    return value
+
+
+def _names(value: Any, param: str) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        return ()
+    return tuple(checked_text(v, param, MAX_MODEL_CHARS) for v in value if isinstance(v, str))
 
 
 def gateway_options(body: dict[str, Any]) -> GatewayOptions:
@@ -41,21 +64,28 @@ def gateway_options(body: dict[str, Any]) -> GatewayOptions:
     mock_response = found.get("mock_response")
     return GatewayOptions(
         num_retries=retries,
-        fallbacks=_names(found.get("fallbacks")),
-        context_window_fallbacks=_names(found.get("context_window_fallbacks")),
-        content_policy_fallbacks=_names(found.get("content_policy_fallbacks")),
-        guardrails=_names(found.get("guardrails")),
+        fallbacks=_names(found.get("fallbacks"), "fallbacks"),
+        context_window_fallbacks=_names(found.get("context_window_fallbacks"), "context_window_fallbacks"),
+        content_policy_fallbacks=_names(found.get("content_policy_fallbacks"), "content_policy_fallbacks"),
+        guardrails=_names(found.get("guardrails"), "guardrails"),
         mock_response=str(mock_response) if mock_response else None,
     )
 
 
 def request_tags(body: dict[str, Any], key_tags: list[str]) -> list[str]:
-    """The key's tags, then the request's own (`tags`, else `metadata.tags`) that are new."""
+    """The key's tags, then the request's own (`tags`, else `metadata.tags`) that are new; more
+    than MAX_TAGS, or a tag too long or with a control character, is a 400."""
     tags = body.get("tags")
+    param = "tags"
     if tags is None:
         metadata = body.get("metadata")
         tags = metadata.get("tags") if isinstance(metadata, dict) else None
-    asked = [t for t in tags if isinstance(t, str)] if isinstance(tags, list) else []
+        param = "metadata.tags"
+    if not isinstance(tags, list) or not tags:
+        return [*key_tags]
+    if len(tags) > MAX_TAGS:
+        raise InvalidRequestError(f"'{param}' may hold at most {MAX_TAGS} tags", param=param)
+    asked = [checked_text(t, param, MAX_TAG_CHARS) for t in tags if isinstance(t, str)]
     return [*key_tags, *(t for t in asked if t not in key_tags)]
 
 
@@ -98,12 +128,21 @@ async def decode(
     body = await read_form(http_request) if operation.multipart else await read_json_object(http_request)
     tags = request_tags(body, list(caller.key.tags))
     options = gateway_options(body)
-    customer_id = body["user"] if isinstance(body.get("user"), str) else ""
+    user = body.get("user")
+    customer_id = checked_text(user, "user", MAX_USER_CHARS) if isinstance(user, str) else ""
+    model = body.get("model")
+    if isinstance(model, str) and model:
+        checked_text(model, "model", MAX_MODEL_CHARS)
+    else:
+        model = ""
+    path_model = http_request.match_info.get("model")
+    if path_model:
+        checked_text(path_model, "model", MAX_MODEL_CHARS)
     return InferenceRequest(
         request_id=request_id,
         operation=route.operation,
         wire_format=route.wire_format,
-        model=str(body.get("model") or http_request.match_info.get("model") or ""),
+        model=model or path_model or "",
         body=body,
         stream=operation.streams and body.get("stream") is True,
         caller=caller,

@@ -16,7 +16,7 @@ from hydite_dataplane.gateway import Gateway
 from hydite_dataplane.providers.openai import OpenAIResponses, base_url
 from hydite_dataplane.request import Caller
 from hydite_dataplane.resources.ids import owner_of
-from hydite_dataplane.upstream.errors import error_from_upstream
+from hydite_dataplane.upstream.errors import deployment_credentials, error_from_upstream
 from hydite_dataplane.upstream.transport import CallTimeouts, UpstreamCall
 
 STORED_TIMEOUT = CallTimeouts(total=60)
@@ -77,7 +77,13 @@ async def relay_stored(
     finally:
         upstream.release()
     if upstream.status >= 400:
-        raise error_from_upstream(upstream.status, payload, upstream.headers, provider.error_format)
+        raise error_from_upstream(
+            upstream.status,
+            payload,
+            upstream.headers,
+            provider.error_format,
+            credentials=deployment_credentials(target),
+        )
     body = orjson.loads(payload)
     if stored.rewrites_id and isinstance(body, dict) and body.get("id") == ref.upstream_id:
         body["id"] = gateway_id

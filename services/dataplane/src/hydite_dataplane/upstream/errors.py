@@ -1,18 +1,98 @@
 """The one map from what goes wrong with a provider to gateway errors: transport failures (by the
-phase they happened in) and error responses (by the provider's wire format), messages redacted."""
+phase they happened in) and error responses (by the provider's wire format), and the redaction of
+everything a provider's error carries, in a response or as a stream event.
+
+Redaction takes out the deployment's own credentials (exact match, whatever their shape: no
+`sk-` prefix, `.`, `/`, `+`) and then anything that looks like a key or a bearer token
+(`hydite_common.telemetry.redact`), from every field (message, code, param, passed headers).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import orjson
 
 from hydite_common import errors
 from hydite_common.telemetry import redact
+from hydite_dataplane.config.snapshot import DeploymentTarget
 from hydite_dataplane.upstream.http11 import HttpClientError, Phase
+from hydite_dataplane.upstream.sse import data_of
 
 MAX_UPSTREAM_MESSAGE_CHARS = 2000
+MAX_UPSTREAM_CODE_CHARS = 128
+"""An error code also reaches the usage event."""
+MAX_UPSTREAM_PARAM_CHARS = 256
+MIN_CREDENTIAL_CHARS = 4
+"""Shorter credentials (placeholders such as "x") are not searched for: they would blot out words."""
+REDACTED = "[redacted]"
+_CREDENTIAL_WORDS = ("key", "secret", "token", "password", "credential")
+
+
+def deployment_credentials(target: DeploymentTarget) -> tuple[str, ...]:
+    """The deployment's own secrets to take out of anything its provider says: its api_key and
+    any string parameter named like a credential (aws_secret_access_key, ...)."""
+    found = [target.api_key]
+    for name, value in target.extra_params.items():
+        if isinstance(value, str) and any(word in name.lower() for word in _CREDENTIAL_WORDS):
+            found.append(value)
+    # Longest first: a credential that contains another is replaced whole.
+    return tuple(sorted({c for c in found if len(c) >= MIN_CREDENTIAL_CHARS}, key=len, reverse=True))
+
+
+def redacted(text: str, credentials: Sequence[str]) -> str:
+    """text without the credentials (exact match) and without anything that looks like a key."""
+    for credential in credentials:
+        if credential in text:
+            text = text.replace(credential, REDACTED)
+    return redact(text)
+
+
+def _redacted_value(value: Any, credentials: Sequence[str]) -> Any:
+    if isinstance(value, str):
+        return redacted(value, credentials)
+    if isinstance(value, dict):
+        return {redacted(str(k), credentials): _redacted_value(v, credentials) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_redacted_value(v, credentials) for v in value]
+    return value
+
+
+def _is_error_event(event: bytes, payload: Any) -> bool:
+    for line in event.split(b"\n"):
+        if line.startswith(b"event:") and line[6:].strip() == b"error":
+            return True
+    if not isinstance(payload, dict):
+        return False
+    response = payload.get("response")
+    return bool(
+        payload.get("error")
+        or payload.get("type") == "error"
+        or (isinstance(response, dict) and response.get("error"))
+    )
+
+
+def redacted_stream_event(event: bytes, credentials: Sequence[str]) -> bytes:
+    """One SSE event as the client may see it: an error event (`data: {"error": ...}`, `event:
+    error`, a failed response) with every string redacted; any other event unchanged."""
+    data = data_of(event)
+    try:
+        payload: Any = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        payload = None
+    if not _is_error_event(event, payload):
+        return event
+    cleaned = (
+        orjson.dumps(_redacted_value(payload, credentials))
+        if payload is not None
+        else redacted(data.decode(errors="replace"), credentials).encode()
+    )
+    if cleaned == data:
+        return event
+    kept = [line for line in event.split(b"\n") if line and not line.startswith(b"data:")]
+    return b"".join(line + b"\n" for line in kept) + b"data: " + cleaned + b"\n\n"
+
 
 _TIMEOUTS: dict[Phase, str] = {
     "head": "the provider did not answer in time",
@@ -43,7 +123,8 @@ def openai_error_fields(body: bytes) -> ErrorFields:
     try:
         parsed: Any = orjson.loads(body)
     except orjson.JSONDecodeError:
-        return body[:MAX_UPSTREAM_MESSAGE_CHARS].decode(errors="replace").strip(), None, None
+        # More than is shown: redaction runs before the cut, so no key is cut in half and kept.
+        return body[: MAX_UPSTREAM_MESSAGE_CHARS * 4].decode(errors="replace").strip(), None, None
     error = parsed.get("error") if isinstance(parsed, dict) else None
     if isinstance(error, dict):
         code = error.get("code")
@@ -55,7 +136,7 @@ def openai_error_fields(body: bytes) -> ErrorFields:
         )
     if isinstance(error, str):
         return error, None, None
-    return str(parsed)[:MAX_UPSTREAM_MESSAGE_CHARS], None, None
+    return str(parsed)[: MAX_UPSTREAM_MESSAGE_CHARS * 4], None, None
 
 
 ERROR_BODY_PARSERS: dict[str, Callable[[bytes], ErrorFields]] = {"openai": openai_error_fields}
@@ -77,15 +158,28 @@ _STATUS_TO_ERROR: dict[int, type[errors.HyditeError]] = {
 
 
 def error_from_upstream(
-    status: int, body: bytes, headers: Mapping[str, str], error_format: str = "openai"
+    status: int,
+    body: bytes,
+    headers: Mapping[str, str],
+    error_format: str = "openai",
+    *,
+    credentials: Sequence[str],
 ) -> errors.HyditeError:
-    """The gateway error for a provider's error response (message redacted, never raw)."""
+    """The gateway error for a provider's error response, every field redacted of credentials
+    (the deployment's own, see `deployment_credentials`, and anything shaped like a key)."""
     message, code, param = ERROR_BODY_PARSERS[error_format](body)
-    message = redact(message)[:MAX_UPSTREAM_MESSAGE_CHARS] or f"provider returned HTTP {status}"
+    message = (
+        redacted(message, credentials)[:MAX_UPSTREAM_MESSAGE_CHARS] or f"provider returned HTTP {status}"
+    )
     error_class = _STATUS_TO_ERROR.get(
         status, errors.UpstreamError if status >= 500 else errors.InvalidRequestError
     )
     if status == 401:
         code = "upstream_authentication_error"
-    passed_headers = {"retry-after": headers["retry-after"]} if "retry-after" in headers else {}
+    elif code is not None:
+        code = redacted(code, credentials)[:MAX_UPSTREAM_CODE_CHARS]
+    if param is not None:
+        param = redacted(param, credentials)[:MAX_UPSTREAM_PARAM_CHARS]
+    retry_after = headers.get("retry-after")
+    passed_headers = {"retry-after": redacted(retry_after, credentials)[:64]} if retry_after else {}
     return error_class(f"provider error: {message}", code=code, param=param, headers=passed_headers)

@@ -3,6 +3,12 @@
 Events of a few milliseconds share one message (a publish per request would cost a third of the
 proxy's CPU). A sealed batch is final: its bytes and its message id never change, so whoever
 sends it (the publisher now, a replay later) sends the same message and JetStream deduplicates.
+
+No event can hold the others back. A batch is sealed by count or time, and by bytes: once
+encoded, one larger than `max_batch_bytes` (under the server's max payload) is sealed as several.
+A batch NATS still refuses as too large is replaced by its halves, each a new batch with its own
+message id, down to single events; a single event is cut (`shrunk`) once, and if even that is
+refused it is set aside (counted and logged by request id), never retried at the head.
 """
 
 from __future__ import annotations
@@ -14,9 +20,16 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import orjson
+
 from hydite_common.events import UsageEvent, batch_message_id, encode_batch
+from hydite_dataplane.usage.event import shrunk, without_nul
 
 log = logging.getLogger(__name__)
+
+DEFAULT_MAX_BATCH_BYTES = 1_000_000
+"""Under NATS's default max payload (1 MiB) with room for the headers."""
+_ENCODED_NUL = b"\\u0000"
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,7 +42,8 @@ class SealedBatch:
 
 
 class UsageOutbox:
-    """Seals events into batches (by count or after flush_seconds) and keeps them until published."""
+    """Seals events into batches (by count, bytes or after flush_seconds) and keeps them until
+    published."""
 
     def __init__(
         self,
@@ -38,6 +52,7 @@ class UsageOutbox:
         flush_seconds: float,
         max_batch_events: int,
         max_batches: int,
+        max_batch_bytes: int = DEFAULT_MAX_BATCH_BYTES,
     ) -> None:
         # A fresh publisher id per process keeps node_id:seq unique across restarts,
         # so the stream's dedup window never drops a restarted node's batches.
@@ -45,6 +60,8 @@ class UsageOutbox:
         self._flush_seconds = flush_seconds
         self._max_batch_events = max_batch_events
         self._max_batches = max_batches
+        self.max_batch_bytes = max_batch_bytes
+        """The largest batch sealed; the publisher lowers it to what the server takes."""
         self.on_sealed: Callable[[], None] = lambda: None
         """Called after every seal (the publisher's wake-up)."""
         self._current: list[UsageEvent] = []
@@ -52,6 +69,10 @@ class UsageOutbox:
         self._seq = 0
         self._flush_handle: asyncio.TimerHandle | None = None
         self.dropped_batches = 0
+        self.split_batches = 0
+        """Batches sealed as several, or replaced by their halves, for their size."""
+        self.set_aside_events = 0
+        """Events that could not be published at any size."""
 
     def record(self, event: UsageEvent) -> None:
         """Queue one event; it is sealed into a batch within flush_seconds."""
@@ -62,17 +83,19 @@ class UsageOutbox:
             self._flush_handle = asyncio.get_running_loop().call_later(self._flush_seconds, self.seal)
 
     def seal(self) -> None:
-        """Seal the events gathered so far into the next batch."""
+        """Seal the events gathered so far into the next batch (or batches, by bytes)."""
         if self._flush_handle is not None:
             self._flush_handle.cancel()
             self._flush_handle = None
         if not self._current:
             return
-        self._seq += 1
-        data = encode_batch(self.publisher_id, self._seq, self._current)
-        self._sealed.append(SealedBatch(self._seq, batch_message_id(self.publisher_id, self._seq), data))
-        self._current = []
-        if len(self._sealed) > self._max_batches:
+        events, self._current = self._current, []
+        data = encode_batch(self.publisher_id, self._seq + 1, events)
+        if _ENCODED_NUL in data:  # one scan per batch: no event may reach Postgres with a NUL
+            events = [without_nul(event) for event in events]
+            data = encode_batch(self.publisher_id, self._seq + 1, events)
+        self._sealed.extend(self._batches(events, data))
+        while len(self._sealed) > self._max_batches:
             self._sealed.popleft()
             self.dropped_batches += 1
             log.error(
@@ -90,7 +113,71 @@ class UsageOutbox:
         if self._sealed and self._sealed[0] is batch:
             self._sealed.popleft()
 
+    def refused(self, batch: SealedBatch) -> None:
+        """NATS refused batch as too large: at the head it is replaced by its halves, each a new
+        batch; a single event is cut once, then set aside."""
+        if not self._sealed or self._sealed[0] is not batch:
+            return
+        self._sealed.popleft()
+        self.split_batches += 1
+        events: list[UsageEvent] = orjson.loads(batch.data)["events"]
+        if len(events) > 1:
+            middle = len(events) // 2
+            replacements = [
+                *self._batches(events[:middle], self._encoded(events[:middle])),
+                *self._batches(events[middle:], self._encoded(events[middle:])),
+            ]
+        else:
+            event = shrunk(events[0])
+            data = self._encoded([event])
+            if len(data) < len(batch.data) and len(data) <= self.max_batch_bytes:
+                replacements = [self._accepted(data)]
+            else:
+                self._set_aside(event, len(batch.data))
+                replacements = []
+        self._sealed.extendleft(reversed(replacements))
+
     @property
     def pending_batches(self) -> int:
         """Sealed batches not yet acknowledged by JetStream."""
         return len(self._sealed)
+
+    def _encoded(self, events: list[UsageEvent]) -> bytes:
+        """events as the next batch would carry them."""
+        return encode_batch(self.publisher_id, self._seq + 1, events)
+
+    def _accepted(self, data: bytes) -> SealedBatch:
+        """data (encoded with the next sequence number) as the next sealed batch."""
+        self._seq += 1
+        return SealedBatch(self._seq, batch_message_id(self.publisher_id, self._seq), data)
+
+    def _batches(self, events: list[UsageEvent], data: bytes) -> list[SealedBatch]:
+        """events (data: their encoding with the next sequence number) as batches of at most
+        max_batch_bytes, in order."""
+        limit = self.max_batch_bytes
+        if len(data) <= limit:
+            return [self._accepted(data)]
+        if len(events) == 1:
+            event = shrunk(events[0])
+            data = self._encoded([event])
+            if len(data) <= limit:
+                return [self._accepted(data)]
+            self._set_aside(event, len(data))
+            return []
+        self.split_batches += 1
+        parts = min(len(events), max(2, -(-len(data) * 10 // (limit * 9))))
+        size = -(-len(events) // parts)
+        batches: list[SealedBatch] = []
+        for start in range(0, len(events), size):
+            part = events[start : start + size]
+            batches += self._batches(part, self._encoded(part))
+        return batches
+
+    def _set_aside(self, event: UsageEvent, size: int) -> None:
+        self.set_aside_events += 1
+        log.error(
+            "usage event of request %s set aside: %d bytes, too large to publish (%d set aside so far)",
+            str(event.get("request_id", ""))[:128],
+            size,
+            self.set_aside_events,
+        )
