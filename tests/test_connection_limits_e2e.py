@@ -128,3 +128,22 @@ def test_an_admin_body_over_its_cap_is_a_413_at_the_data_plane(stack: Stack, adm
     streamed = httpx.post(stack.base_url + "/key/generate", content=pieces(), timeout=10)
     assert streamed.status_code == 413
     assert ok_post(admin, "/key/generate", {})["key"].startswith("sk-")
+
+
+def test_a_client_leaving_mid_body_logs_no_traceback(stack: Stack, admin: httpx.Client) -> None:
+    """A client that closes its connection halfway through a body leaves no 'unhandled' error in
+    the data plane's log, and the data plane keeps serving."""
+    key = ok_post(admin, "/key/generate", {})["key"]
+    synced(admin)
+    for path in ("/v1/chat/completions", "/key/generate"):
+        with _connect(stack.config.dataplane_port) as leaving:
+            leaving.sendall(
+                f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n".encode()
+                + f"Authorization: Bearer {key}\r\nContent-Length: 1000\r\n\r\n".encode()
+                + b'{"model": "'
+            )
+    ready = stack.base_url + "/health/readiness"
+    wait_until(lambda: httpx.get(ready, timeout=5).status_code == 200, timeout=5)
+    dataplane = next(s for s in stack.services if s.name.startswith("dataplane"))
+    assert dataplane.log_path is not None
+    assert "unhandled error" not in dataplane.log_path.read_text(errors="replace")

@@ -70,6 +70,13 @@ def response_for_exception(request: web.Request, exc: Exception) -> web.StreamRe
         if exc.status >= 400:
             return error_response(InvalidRequestError(exc.reason))
         raise exc
+    if isinstance(exc, ConnectionResetError):
+        # The client left mid-request (aiohttp's ClientConnectionResetError is one): nobody will
+        # read the answer, and nothing went wrong on this side.
+        log.debug("client left during %s %s", request.method, request.path)
+        return error_response(
+            InvalidRequestError("the client closed the connection", code="client_disconnected")
+        )
     log.exception("unhandled error on %s %s", request.method, request.path, exc_info=exc)
     return error_response(exc)
 
