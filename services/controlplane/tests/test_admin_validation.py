@@ -306,11 +306,21 @@ def test_member_add_with_an_unknown_member_field_is_422(admin: httpx.Client, obj
 # ---------------------------------------------------------------- keys chosen by the caller
 
 
-@pytest.mark.parametrize("custom", ["hydite-0123456789abcdef", "sk-short", "pk-0123456789abcdef"])
+@pytest.mark.parametrize(
+    "custom",
+    [
+        "hydite-0123456789abcdef0123456789abcdef",
+        "sk-short",
+        "sk-0123456789ab",
+        "sk-" + "a" * 31,
+        "pk-0123456789abcdef0123456789abcdef",
+        "sk-0123456789abcdef 0123456789abcdef",
+    ],
+)
 def test_custom_keys_must_start_with_sk_and_be_long_enough(
     admin: httpx.Client, objects: Objects, custom: str
 ) -> None:
-    """A custom key (generate) or new_key (regenerate) not like 'sk-' + 9 more characters is a 422."""
+    """A custom key (generate) or new_key (regenerate) not 'sk-' + 32 or more visible characters is a 422."""
     _error(admin.post("/key/generate", json={"key": custom}), 422, "key")
     _error(admin.post("/key/regenerate", json={"key": objects.key, "new_key": custom}), 422, "new_key")
     _error(admin.post(f"/key/{objects.key}/regenerate", json={"new_key": custom}), 422, "new_key")

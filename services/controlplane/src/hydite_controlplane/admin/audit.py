@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from hydite_common.http import json_response
 from hydite_controlplane.admin.auth import admin_caller
+from hydite_controlplane.admin.responses import json_response
 from hydite_controlplane.admin.validation import page_of
 from hydite_controlplane.appkeys import SESSIONS
 from hydite_controlplane.store.audit import list_audit

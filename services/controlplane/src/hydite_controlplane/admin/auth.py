@@ -19,6 +19,7 @@ from aiohttp import web
 from hydite_common.allowlists import route_permitted
 from hydite_common.errors import AuthenticationError, PermissionDeniedError
 from hydite_common.keys import hash_key, key_from_headers
+from hydite_controlplane.admin.validation import check_query
 from hydite_controlplane.appkeys import SESSIONS, SETTINGS
 from hydite_controlplane.models.keys import VirtualKeyRow
 from hydite_controlplane.models.principals import UserRow
@@ -88,12 +89,19 @@ class AdminCaller:
 
 
 async def admin_caller(request: web.Request) -> AdminCaller:
-    """Authenticate the caller: the master key, or a valid virtual key and its user's role."""
+    """Authenticate the caller: the master key, or a valid virtual key and its user's role.
+
+    Every admin route starts here, so this is also where its query parameters are checked
+    (check_query) before any handler reads them.
+    """
+    check_query(request)
     key = key_from_headers(request.headers)
     if key is None:
         raise AuthenticationError(
             "no API key provided; send 'Authorization: Bearer <key>'", code="missing_api_key"
         )
+    if not _well_formed(key):
+        raise AuthenticationError("Invalid API key provided")
     if hmac.compare_digest(key.encode(), request.app[SETTINGS].master_key.encode()):
         return AdminCaller(identity="master_key", role=Role.MASTER)
     async with request.app[SESSIONS]() as session:
@@ -116,3 +124,13 @@ async def admin_caller(request: web.Request) -> AdminCaller:
                 role = Role(user.user_role) if user.user_role in USER_ROLES else Role.INTERNAL_USER
             admin_teams = await teams_administered_by(row.user_id, session=session)
     return AdminCaller(identity=f"key:{row.token[:12]}", role=role, key=row, admin_team_ids=admin_teams)
+
+
+def _well_formed(key: str) -> bool:
+    """Whether key could be a key at all: UTF-8 (aiohttp keeps undecodable header bytes as
+    surrogates) and without NUL."""
+    try:
+        key.encode()
+    except UnicodeEncodeError:
+        return False
+    return "\x00" not in key

@@ -6,10 +6,10 @@ from __future__ import annotations
 from aiohttp import web
 from pydantic import Field
 
-from hydite_common.http import json_response
 from hydite_controlplane.admin.auth import admin_caller
 from hydite_controlplane.admin.entities import Entity, entity_routes
-from hydite_controlplane.admin.validation import AdminRequest, LimitFields, read_request
+from hydite_controlplane.admin.responses import json_response
+from hydite_controlplane.admin.validation import AdminRequest, LimitFields, Name, read_request
 from hydite_controlplane.appkeys import SESSIONS
 from hydite_controlplane.models.common import utcnow
 from hydite_controlplane.models.principals import CustomerRow
@@ -19,8 +19,8 @@ from hydite_controlplane.store.resources import save_resources
 class CustomerFields(LimitFields):
     """Body of /customer/new and /customer/update; `user_id` is the end user's id (LiteLLM's name)."""
 
-    user_id: str | None = None
-    alias: str | None = None
+    user_id: Name | None = None
+    alias: Name | None = None
     allowed_models: list[str] | None = None
     blocked: bool | None = None
 

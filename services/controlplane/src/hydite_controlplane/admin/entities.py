@@ -24,8 +24,9 @@ from hydite_common.errors import (
     PermissionDeniedError,
     UnprocessableEntityError,
 )
-from hydite_common.http import Handler, json_response
+from hydite_common.http import Handler
 from hydite_controlplane.admin.auth import AdminCaller, admin_caller
+from hydite_controlplane.admin.responses import json_response
 from hydite_controlplane.admin.updates import UpdateRules, apply_update
 from hydite_controlplane.admin.validation import AdminRequest, LimitFields, page_of, read_request
 from hydite_controlplane.appkeys import SESSIONS

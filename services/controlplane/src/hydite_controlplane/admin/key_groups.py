@@ -8,7 +8,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from hydite_common.errors import InvalidRequestError
 from hydite_controlplane.admin.entities import Entity, entity_routes
-from hydite_controlplane.admin.validation import LimitFields
+from hydite_controlplane.admin.validation import LimitFields, Name
 from hydite_controlplane.models.principals import KeyGroupRow
 from hydite_controlplane.store.principals import key_group_in_use
 
@@ -20,7 +20,7 @@ ROUTING_STRATEGIES = frozenset(
 class KeyGroupFields(LimitFields):
     """Body of /group/new and /group/update."""
 
-    name: str | None = None
+    name: Name | None = None
     models: list[str] | None = None
     routing_strategy: str | None = None
 

@@ -3,9 +3,10 @@ block/unblock, info, list, health), and deleting keys along with their owner."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Literal
 
 from aiohttp import web
@@ -13,17 +14,21 @@ from pydantic import Field, field_validator, model_validator
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from hydite_common.errors import ConflictError, InvalidRequestError, NotFoundError, PermissionDeniedError
-from hydite_common.http import json_response, read_json_object
+from hydite_common.http import read_json_object
 from hydite_common.keys import generate_key, hash_key, key_or_hash_to_hash, mask_key
 from hydite_controlplane.admin.auth import AdminCaller, Role, admin_caller
 from hydite_controlplane.admin.entities import row_public
 from hydite_controlplane.admin.key_groups import require_key_group
 from hydite_controlplane.admin.organizations import require_organization
+from hydite_controlplane.admin.responses import json_response
 from hydite_controlplane.admin.updates import UpdateRules, apply_update
 from hydite_controlplane.admin.validation import (
+    MAX_NAME,
     AdminRequest,
     Duration,
     LimitFields,
+    Name,
+    Timestamp,
     page_of,
     paged,
     parse_duration,
@@ -38,18 +43,20 @@ from hydite_controlplane.store import keys as key_store
 from hydite_controlplane.store.audit import record_audit
 from hydite_controlplane.store.resources import delete_resources, save_resources, write_resources
 
+CUSTOM_KEY_MIN_CHARS = 32
+
 
 class KeySettings(LimitFields):
     """Fields of a key that generate, update and regenerate may set (LiteLLM names)."""
 
-    key_alias: str | None = None
+    key_alias: Name | None = None
     duration: Duration | None = None
-    expires: datetime | None = None
+    expires: Timestamp | None = None
     models: list[str] | None = None
-    key_group: str | None = None
-    user_id: str | None = None
-    team_id: str | None = None
-    organization_id: str | None = None
+    key_group: Name | None = None
+    user_id: Name | None = None
+    team_id: Name | None = None
+    organization_id: Name | None = None
     tags: list[str] | None = None
     guardrails: list[str] | None = None
     allowed_routes: list[str] | None = None
@@ -60,11 +67,6 @@ class KeySettings(LimitFields):
     def _empty_alias_is_none(cls, value: str | None) -> str | None:
         return value or None
 
-    @field_validator("expires")
-    @classmethod
-    def _aware(cls, value: datetime | None) -> datetime | None:
-        return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
-
     @model_validator(mode="after")
     def _one_expiry(self) -> KeySettings:
         if self.duration is not None and self.expires is not None:
@@ -72,10 +74,19 @@ class KeySettings(LimitFields):
         return self
 
 
+CUSTOM_KEY = re.compile(rf"^sk-[\x21-\x7e]{{{CUSTOM_KEY_MIN_CHARS},{MAX_NAME - 3}}}$")
+"""A key chosen by the caller: 'sk-' and at least as many visible ASCII characters as a generated
+key's random part has (43 url-safe characters, 256 bits; 32 of any visible character give more
+than 190 bits), so a custom key is no easier to guess."""
+
+
 def check_custom_key(value: str | None) -> str | None:
-    """A key chosen by the caller must look like one."""
-    if value is not None and (not value.startswith("sk-") or len(value) < 12):
-        raise ValueError("a custom key must start with 'sk-' and be at least 12 characters")
+    """A key chosen by the caller must look like one and be as hard to guess as a generated one."""
+    if value is not None and not CUSTOM_KEY.match(value):
+        raise ValueError(
+            f"a custom key must be 'sk-' and {CUSTOM_KEY_MIN_CHARS} to {MAX_NAME - 3} visible ASCII "
+            "characters (no spaces)"
+        )
     return value
 
 

@@ -7,18 +7,25 @@ import uuid
 from typing import Any
 
 from aiohttp import web
-from pydantic import ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from hydite_common.allowlists import NOTHING, permits
 from hydite_common.credentials import CredentialCipher, mask_secret
 from hydite_common.errors import ConflictError, InvalidRequestError, NotFoundError
-from hydite_common.http import json_response
 from hydite_common.pricing import builtin_price
 from hydite_common.providers import SUPPORTED_PROVIDERS, split_model
 from hydite_controlplane.admin.auth import AdminCaller, admin_caller
+from hydite_controlplane.admin.responses import json_response
 from hydite_controlplane.admin.updates import UpdateRules, apply_update
-from hydite_controlplane.admin.validation import MAX_COUNT, AdminRequest, read_request
+from hydite_controlplane.admin.validation import (
+    MAX_COUNT,
+    AdminRequest,
+    JsonObject,
+    Name,
+    check_json_field,
+    read_request,
+)
 from hydite_controlplane.appkeys import CIPHER, SESSIONS
 from hydite_controlplane.models.common import utcnow
 from hydite_controlplane.models.deployments import DeploymentRow
@@ -33,6 +40,11 @@ _COLUMN_PARAMS = (
     "api_base", "api_version", "timeout", "stream_timeout", "rpm", "tpm", "weight", "max_retries",
     "input_cost_per_token", "output_cost_per_token",
 )  # fmt: skip
+
+
+MAX_RETRIES = 10
+"""Retries of one deployment at most (the column is an INTEGER; the data plane's num_retries has
+the same bound)."""
 
 
 class LitellmParams(AdminRequest):
@@ -50,9 +62,19 @@ class LitellmParams(AdminRequest):
     rpm: int | None = Field(default=None, ge=0, le=MAX_COUNT)
     tpm: int | None = Field(default=None, ge=0, le=MAX_COUNT)
     weight: float = Field(default=1.0, gt=0)
-    max_retries: int | None = Field(default=None, ge=0)
+    max_retries: int | None = Field(default=None, ge=0, le=MAX_RETRIES)
     input_cost_per_token: float | None = Field(default=None, ge=0)
     output_cost_per_token: float | None = Field(default=None, ge=0)
+
+    @model_validator(mode="after")
+    def _bounded_extras(self) -> LitellmParams:
+        # Unknown params are stored and passed on as they are: one JSON field, with its bounds.
+        if self.model_extra:
+            try:
+                check_json_field(self.model_extra)
+            except ValueError as exc:
+                raise ValueError(f"extra litellm_params: {exc}") from None
+        return self
 
     @field_validator("api_base")
     @classmethod
@@ -72,18 +94,18 @@ class PartialLitellmParams(LitellmParams):
 class NewModelRequest(AdminRequest):
     """Body of POST /model/new."""
 
-    model_name: str = Field(min_length=1)
+    model_name: Name = Field(min_length=1)
     litellm_params: LitellmParams
-    model_info: dict[str, Any] = Field(default_factory=dict)
+    model_info: JsonObject = Field(default_factory=dict)
 
 
 class UpdateModelRequest(AdminRequest):
     """Body of POST /model/update: the deployment id (in model_info.id or model_id) and what changes."""
 
-    model_id: str | None = None
-    model_name: str | None = Field(default=None, min_length=1)
+    model_id: Name | None = None
+    model_name: Name | None = Field(default=None, min_length=1)
     litellm_params: PartialLitellmParams | None = None
-    model_info: dict[str, Any] | None = None
+    model_info: JsonObject | None = None
 
 
 class DeleteModelRequest(AdminRequest):

@@ -6,7 +6,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from hydite_common.errors import InvalidRequestError
 from hydite_controlplane.admin.entities import Entity, entity_routes
-from hydite_controlplane.admin.validation import LimitFields
+from hydite_controlplane.admin.validation import LimitFields, Name
 from hydite_controlplane.models.principals import OrganizationRow
 from hydite_controlplane.store.principals import organization_in_use
 
@@ -14,8 +14,8 @@ from hydite_controlplane.store.principals import organization_in_use
 class OrganizationFields(LimitFields):
     """Body of /organization/new and /organization/update."""
 
-    organization_id: str | None = None
-    organization_alias: str | None = None
+    organization_id: Name | None = None
+    organization_alias: Name | None = None
     models: list[str] | None = None
     blocked: bool | None = None
 

@@ -12,13 +12,14 @@ from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from hydite_common.errors import NotFoundError
-from hydite_common.http import json_response, read_json_object
+from hydite_common.http import read_json_object
 from hydite_controlplane.admin.auth import admin_caller
 from hydite_controlplane.admin.entities import Entity, entity_routes
 from hydite_controlplane.admin.key_groups import require_key_group
 from hydite_controlplane.admin.keys import KeyOwner
 from hydite_controlplane.admin.organizations import require_organization
-from hydite_controlplane.admin.validation import AdminRequest, LimitFields, validate
+from hydite_controlplane.admin.responses import json_response
+from hydite_controlplane.admin.validation import AdminRequest, LimitFields, Name, validate
 from hydite_controlplane.appkeys import SESSIONS
 from hydite_controlplane.models.common import utcnow
 from hydite_controlplane.models.principals import TeamRow, UserRow
@@ -29,18 +30,18 @@ from hydite_controlplane.store.resources import save_resources
 class TeamMember(AdminRequest):
     """A member of a team and their role in it."""
 
-    user_id: str = Field(min_length=1)
+    user_id: Name = Field(min_length=1)
     role: Literal["admin", "user"] = "user"
-    user_email: str | None = None
+    user_email: Name | None = None
 
 
 class TeamFields(LimitFields):
     """Body of /team/new and /team/update."""
 
-    team_id: str | None = None
-    team_alias: str | None = None
-    organization_id: str | None = None
-    key_group: str | None = None
+    team_id: Name | None = None
+    team_alias: Name | None = None
+    organization_id: Name | None = None
+    key_group: Name | None = None
     models: list[str] | None = None
     members_with_roles: list[TeamMember] | None = None
     blocked: bool | None = None

@@ -11,13 +11,13 @@ from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from hydite_common.errors import ConflictError, InvalidRequestError
-from hydite_common.http import json_response
 from hydite_common.keys import generate_key, hash_key, mask_key
 from hydite_controlplane.admin.auth import USER_ROLES
 from hydite_controlplane.admin.entities import Entity, entity_routes, stage_new
 from hydite_controlplane.admin.keys import KeyOwner, key_public
 from hydite_controlplane.admin.organizations import require_organization
-from hydite_controlplane.admin.validation import Duration, LimitFields, parse_duration
+from hydite_controlplane.admin.responses import json_response
+from hydite_controlplane.admin.validation import Duration, LimitFields, Name, parse_duration
 from hydite_controlplane.appkeys import SESSIONS
 from hydite_controlplane.models.common import utcnow
 from hydite_controlplane.models.keys import VirtualKeyRow
@@ -31,15 +31,15 @@ from hydite_controlplane.store.resources import save_resources
 class UserFields(LimitFields):
     """Body of /user/new and /user/update."""
 
-    user_id: str | None = None
-    user_email: str | None = None
+    user_id: Name | None = None
+    user_email: Name | None = None
     user_role: str | None = None
-    teams: list[str] | None = None
-    organization_id: str | None = None
+    teams: list[Name] | None = None
+    organization_id: Name | None = None
     models: list[str] | None = None
     blocked: bool | None = None
     auto_create_key: bool = True
-    key_alias: str | None = None
+    key_alias: Name | None = None
     duration: Duration | None = None
 
     @field_validator("user_role")
