@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 PACKAGES := -e libs/common[embedded,db] -e services/controlplane -e services/dataplane -e services/spend-ingest
 PROTO_OUT := libs/common/src
 
-.PHONY: install dev test bench lint fmt proto proto-check migrate clean
+.PHONY: install dev test soak bench lint fmt proto proto-check migrate clean
 
 $(STAMP): constraints.txt requirements-dev.txt libs/common/pyproject.toml services/*/pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,6 +22,10 @@ dev: install
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Long runs: the fuzz tests with thousands of examples per route.
+soak: install
+	$(BIN)/python -m pytest -m soak $(PYTEST_ARGS)
 
 # wrk (Debian) drives the non-stream load and py-spy profiles the data plane; without them the
 # proxy benchmark falls back to its Python load generator and skips the profile.
