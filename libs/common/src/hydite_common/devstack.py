@@ -30,7 +30,7 @@ from hydite_common.embedded import RunningService, ensure_nats, ensure_postgres
 from hydite_common.settings import DEV_MASTER_KEY, DEV_SALT_KEY, to_libpq_url, with_database_name
 
 READY_TIMEOUT_SECONDS = 60.0
-DEMO_KEY = "sk-hydite-demo-key-0000"
+DEMO_KEY = "sk-hydite-demo-key-0000000000000000"
 
 
 def free_port() -> int:
