@@ -8,7 +8,7 @@ import gc
 import uvloop
 
 from hydite_common.telemetry import configure_logging
-from hydite_dataplane.app import build_app
+from hydite_dataplane.app import IN_FLIGHT, build_app
 from hydite_dataplane.serving import serve
 from hydite_dataplane.settings import DataplaneSettings
 
@@ -22,7 +22,7 @@ def main() -> None:
     # Start-up objects never die; keeping them out of the GC's generations saves work per request.
     gc.freeze()
     gc.set_threshold(settings.gc_young_threshold, 20, 20)
-    asyncio.run(serve(app, settings))
+    asyncio.run(serve(app, settings, app[IN_FLIGHT]))
 
 
 if __name__ == "__main__":

@@ -44,6 +44,8 @@ NATS = web.AppKey("nats", NatsLink)
 GATEWAY = web.AppKey("gateway", Gateway)
 FORWARDER = web.AppKey("forwarder", ControlPlaneForwarder)
 METRICS = web.AppKey("metrics", RequestMetrics)
+IN_FLIGHT = web.AppKey("in_flight", set[asyncio.Task[object]])
+"""The tasks serving keyed routes right now: what a shutdown waits for, then cuts."""
 
 SERVED_METHODS: dict[str, frozenset[str]] = {
     path: frozenset(r.method for r in ROUTES if r.path == path) for path in {r.path for r in ROUTES}
@@ -116,7 +118,12 @@ def build_app(settings: DataplaneSettings) -> web.Application:
         app.router.add_route(health_route.method, health_route.path, rendering_errors(health_route.handler))
     app.router.add_get("/metrics", rendering_errors(app[METRICS].handle))
 
+    in_flight = app[IN_FLIGHT] = set()
+
     async def dispatch(route_index: int, request: web.Request) -> web.StreamResponse:
+        task = asyncio.current_task()
+        assert task is not None
+        in_flight.add(task)
         try:
             route = ROUTES[route_index]
             serve = GATEWAY_ROUTES.get(route.operation)
@@ -125,6 +132,8 @@ def build_app(settings: DataplaneSettings) -> web.Application:
             return await handle_inference(request.app[GATEWAY], route, request)
         except Exception as exc:
             return response_for_exception(request, exc)
+        finally:
+            in_flight.discard(task)
 
     for index, route in enumerate(ROUTES):
         if route.auth == "inference":

@@ -20,6 +20,8 @@ from aiohttp import web
 from hydite_common.errors import ServiceUnavailableError
 from hydite_dataplane.settings import DataplaneSettings
 
+CLOSE_SECONDS = 1.0
+"""After the drain: how long cut requests get to settle, and open connections to close."""
 FILES_KEPT_FREE = 256
 """File descriptors left for everything but client connections (logs, NATS, gRPC, sockets)."""
 
@@ -100,14 +102,17 @@ class CappedSite(web.BaseSite):
         )
 
 
-async def serve(app: web.Application, settings: DataplaneSettings) -> None:
-    """Serve until SIGTERM or SIGINT, then drain: requests and streams get `drain_seconds` to
-    finish (then they are cancelled and settled), and the app's cleanup publishes usage."""
+async def serve(
+    app: web.Application, settings: DataplaneSettings, in_flight: set[asyncio.Task[object]]
+) -> None:
+    """Serve until SIGTERM or SIGINT, then drain within a bound: no new connections, requests and
+    streams in flight get `drain_seconds` to finish, what is left is cancelled (and settles its
+    outcome, so what it used is billed), and the app's cleanup publishes the last usage."""
     runner = web.AppRunner(
         app,
         access_log=None,
         keepalive_timeout=settings.client_idle_timeout_seconds,
-        shutdown_timeout=settings.drain_seconds,
+        shutdown_timeout=CLOSE_SECONDS,
     )
     await runner.setup()
     stop = asyncio.Event()
@@ -117,5 +122,13 @@ async def serve(app: web.Application, settings: DataplaneSettings) -> None:
     try:
         await CappedSite(runner, settings.host, settings.port, connection_limit(settings)).start()
         await stop.wait()
+        for site in list(runner.sites):
+            await site.stop()
+        if in_flight:
+            _, cut = await asyncio.wait(set(in_flight), timeout=settings.drain_seconds)
+            for task in cut:
+                task.cancel()
+            if cut:
+                await asyncio.wait(cut, timeout=CLOSE_SECONDS)
     finally:
         await runner.cleanup()

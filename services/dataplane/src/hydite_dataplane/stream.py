@@ -13,13 +13,14 @@ A read without the usage marker and without the bytes `error` is relayed as it i
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 
 import orjson
 from aiohttp import web
 
-from hydite_common.errors import HyditeError
+from hydite_common.errors import HyditeError, ServiceUnavailableError
 from hydite_dataplane.config.snapshot import DeploymentTarget
 from hydite_dataplane.hooks import CallHooks
 from hydite_dataplane.providers.base import OperationAdapter, StreamTranslator
@@ -117,6 +118,12 @@ async def relay_stream(
                 break
     except HyditeError as exc:
         progress.error = exc
+    except asyncio.CancelledError:
+        # Cut at shutdown once the drain time ran out: billed for what it used, and marked so.
+        progress.error = ServiceUnavailableError(
+            "the gateway shut down before the stream ended", code="shutdown"
+        )
+        raise
     finally:
         upstream.release()
         call.after_call(stream_outcome(request, target, progress))

@@ -1,0 +1,108 @@
+"""SIGTERM drains within a bound: a stream longer than the drain time is cut when it runs out, the
+data plane exits within drain + usage drain, and the cut stream is billed for what it used."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import threading
+import time
+from collections.abc import Iterator
+
+import httpx
+import orjson
+import pytest
+from aiohttp import web
+
+from hydite_common.devstack import Stack, free_port
+from tests.fakes.openai_server import FakeServerThread
+from tests.harness import ok_get, ok_post, synced, wait_until
+
+DRAIN_SECONDS = 1.0
+USAGE_DRAIN_SECONDS = 3.0
+
+
+def _endless_stream_app() -> web.Application:
+    """An upstream whose chat streams send a chunk every 100 ms and never end."""
+
+    async def chat(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        chunk = {"id": "c", "object": "chat.completion.chunk", "created": 0, "model": "m",
+                 "choices": [{"index": 0, "delta": {"content": "x"}, "finish_reason": None}]}  # fmt: skip
+        while True:
+            await response.write(b"data: " + orjson.dumps(chunk) + b"\n\n")
+            await asyncio.sleep(0.1)
+
+    app = web.Application()
+    app.router.add_post("/v1/chat/completions", chat)
+    return app
+
+
+@pytest.fixture
+def endless_upstream() -> Iterator[str]:
+    """Base URL (with /v1) of the endless upstream."""
+    server = FakeServerThread(_endless_stream_app())
+    base = server.start()
+    yield f"{base}/v1"
+    server.stop()
+
+
+def test_a_stream_past_the_drain_is_cut_billed_and_the_process_exits_in_time(
+    stack: Stack, admin: httpx.Client, endless_upstream: str
+) -> None:
+    """SIGTERM with an endless stream in flight: the data plane exits within drain + usage drain
+    (plus start-up slack), and the stream's usage row says it was cut at shutdown."""
+    model = f"endless-{secrets.token_hex(3)}"
+    ok_post(
+        admin,
+        "/model/new",
+        {
+            "model_name": model,
+            "litellm_params": {"model": "openai/m", "api_base": endless_upstream, "api_key": "x"},
+        },
+    )
+    key = ok_post(admin, "/key/generate", {"models": [model]})["key"]
+    port = free_port()
+    service = stack.start_dataplane(
+        port,
+        f"dataplane-drain-{port}",
+        None,
+        HYDITE_DRAIN_SECONDS=str(DRAIN_SECONDS),
+        HYDITE_USAGE_DRAIN_SECONDS=str(USAGE_DRAIN_SECONDS),
+    )
+    synced(admin)
+    request_ids: list[str] = []
+    started = threading.Event()
+
+    def stream() -> None:
+        body = {"model": model, "stream": True, "messages": [{"role": "user", "content": "hi"}]}
+        headers = {"Authorization": f"Bearer {key}"}
+        url = f"http://127.0.0.1:{port}/v1/chat/completions"
+        try:
+            with httpx.stream("POST", url, json=body, headers=headers, timeout=30) as response:
+                request_ids.append(response.headers["x-request-id"])
+                for _ in response.iter_bytes():
+                    started.set()
+        except httpx.HTTPError:
+            pass
+
+    reader = threading.Thread(target=stream, daemon=True)
+    reader.start()
+    try:
+        assert started.wait(10)
+        signalled = time.monotonic()
+        service.process.terminate()
+        service.process.wait(timeout=DRAIN_SECONDS + USAGE_DRAIN_SECONDS + 5)
+        assert time.monotonic() - signalled < DRAIN_SECONDS + USAGE_DRAIN_SECONDS + 3
+    finally:
+        stack.stop_service(service)
+        reader.join(10)
+
+    def logged() -> object:
+        rows = ok_get(admin, "/spend/logs", request_id=request_ids[0])
+        return rows[0] if rows else None
+
+    row = wait_until(logged, timeout=15, interval=0.1)
+    assert row["status"] == "failure" and row["metadata"]["error_code"] == "shutdown"
+    assert row["completion_tokens"] > 0
