@@ -6,7 +6,7 @@ from __future__ import annotations
 import httpx
 
 from hydite_common.devstack import Stack
-from tests.harness import ok_post, synced, unique
+from tests.harness import ok_post, synced, unique, wait_until
 
 
 def _chat(stack: Stack, key: str, model: str) -> httpx.Response:
@@ -53,3 +53,21 @@ def test_a_users_models_hold_for_every_key_of_the_user(stack: Stack, admin: http
     synced(admin)
     assert _chat(stack, key, allowed).status_code == 200
     assert _chat(stack, key, other).status_code == 403
+
+
+def test_usage_is_attributed_to_the_organization_of_the_chain(stack: Stack, admin: httpx.Client) -> None:
+    """A team key's calls land in the spend logs under its team's organization."""
+    model = _mock_model(admin)
+    org, team = unique("org"), unique("team")
+    ok_post(admin, "/organization/new", {"organization_id": org})
+    ok_post(admin, "/team/new", {"team_id": team, "organization_id": org})
+    key = ok_post(admin, "/key/generate", {"team_id": team})["key"]
+    synced(admin)
+    request_id = _chat(stack, key, model).headers["x-request-id"]
+
+    def logged() -> object:
+        rows = admin.get("/spend/logs", params={"request_id": request_id}).json()
+        return rows[0] if rows else None
+
+    row = wait_until(logged, timeout=15, interval=0.1)
+    assert row["organization_id"] == org and row["team_id"] == team

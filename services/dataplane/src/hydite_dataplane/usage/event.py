@@ -71,7 +71,7 @@ def build_usage_event(request: InferenceRequest, outcome: Outcome) -> UsageEvent
         "key_alias": alias if len(alias) <= MAX_TEXT_CHARS else alias[:MAX_TEXT_CHARS],
         "user_id": key.user_id,
         "team_id": key.team_id,
-        "organization_id": key.organization_id,
+        "organization_id": request.caller.organization_id,
         "customer_id": request.customer_id,
         "tags": tags if len(tags) <= MAX_TAGS else tags[:MAX_TAGS],
         "model": request.requested_model or request.model,
