@@ -21,6 +21,7 @@ from hydite_common.errors import (
     PayloadTooLargeError,
     PermissionDeniedError,
     RateLimitError,
+    RequestTimeoutError,
     ServiceUnavailableError,
     UnprocessableEntityError,
     UpstreamError,
@@ -76,6 +77,7 @@ ERROR_TABLE: list[tuple[type[HyditeError], int, str, str]] = [
     (PermissionDeniedError, 403, "permission_error", "permission_denied"),
     (NotFoundError, 404, "invalid_request_error", "not_found"),
     (ConflictError, 409, "invalid_request_error", "conflict"),
+    (RequestTimeoutError, 408, "invalid_request_error", "request_timeout"),
     (PayloadTooLargeError, 413, "invalid_request_error", "payload_too_large"),
     (UnprocessableEntityError, 422, "invalid_request_error", "invalid_value"),
     (RateLimitError, 429, "rate_limit_error", "rate_limit_exceeded"),
@@ -624,13 +626,14 @@ def test_base_service_settings_nats_names() -> None:
     [
         ("no secrets here", "no secrets here"),
         ("key=sk-hydite-AbCdEf123456", "key=sk-hydite…"),
-        ("Bearer sk-proj-1234567890abcdef done", "Bearer sk-proj-1… done"),
+        ("Bearer sk-proj-1234567890abcdef done", "Bearer [redacted] done"),
         ("a sk-aaaaaaaaaa and b sk-bbbbbbbbbb", "a sk-aaaaaa… and b sk-bbbbbb…"),
         ("sk-abc is too short to be a key", "sk-abc is too short to be a key"),
     ],
 )
 def test_redact(text: str, expected: str) -> None:
-    """redact keeps the first six characters after 'sk-' of every key-like string."""
+    """redact keeps the first six characters after 'sk-' of every key-like string, and hides a
+    bearer token whole, whatever its shape."""
     assert redact(text) == expected
 
 
