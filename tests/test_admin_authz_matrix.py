@@ -47,7 +47,7 @@ ALLOWED: dict[str, frozenset[str]] = {
     "POST /key/regenerate [other team's key]": WRITERS,
     "POST /key/block": TEAM_MANAGERS,
     "POST /key/block [other team's key]": WRITERS,
-    "POST /key/unblock": TEAM_MANAGERS,
+    "POST /key/unblock": WRITERS,  # of a key the master key blocked: a team admin may not lift it
     "GET /key/info [own key]": ANY_KEY,  # the master key gets a 400: it has no key info
     "GET /key/info [t-authz key]": TEAM_READERS,
     "GET /key/info [other team's key]": READERS,
@@ -104,6 +104,12 @@ ALLOWED: dict[str, frozenset[str]] = {
 
 # Allowed calls answer 2xx, except these, which are allowed but deliberately not satisfiable.
 NOT_2XX = {("GET /key/info [own key]", "master"): 400}
+
+# Denied calls answer 403, except these: a key the caller may not see is a 404, like an unknown key.
+DENIED_AS = {
+    **{("GET /key/info [other team's key]", role): 404 for role in ("team_admin", "plain")},
+    ("GET /key/info [t-authz key]", "plain"): 404,
+}
 
 ADMIN_ROUTES = [
     *(f"POST /key/{r}" for r in ("generate", "update", "delete", "regenerate", "block", "unblock")),
@@ -463,10 +469,10 @@ REQUESTS: dict[str, Callable[[World], Call]] = {
 
 
 def _expected(case: str, role: str) -> int | None:
-    """401, 403, or None for 'allowed'."""
+    """401, 403 (or its DENIED_AS stand-in), or None for 'allowed'."""
     if role in ("no_key", "bad_key"):
         return 401
-    return None if role in ALLOWED[case] else 403
+    return None if role in ALLOWED[case] else DENIED_AS.get((case, role), 403)
 
 
 # ---------------------------------------------------------------- tests
@@ -501,7 +507,8 @@ def test_route_answers_each_role_as_the_table_says(world: World, case: str, role
     assert response.status_code == expected, response.text
     error = response.json()["error"]
     assert set(error) >= ERROR_KEYS
-    assert error["type"] == ("authentication_error" if expected == 401 else "permission_error")
+    kinds = {401: "authentication_error", 403: "permission_error", 404: "invalid_request_error"}
+    assert error["type"] == kinds[expected]
     if call.state is not None:
         assert call.state() == before, f"a denied {case} by {role} changed something"
 

@@ -87,7 +87,7 @@ def test_delete_by_alias_and_all_or_nothing(admin: httpx.Client) -> None:
 
 
 def test_info_without_arguments_is_the_callers_own_key(stack: Stack, admin: httpx.Client) -> None:
-    """A plain key reads itself with /key/info and /key/health, but not other keys."""
+    """A plain key reads itself with /key/info and /key/health; another key is a 404, as if unknown."""
     mine = admin.post("/key/generate", json={"key_alias": _alias()}).json()
     other = admin.post("/key/generate", json={}).json()
     headers = {"Authorization": f"Bearer {mine['key']}"}
@@ -95,7 +95,7 @@ def test_info_without_arguments_is_the_callers_own_key(stack: Stack, admin: http
     assert own.status_code == 200 and own.json()["key"] == mine["token"]
     assert own.json()["info"]["key_alias"] == mine["key_alias"]
     foreign = httpx.get(stack.base_url + "/key/info", params={"key": other["token"]}, headers=headers)
-    assert foreign.status_code == 403
+    assert foreign.status_code == 404
     health = httpx.get(stack.base_url + "/key/health", headers=headers)
     assert health.status_code == 200 and health.json()["key"] == "healthy"
 

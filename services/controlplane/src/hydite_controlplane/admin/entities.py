@@ -52,8 +52,12 @@ Companions = Callable[[AsyncSession, Any, bool], Awaitable[list[SQLModel]]]
 OnDelete = Callable[[AsyncSession, AdminCaller, list[Any]], Awaitable[dict[str, Any]]]
 """Runs before rows are deleted (deletes what they own); returns extra fields of the response."""
 
-InfoExtra = Callable[[AsyncSession, Any], Awaitable[dict[str, Any]]]
-"""Extra fields of the info response."""
+InfoExtra = Callable[[AsyncSession, AdminCaller, Any], Awaitable[dict[str, Any]]]
+"""Extra fields of the info response (what this caller may see)."""
+
+LockFirst = Callable[[AsyncSession, list[str], LimitFields | None], Awaitable[None]]
+"""Locks the rows of other aggregates a write of these ids (with this body) will change and that
+come before this entity's rows in the lock order (teams before users)."""
 
 
 class InUse(Protocol):
@@ -74,8 +78,12 @@ async def _no_delete_effect(session: AsyncSession, caller: AdminCaller, rows: li
     return {}
 
 
-async def _no_info_extra(session: AsyncSession, row: Any) -> dict[str, Any]:
+async def _no_info_extra(session: AsyncSession, caller: AdminCaller, row: Any) -> dict[str, Any]:
     return {}
+
+
+async def _nothing_first(session: AsyncSession, ids: list[str], body: LimitFields | None) -> None:
+    return None
 
 
 def _not_owned(key: VirtualKeyRow) -> str | None:
@@ -104,6 +112,7 @@ class Entity:
     in_use: InUse | None = None  # a row still in use cannot be deleted (that would widen access)
     used_by: str = ""  # what may use it, for the 409: "teams, keys or users"
     info_extra: InfoExtra = _no_info_extra
+    lock_first: LockFirst = _nothing_first
     info_alias: str | None = None  # another query parameter /info accepts for the id
     own_id: Callable[[VirtualKeyRow], str | None] = _not_owned  # what a key reads as "its" one
     managed_by: Callable[[AdminCaller, str], bool] = _managed_by_admins_only  # readers beyond admins
@@ -130,9 +139,13 @@ class Entity:
         """Copy the fields the body set onto the row; unset fields keep their value."""
         apply_update(row, body, self.update_rules)
 
-    async def load(self, session: AsyncSession, entity_id: str) -> Any:
-        """The row with this id, or a 404."""
-        row = await session.get(self.row, entity_id)
+    async def load(self, session: AsyncSession, entity_id: str, *, for_update: bool = False) -> Any:
+        """The row with this id, or a 404; `for_update` locks it until the transaction ends and
+        reloads it, so a write that waited for the lock starts from what the last writer committed."""
+        if for_update:
+            row = await session.get(self.row, entity_id, with_for_update=True, populate_existing=True)
+        else:
+            row = await session.get(self.row, entity_id)
         if row is None:
             raise NotFoundError(
                 f"{self.kind} {entity_id!r} does not exist",
@@ -140,6 +153,20 @@ class Entity:
                 param=self.id_field,
             )
         return row
+
+    async def lock(self, session: AsyncSession, ids: list[str], body: LimitFields | None = None) -> list[Any]:
+        """Load rows a write will change, locked: first the other aggregates' rows that come earlier
+        in the lock order (lock_first), then these in id order; returned in the order asked.
+
+        Lock order, the same in every admin write: teams, then users, each in id order; keys after
+        both; the config write lock (changelog.record_changes) last, as every write takes it when it
+        records its changes.
+        """
+        await self.lock_first(session, ids, body)
+        rows = {
+            entity_id: await self.load(session, entity_id, for_update=True) for entity_id in sorted(set(ids))
+        }
+        return [rows[entity_id] for entity_id in ids]
 
     def record(
         self, session: AsyncSession, caller: AdminCaller, action: str, row: Any, before: dict[str, Any] | None
@@ -199,7 +226,7 @@ def entity_routes(entity: Entity, *, new: Handler | None = None) -> list[web.Rou
         if not entity_id:
             raise InvalidRequestError(f"{entity.id_field} is required", param=entity.id_field)
         async with request.app[SESSIONS]() as session:
-            row = await entity.load(session, entity_id)
+            [row] = await entity.lock(session, [entity_id], body)
             before = entity.public(row)
             entity.apply(row, body)
             await entity.check_refs(session, row)
@@ -214,7 +241,7 @@ def entity_routes(entity: Entity, *, new: Handler | None = None) -> list[web.Rou
         body = await read_request(request, delete_body)
         ids: list[str] = getattr(body, f"{entity.id_field}s")
         async with request.app[SESSIONS]() as session:
-            rows = [await entity.load(session, entity_id) for entity_id in ids]
+            rows = await entity.lock(session, ids)
             if entity.in_use is not None:
                 for row in rows:
                     row_id = entity.row_id(row)
@@ -222,11 +249,14 @@ def entity_routes(entity: Entity, *, new: Handler | None = None) -> list[web.Rou
                         raise ConflictError(
                             f"{row_id!r} is still used by {entity.used_by}; move or delete them first"
                         )
-            result = await entity.on_delete(session, caller, rows)
+            # Companions before on_delete: on_delete takes the config write lock, and every row
+            # lock must come before it (see Entity.lock).
             companions: list[SQLModel] = []
             for row in rows:
-                entity.record(session, caller, "delete", row, entity.public(row))
                 companions += await entity.companions(session, row, True)
+            result = await entity.on_delete(session, caller, rows)
+            for row in rows:
+                entity.record(session, caller, "delete", row, entity.public(row))
             await write_resources(session=session, removals=rows, upserts=companions)
             await session.commit()
         return json_response({f"deleted_{entity.plural}": ids, **result})
@@ -244,7 +274,7 @@ def entity_routes(entity: Entity, *, new: Handler | None = None) -> list[web.Rou
             if not (caller.can_read or entity.is_own(caller, entity_id)):
                 raise PermissionDeniedError(f"you may not read this {entity.kind}", code="admin_only")
             row = await entity.load(session, entity_id)
-            extra = await entity.info_extra(session, row)
+            extra = await entity.info_extra(session, caller, row)
         return json_response({**entity.public(row), **extra})
 
     async def list_(request: web.Request) -> web.Response:

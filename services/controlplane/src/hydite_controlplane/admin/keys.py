@@ -186,15 +186,27 @@ def apply_key_settings(row: VirtualKeyRow, body: KeySettings) -> None:
     apply_update(row, body, KEY_UPDATES, derived=derived)
 
 
-async def _check_references(session: AsyncSession, caller: AdminCaller, row: VirtualKeyRow) -> None:
-    """The team, organization and key group a key names exist, team allowlists hold, the alias is
-    free, and a team admin gives keys only to ordinary members of its team."""
+async def _check_references(
+    session: AsyncSession, caller: AdminCaller, row: VirtualKeyRow, body: KeySettings
+) -> None:
+    """The team, organization and key group a key names exist, team allowlists hold, a team key is
+    in its team's organization, the alias is free, and a team admin gives keys only to ordinary
+    members of its team."""
     # The row is already changed in the session; nothing may be flushed before these checks pass.
     with session.no_autoflush:
         team = await session.get(TeamRow, row.team_id) if row.team_id else None
         if row.team_id and team is None:
             raise InvalidRequestError(f"team {row.team_id!r} does not exist", param="team_id")
         if team is not None:
+            # A team key belongs to its team's organization, whoever asks for another one.
+            asked = body.organization_id if "organization_id" in body.model_fields_set else None
+            if asked not in (None, team.organization_id):
+                raise InvalidRequestError(
+                    f"organization_id: a key of team {row.team_id!r} belongs to the team's organization "
+                    f"{team.organization_id!r}",
+                    param="organization_id",
+                )
+            row.organization_id = team.organization_id
             outside = [
                 m for m in row.models if team.models and m not in team.models and "*" not in team.models
             ]
@@ -209,6 +221,11 @@ async def _check_references(session: AsyncSession, caller: AdminCaller, row: Vir
         ):
             raise ConflictError(f"key_alias {row.key_alias!r} is already used", param="key_alias")
         if not caller.can_write:
+            if team is None and "organization_id" in body.model_fields_set and body.organization_id:
+                raise PermissionDeniedError(
+                    "organization_id: a team admin may not place keys into an organization",
+                    code="team_admin_only", param="organization_id",
+                )  # fmt: skip
             await _check_owner_for_team_admin(session, caller, row, team)
 
 
@@ -228,15 +245,49 @@ async def _check_owner_for_team_admin(
         )
 
 
-async def _load_key(session: AsyncSession, key_or_hash: str) -> VirtualKeyRow:
-    row = await key_store.get_key(key_or_hash_to_hash(key_or_hash), session=session)
+def _key_not_found() -> NotFoundError:
+    return NotFoundError("key not found", code="key_not_found", param="key")
+
+
+async def _load_key(session: AsyncSession, key_or_hash: str, *, for_update: bool = False) -> VirtualKeyRow:
+    """The key, or a 404; `for_update` locks its row (keys come after teams and users in the lock
+    order, see Entity.lock)."""
+    row = await key_store.get_key(key_or_hash_to_hash(key_or_hash), session=session, for_update=for_update)
     if row is None:
-        raise NotFoundError("key not found", code="key_not_found", param="key")
+        raise _key_not_found()
     return row
 
 
-def _may_manage(caller: AdminCaller, row: VirtualKeyRow) -> None:
+async def _may_manage(session: AsyncSession, caller: AdminCaller, row: VirtualKeyRow) -> None:
+    """403 unless the caller is an admin, or an admin of the key's team and the key's user (if any)
+    is an ordinary user: a team admin may not touch a key that carries more rights than its own."""
     caller.require_team(row.team_id)
+    if caller.can_write or row.user_id is None:
+        return
+    user = await session.get(UserRow, row.user_id)
+    if user is not None and user.user_role not in (Role.INTERNAL_USER, Role.INTERNAL_USER_VIEWER):
+        raise PermissionDeniedError(
+            "a team admin may only manage keys of ordinary members", code="team_admin_only"
+        )
+
+
+def _blocker(caller: AdminCaller) -> str:
+    """How a block by this caller is recorded on the key."""
+    return caller.role.value if caller.can_write else "team_admin"
+
+
+def set_blocked(caller: AdminCaller, row: VirtualKeyRow, blocked: bool) -> None:
+    """Block or unblock the key, remembering who blocked it; a team admin may not lift an admin's
+    block (nor one from before blocks were attributed, which counts as an admin's)."""
+    if not blocked and row.blocked and not caller.can_write and row.blocked_by != "team_admin":
+        raise PermissionDeniedError(
+            "this key was blocked by an admin; only an admin may unblock it", code="team_admin_only"
+        )
+    if blocked and not row.blocked:
+        row.blocked_by = _blocker(caller)
+    elif not blocked:
+        row.blocked_by = None
+    row.blocked = blocked
 
 
 async def generate(request: web.Request) -> web.Response:
@@ -253,10 +304,12 @@ async def generate(request: web.Request) -> web.Response:
         token=hash_key(key), key_name=mask_key(key), created_at=now, created_by=caller.identity
     )
     apply_key_settings(row, body)
+    if row.blocked:
+        row.blocked_by = _blocker(caller)
     async with request.app[SESSIONS]() as session:
         if await key_store.get_key(row.token, session=session) is not None:
             raise ConflictError("this key already exists", param="key")
-        await _check_references(session, caller, row)
+        await _check_references(session, caller, row, body)
         await save_resources(row, session=session)
         record_audit(
             session=session, actor=caller.identity, action="key.generate", object_type="key",
@@ -271,12 +324,16 @@ async def update(request: web.Request) -> web.Response:
     caller = await admin_caller(request)
     body = await read_request(request, UpdateKeyRequest)
     async with request.app[SESSIONS]() as session:
-        row = await _load_key(session, body.key)
-        _may_manage(caller, row)
+        row = await _load_key(session, body.key, for_update=True)
+        await _may_manage(session, caller, row)
         before = key_public(row)
+        was_blocked = row.blocked
         apply_key_settings(row, body)
+        if "blocked" in body.model_fields_set:
+            row.blocked = was_blocked
+            set_blocked(caller, row, bool(body.blocked))
         caller.require_team(row.team_id)
-        await _check_references(session, caller, row)
+        await _check_references(session, caller, row, body)
         await save_resources(row, session=session)
         record_audit(
             session=session, actor=caller.identity, action="key.update", object_type="key",
@@ -292,19 +349,22 @@ async def regenerate(request: web.Request) -> web.Response:
     body = validate(RegenerateKeyRequest, await _body_with_path_key(request))
     new_key = body.new_key or generate_key()
     async with request.app[SESSIONS]() as session:
-        old = await _load_key(session, body.key)
-        _may_manage(caller, old)
+        old = await _load_key(session, body.key, for_update=True)
+        await _may_manage(session, caller, old)
         before = key_public(old)
         fresh = VirtualKeyRow.model_validate(old.model_dump())
         fresh.token, fresh.key_name = hash_key(new_key), mask_key(new_key)
         apply_key_settings(fresh, body)
+        if "blocked" in body.model_fields_set:
+            fresh.blocked = old.blocked
+            set_blocked(caller, fresh, bool(body.blocked))
         caller.require_team(fresh.team_id)
         if await key_store.get_key(fresh.token, session=session) is not None:
             raise ConflictError("the new key already exists", param="new_key")
         # The alias moves to the new key; free it before the uniqueness check.
         old.key_alias = None
         await session.flush()
-        await _check_references(session, caller, fresh)
+        await _check_references(session, caller, fresh, body)
         await write_resources(session=session, removals=[old], upserts=[fresh])
         record_audit(
             session=session, actor=caller.identity, action="key.regenerate", object_type="key",
@@ -326,17 +386,22 @@ async def delete(request: web.Request) -> web.Response:
     caller = await admin_caller(request)
     body = await read_request(request, DeleteKeysRequest)
     async with request.app[SESSIONS]() as session:
-        rows: dict[str, VirtualKeyRow] = {}
-        for value in body.keys:
-            row = await _load_key(session, value)
-            rows[row.token] = row
         by_alias = {r.key_alias: r for r in await key_store.keys_by_alias(body.key_aliases, session=session)}
         missing = [a for a in body.key_aliases if a not in by_alias]
         if missing:
             raise NotFoundError(f"no key has alias {missing[0]!r}", code="key_not_found", param="key_aliases")
-        rows.update((r.token, r) for r in by_alias.values())
+        wanted = {key_or_hash_to_hash(value) for value in body.keys}
+        # One statement locks them all in token order, so two deletes of the same keys cannot deadlock.
+        rows = {
+            r.token: r
+            for r in await key_store.lock_keys(
+                [*wanted, *(r.token for r in by_alias.values())], session=session
+            )
+        }
+        if not wanted <= rows.keys():
+            raise _key_not_found()
         for row in rows.values():
-            _may_manage(caller, row)
+            await _may_manage(session, caller, row)
         await delete_keys(session, caller, list(rows.values()), action="key.delete")
         await session.commit()
     return json_response({"deleted_keys": sorted(rows)})
@@ -373,11 +438,18 @@ class KeyOwner:
         await delete_keys(session, caller, keys, action="key.delete_with_owner")
         return {"deleted_keys": sorted(k.token for k in keys)}
 
-    async def info(self, session: AsyncSession, owner: Any) -> dict[str, Any]:
-        """The owner's keys and its own row, for its info response."""
+    async def info(self, session: AsyncSession, caller: AdminCaller, owner: Any) -> dict[str, Any]:
+        """The owner's keys this caller may see and the owner's own row, for its info response.
+
+        Admins, admin viewers and admins of a team see all of its keys; anyone else (a member reading
+        their team) only the keys of their own user, or their own key.
+        """
         keys = await key_store.keys_owned_by(
             self.id_column, [getattr(owner, self.id_column)], session=session
         )
+        if not (caller.can_read or (self.id_column == "team_id" and caller.manages_team(owner.team_id))):
+            own_user = caller.key.user_id if caller.key is not None else None
+            keys = [k for k in keys if k.token == caller.key_hash or (own_user and k.user_id == own_user)]
         return {"keys": [key_public(k) for k in keys], self.info_field: row_public(owner)}
 
 
@@ -385,10 +457,10 @@ async def _set_blocked(request: web.Request, blocked: bool) -> web.Response:
     caller = await admin_caller(request)
     body = await read_request(request, KeyRef)
     async with request.app[SESSIONS]() as session:
-        row = await _load_key(session, body.key)
-        _may_manage(caller, row)
+        row = await _load_key(session, body.key, for_update=True)
+        await _may_manage(session, caller, row)
         before = key_public(row)
-        row.blocked = blocked
+        set_blocked(caller, row, blocked)
         row.updated_at = utcnow()
         await save_resources(row, session=session)
         record_audit(
@@ -420,12 +492,11 @@ async def info(request: web.Request) -> web.Response:
             row = caller.key
         else:
             own = key_or_hash_to_hash(asked) == caller.key_hash
-            # Refuse before the lookup, so a plain key cannot probe which keys exist.
-            if not (caller.can_read or own or caller.admin_team_ids):
-                raise PermissionDeniedError("you may only read your own key", code="not_own_key")
             row = await _load_key(session, asked)
+            # A key the caller may not see is answered exactly like one that does not exist, so no
+            # caller can probe which keys exist.
             if not (caller.can_read or own or caller.manages_team(row.team_id)):
-                raise PermissionDeniedError("you may only read your own key", code="not_own_key")
+                raise _key_not_found()
     return json_response({"key": row.token, "info": key_public(row)})
 
 

@@ -30,7 +30,7 @@ from hydite_controlplane.appkeys import CIPHER, SESSIONS
 from hydite_controlplane.models.common import utcnow
 from hydite_controlplane.models.deployments import DeploymentRow
 from hydite_controlplane.models.keys import VirtualKeyRow
-from hydite_controlplane.models.principals import KeyGroupRow, OrganizationRow, TeamRow
+from hydite_controlplane.models.principals import KeyGroupRow, OrganizationRow, TeamRow, UserRow
 from hydite_controlplane.store.audit import record_audit
 from hydite_controlplane.store.deployments import deployments_by_name
 from hydite_controlplane.store.resources import delete_resources, save_resources
@@ -265,16 +265,28 @@ async def delete_model(request: web.Request) -> web.Response:
 
 
 async def _allowlists_of(session: AsyncSession, key: VirtualKeyRow) -> list[list[str] | tuple[str, ...]]:
+    """Every allowlist over the key, as the data plane applies them: the key's, its user's, its
+    team's, its key group's (its own, else its team's) and its organization's (its own, else its
+    team's, else its user's)."""
     lists: list[list[str] | tuple[str, ...]] = [key.models]
-    group_name = key.key_group
-    if key.team_id and (team := await session.get(TeamRow, key.team_id)) is not None:
+    user = await session.get(UserRow, key.user_id) if key.user_id else None
+    team = await session.get(TeamRow, key.team_id) if key.team_id else None
+    if user is not None:
+        lists.append(user.models)
+    if team is not None:
         lists.append(team.models)
-        group_name = group_name or team.key_group
+    group_name = key.key_group or (team.key_group if team is not None else None)
     if group_name:
+        # A key group or organization that no longer exists allows nothing.
         group = await session.get(KeyGroupRow, group_name)
         lists.append(group.models if group is not None else NOTHING)
-    if key.organization_id:
-        org = await session.get(OrganizationRow, key.organization_id)
+    organization_id = (
+        key.organization_id
+        or (team.organization_id if team is not None else None)
+        or (user.organization_id if user is not None else None)
+    )
+    if organization_id:
+        org = await session.get(OrganizationRow, organization_id)
         lists.append(org.models if org is not None else NOTHING)
     return lists
 

@@ -23,7 +23,8 @@ from hydite_controlplane.admin.validation import AdminRequest, LimitFields, Name
 from hydite_controlplane.appkeys import SESSIONS
 from hydite_controlplane.models.common import utcnow
 from hydite_controlplane.models.principals import TeamRow, UserRow
-from hydite_controlplane.store.principals import users_listing_team
+from hydite_controlplane.store import keys as key_store
+from hydite_controlplane.store.principals import lock_rows, users_listing_team
 from hydite_controlplane.store.resources import save_resources
 
 
@@ -73,12 +74,15 @@ async def _check_refs(session: AsyncSession, team: TeamRow) -> None:
 
 
 async def members_follow(session: AsyncSession, team: TeamRow, deleting: bool) -> list[SQLModel]:
-    """Users' `teams` lists follow the team's members (existing users only); the users changed."""
+    """Users' `teams` lists follow the team's members (existing users only); the users changed.
+
+    The team row is locked already; the users are locked after it, in user_id order (Entity.lock).
+    While the team is locked no other write can add it to or drop it from a user's list, so the
+    users found before their locks are the ones to change.
+    """
     members = set() if deleting else {m["user_id"] for m in team.members_with_roles}
-    users = {u.user_id: u for u in await users_listing_team(team.team_id, session=session)}
-    for uid in members - users.keys():
-        if (user := await session.get(UserRow, uid)) is not None:
-            users[uid] = user
+    listing = {u.user_id for u in await users_listing_team(team.team_id, session=session)}
+    users = {u.user_id: u for u in await lock_rows(UserRow, listing | members, session=session)}
     changed: list[SQLModel] = []
     for uid, user in users.items():
         teams = set(user.teams) - {team.team_id} | ({team.team_id} if uid in members else set())
@@ -88,11 +92,26 @@ async def members_follow(session: AsyncSession, team: TeamRow, deleting: bool) -
     return changed
 
 
+async def team_companions(session: AsyncSession, team: TeamRow, deleting: bool) -> list[SQLModel]:
+    """What changes with a team: its members' `teams` lists, and its keys' organization (a team key
+    belongs to its team's organization)."""
+    changed = await members_follow(session, team, deleting)
+    if deleting:
+        return changed
+    owned = await key_store.keys_owned_by("team_id", [team.team_id], session=session)
+    stale = [k.token for k in owned if k.organization_id != team.organization_id]
+    for key in await key_store.lock_keys(stale, session=session):
+        if key.team_id == team.team_id:
+            key.organization_id = team.organization_id
+            changed.append(key)
+    return changed
+
+
 _KEYS = KeyOwner("team_id", info_field="team_info")
 
 TEAMS = Entity(
     "team", "teams", TeamRow, "team_id", "team_id", TeamFields,
-    check_refs=_check_refs, companions=members_follow, on_delete=_KEYS.delete_keys, info_extra=_KEYS.info,
+    check_refs=_check_refs, companions=team_companions, on_delete=_KEYS.delete_keys, info_extra=_KEYS.info,
     own_id=lambda key: key.team_id, managed_by=lambda caller, team_id: caller.manages_team(team_id),
     list_filters=("organization_id",),
 )  # fmt: skip
@@ -112,7 +131,7 @@ async def _change_team(
     else:
         caller.require_team(team_id)
     async with request.app[SESSIONS]() as session:
-        team = await TEAMS.load(session, team_id)
+        [team] = await TEAMS.lock(session, [team_id])
         before = TEAMS.public(team)
         change(team, body)
         team.updated_at = utcnow()

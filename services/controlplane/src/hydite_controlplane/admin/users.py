@@ -24,7 +24,7 @@ from hydite_controlplane.models.keys import VirtualKeyRow
 from hydite_controlplane.models.principals import TeamRow, UserRow
 from hydite_controlplane.store import keys as key_store
 from hydite_controlplane.store.audit import record_audit
-from hydite_controlplane.store.principals import teams_with_member
+from hydite_controlplane.store.principals import lock_rows, teams_with_member
 from hydite_controlplane.store.resources import save_resources
 
 
@@ -58,12 +58,16 @@ async def _check_refs(session: AsyncSession, user: UserRow) -> None:
 
 
 async def _teams_follow(session: AsyncSession, user: UserRow, deleting: bool) -> list[SQLModel]:
-    """Teams' members follow the user's `teams` list; a deleted user leaves every team."""
+    """Teams' members follow the user's `teams` list; a deleted user leaves every team.
+
+    The teams are locked before the user (_lock_teams_first); locking them again here is free, and
+    a team that was not foreseen (a new user's, or one that gained the user before the user's lock)
+    is locked late rather than changed unlocked (if that deadlocks, Postgres aborts one writer).
+    """
     wanted = set() if deleting else set(user.teams)
-    teams = {t.team_id: t for t in await teams_with_member(user.user_id, session=session)}
-    for team_id in wanted - teams.keys():
-        if (team := await session.get(TeamRow, team_id)) is not None:
-            teams[team_id] = team
+    teams = {t.team_id: t for t in await teams_with_member(user.user_id, session=session, for_update=True)}
+    for team in await lock_rows(TeamRow, wanted - teams.keys(), session=session):
+        teams[team.team_id] = team
     changed: list[SQLModel] = []
     for team_id, team in teams.items():
         others = [m for m in team.members_with_roles if m["user_id"] != user.user_id]
@@ -77,12 +81,24 @@ async def _teams_follow(session: AsyncSession, user: UserRow, deleting: bool) ->
     return changed
 
 
+async def _lock_teams_first(session: AsyncSession, user_ids: list[str], body: LimitFields | None) -> None:
+    """Lock the teams a write of these users may change (those listing them and those the body names)
+    before the users themselves: teams come before users in every admin write."""
+    team_ids: set[str] = set()
+    for user_id in user_ids:
+        team_ids |= {t.team_id for t in await teams_with_member(user_id, session=session)}
+    if isinstance(body, UserFields) and body.teams:
+        team_ids |= set(body.teams)
+    await lock_rows(TeamRow, team_ids, session=session)
+
+
 _KEYS = KeyOwner("user_id", info_field="user_info")
 
 USERS = Entity(
     "user", "users", UserRow, "user_id", "user_id", UserFields,
     body_only=frozenset({"auto_create_key", "key_alias", "duration"}), check_refs=_check_refs,
     companions=_teams_follow, on_delete=_KEYS.delete_keys, info_extra=_KEYS.info,
+    lock_first=_lock_teams_first,
     own_id=lambda key: key.user_id, list_filters=("user_role", "organization_id"), paged_list=True,
 )  # fmt: skip
 

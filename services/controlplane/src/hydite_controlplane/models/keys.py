@@ -29,4 +29,7 @@ class VirtualKeyRow(LimitColumns, RecordColumns, table=True):
     allowed_routes: list[str] = Field(default_factory=list, sa_type=JSONB)
     guardrails: list[str] = Field(default_factory=list, sa_type=JSONB)
     blocked: bool = False
+    # Which kind of caller blocked the key ("master", "proxy_admin" or "team_admin"): a team admin
+    # may not lift an admin's block.
+    blocked_by: str | None = None
     expires: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))

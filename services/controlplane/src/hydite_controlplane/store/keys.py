@@ -19,9 +19,27 @@ async def alias_taken(alias: str, *, session: AsyncSession, other_than: str | No
     return (await session.exec(query)).first() is not None
 
 
-async def get_key(token: str, *, session: AsyncSession) -> VirtualKeyRow | None:
-    """A key by its hash."""
+async def get_key(token: str, *, session: AsyncSession, for_update: bool = False) -> VirtualKeyRow | None:
+    """A key by its hash; `for_update` locks its row until the transaction ends (and reloads it, so
+    a write that waited for the lock changes what the previous writer committed)."""
+    if for_update:
+        return await session.get(VirtualKeyRow, token, with_for_update=True, populate_existing=True)
     return await session.get(VirtualKeyRow, token)
+
+
+async def lock_keys(tokens: Sequence[str], *, session: AsyncSession) -> list[VirtualKeyRow]:
+    """The keys with these hashes, their rows locked in token order (so two writers of the same keys
+    cannot deadlock)."""
+    if not tokens:
+        return []
+    query = (
+        select(VirtualKeyRow)
+        .where(col(VirtualKeyRow.token).in_(sorted(set(tokens))))
+        .order_by(col(VirtualKeyRow.token))
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    return list((await session.exec(query)).all())
 
 
 async def keys_by_alias(aliases: Sequence[str], *, session: AsyncSession) -> list[VirtualKeyRow]:

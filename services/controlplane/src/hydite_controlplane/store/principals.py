@@ -37,15 +37,35 @@ async def teams_administered_by(user_id: str, *, session: AsyncSession) -> froze
     return frozenset((await session.exec(admin_of)).all())
 
 
-async def teams_with_member(user_id: str, *, session: AsyncSession) -> list[TeamRow]:
-    """Teams whose members_with_roles name this user."""
+async def teams_with_member(
+    user_id: str, *, session: AsyncSession, for_update: bool = False
+) -> list[TeamRow]:
+    """Teams whose members_with_roles name this user (`for_update`: locked, in team_id order)."""
     query = select(TeamRow).where(col(TeamRow.members_with_roles).contains([{"user_id": user_id}]))
-    return list((await session.exec(query)).all())
+    return await _rows(session, query.order_by(col(TeamRow.team_id)), for_update)
 
 
-async def users_listing_team(team_id: str, *, session: AsyncSession) -> list[UserRow]:
-    """Users whose `teams` list names this team."""
+async def users_listing_team(
+    team_id: str, *, session: AsyncSession, for_update: bool = False
+) -> list[UserRow]:
+    """Users whose `teams` list names this team (`for_update`: locked, in user_id order)."""
     query = select(UserRow).where(col(UserRow.teams).contains([team_id]))
+    return await _rows(session, query.order_by(col(UserRow.user_id)), for_update)
+
+
+async def lock_rows(row_type: type[Row], ids: Iterable[str], *, session: AsyncSession) -> list[Row]:
+    """The rows with these primary keys, locked in id order (the one order every writer uses)."""
+    wanted = sorted(set(ids))
+    if not wanted:
+        return []
+    key = col(getattr(row_type, row_type.__table__.primary_key.columns.keys()[0]))  # type: ignore[attr-defined]
+    return await _rows(session, select(row_type).where(key.in_(wanted)).order_by(key), True)
+
+
+async def _rows(session: AsyncSession, query: SelectOfScalar[Row], for_update: bool) -> list[Row]:
+    if for_update:
+        # populate_existing: a row loaded before the lock was granted shows what its last writer committed.
+        query = query.with_for_update().execution_options(populate_existing=True)
     return list((await session.exec(query)).all())
 
 
