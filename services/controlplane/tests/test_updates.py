@@ -70,7 +70,7 @@ def test_team_members_are_stored_as_plain_fields_without_nulls() -> None:
 
 def test_ids_and_body_only_fields_are_not_copied() -> None:
     """A customer's user_id names it and a user's first-key fields belong to the key, not the row."""
-    customer = CustomerRow(customer_id="c")
+    customer = CustomerRow(name="c", customer_id="c")
     CUSTOMERS.apply(customer, CUSTOMERS.fields.model_validate({"user_id": "other", "alias": "a"}))
     assert (customer.customer_id, customer.alias) == ("c", "a")
     user = UserRow(user_id="u")

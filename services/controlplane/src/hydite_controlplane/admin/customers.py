@@ -1,48 +1,255 @@
 """Customers (end users of a customer application, named by a request's `user` field): their
-request schema and admin routes, including /customer/block and /customer/unblock."""
+request schema and admin routes, including /customer/block and /customer/unblock.
+
+An end-user id is unique within its scope: a team, an organization, or global (created by an
+admin). Every route works in one scope: the `team_id` or `organization_id` it is given, else the
+caller's team when the caller administers a team but not the proxy, else global.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+
 from aiohttp import web
 from pydantic import Field
+from sqlalchemy import ColumnElement
+from sqlmodel import col, select, text
+from sqlmodel.ext.asyncio.session import AsyncSession
 
-from hydite_controlplane.admin.auth import admin_caller
-from hydite_controlplane.admin.entities import Entity, entity_routes
+from hydite_common.errors import (
+    ConflictError,
+    InvalidRequestError,
+    NotFoundError,
+    PermissionDeniedError,
+    UnprocessableEntityError,
+)
+from hydite_controlplane.admin.auth import AdminCaller, admin_caller
+from hydite_controlplane.admin.entities import Entity
 from hydite_controlplane.admin.responses import json_response
-from hydite_controlplane.admin.validation import AdminRequest, LimitFields, Name, read_request
+from hydite_controlplane.admin.validation import AdminRequest, LimitFields, Name, page_of, read_request
 from hydite_controlplane.appkeys import SESSIONS
 from hydite_controlplane.models.common import utcnow
-from hydite_controlplane.models.principals import CustomerRow
-from hydite_controlplane.store.resources import save_resources
+from hydite_controlplane.models.principals import (
+    SCOPED_NAME_PREFIXES,
+    CustomerRow,
+    OrganizationRow,
+    TeamRow,
+    customer_name,
+)
+from hydite_controlplane.store.resources import save_resources, write_resources
 
 
 class CustomerFields(LimitFields):
-    """Body of /customer/new and /customer/update; `user_id` is the end user's id (LiteLLM's name)."""
+    """Body of /customer/new and /customer/update; `user_id` is the end user's id (LiteLLM's name),
+    `team_id` or `organization_id` the scope it is unique in."""
 
     user_id: Name | None = None
+    team_id: Name | None = None
+    organization_id: Name | None = None
     alias: Name | None = None
     allowed_models: list[str] | None = None
     blocked: bool | None = None
 
 
 class CustomerRefs(AdminRequest):
-    """Body naming end users."""
+    """Body naming end users of one scope."""
 
-    user_ids: list[str] = Field(min_length=1)
+    user_ids: list[Name] = Field(min_length=1)
+    team_id: Name | None = None
+    organization_id: Name | None = None
 
 
 CUSTOMERS = Entity(
     "customer", "customers", CustomerRow, "customer_id", "user_id", CustomerFields, generate_id=False,
-    info_alias="end_user_id",
+    body_only=frozenset({"team_id", "organization_id"}),
 )  # fmt: skip
+"""How a customer row is shown, audited and updated (the scope is part of its identity)."""
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerScope:
+    """Where end-user ids are looked up: a team, an organization, or global (both None)."""
+
+    team_id: str | None = None
+    organization_id: str | None = None
+
+    def name(self, customer_id: str) -> str:
+        """The resource name of this scope's end user customer_id."""
+        return customer_name(customer_id, self.team_id, self.organization_id)
+
+
+def customer_scope(
+    caller: AdminCaller, team_id: str | None, organization_id: str | None, *, write: bool
+) -> CustomerScope:
+    """The scope a call works in, or a 403 when the caller may not use it.
+
+    A team's admin manages its end users; organization and global end users are for admins
+    (viewers may read them). Without an explicit scope an admin means global, and an admin of
+    exactly one team means that team.
+    """
+    if team_id and organization_id:
+        raise UnprocessableEntityError(
+            "an end user belongs to a team or an organization, not both", param="organization_id"
+        )
+    if team_id:
+        if not (caller.manages_team(team_id) or (not write and caller.can_read)):
+            raise PermissionDeniedError(
+                "this needs an admin, or an admin of the team concerned", code="team_admin_only"
+            )
+        return CustomerScope(team_id=team_id)
+    if not organization_id and not (caller.can_write if write else caller.can_read):
+        if len(caller.admin_team_ids) == 1:
+            return CustomerScope(team_id=next(iter(caller.admin_team_ids)))
+        if caller.admin_team_ids:
+            raise InvalidRequestError("you administer several teams: pass team_id", param="team_id")
+    if write:
+        caller.require_write()
+    else:
+        caller.require_read()
+    return CustomerScope(organization_id=organization_id or None)
+
+
+async def _check_scope_exists(session: AsyncSession, scope: CustomerScope) -> None:
+    if scope.team_id and await session.get(TeamRow, scope.team_id) is None:
+        raise NotFoundError(f"team {scope.team_id!r} does not exist", code="team_not_found", param="team_id")
+    if scope.organization_id and await session.get(OrganizationRow, scope.organization_id) is None:
+        raise NotFoundError(
+            f"organization {scope.organization_id!r} does not exist",
+            code="organization_not_found",
+            param="organization_id",
+        )
+
+
+async def _load(
+    session: AsyncSession, scope: CustomerScope, customer_id: str, *, for_update: bool
+) -> CustomerRow:
+    """The scope's end user customer_id, or a 404 (locked and reloaded when `for_update`)."""
+    name = scope.name(customer_id)
+    row = (
+        await session.get(CustomerRow, name, with_for_update=True, populate_existing=True)
+        if for_update
+        else await session.get(CustomerRow, name)
+    )
+    if row is None:
+        raise NotFoundError(
+            f"customer {customer_id!r} does not exist", code="customer_not_found", param="user_id"
+        )
+    return row
+
+
+async def _load_all(
+    session: AsyncSession, scope: CustomerScope, customer_ids: Sequence[str]
+) -> list[CustomerRow]:
+    """The scope's end users (each once), locked in name order (one lock order for every writer)."""
+    by_name = {scope.name(cid): cid for cid in customer_ids}
+    return [await _load(session, scope, by_name[n], for_update=True) for n in sorted(by_name)]
+
+
+async def new(request: web.Request) -> web.Response:
+    """POST /customer/new: an end user of the caller's scope (or of team_id / organization_id)."""
+    caller = await admin_caller(request)
+    body = await read_request(request, CustomerFields)
+    scope = customer_scope(caller, body.team_id, body.organization_id, write=True)
+    if body.user_id is None:
+        raise InvalidRequestError("user_id is required", param="user_id")
+    if body.user_id == "":
+        raise UnprocessableEntityError("user_id: may not be empty", param="user_id")
+    if scope == CustomerScope() and body.user_id.startswith(SCOPED_NAME_PREFIXES):
+        raise UnprocessableEntityError(
+            "user_id: a global end user's id may not begin with 'team:' or 'org:'", param="user_id"
+        )
+    row = CustomerRow(
+        name=scope.name(body.user_id), customer_id=body.user_id, team_id=scope.team_id,
+        organization_id=scope.organization_id, created_by=caller.identity,
+    )  # fmt: skip
+    CUSTOMERS.apply(row, body)
+    async with request.app[SESSIONS]() as session:
+        await _check_scope_exists(session, scope)
+        if await session.get(CustomerRow, row.name) is not None:
+            raise ConflictError(f"customer {body.user_id!r} already exists", param="user_id")
+        await save_resources(row, session=session)
+        CUSTOMERS.record(session, caller, "new", row, None)
+        await session.commit()
+    return json_response(CUSTOMERS.public(row))
+
+
+async def update(request: web.Request) -> web.Response:
+    """POST /customer/update: changes the fields given; the scope names the end user, never changes."""
+    caller = await admin_caller(request)
+    body = await read_request(request, CustomerFields)
+    scope = customer_scope(caller, body.team_id, body.organization_id, write=True)
+    if not body.user_id:
+        raise InvalidRequestError("user_id is required", param="user_id")
+    async with request.app[SESSIONS]() as session:
+        row = await _load(session, scope, body.user_id, for_update=True)
+        before = CUSTOMERS.public(row)
+        CUSTOMERS.apply(row, body)
+        row.updated_at = utcnow()
+        await save_resources(row, session=session)
+        CUSTOMERS.record(session, caller, "update", row, before)
+        await session.commit()
+    return json_response(CUSTOMERS.public(row))
+
+
+async def delete(request: web.Request) -> web.Response:
+    """POST /customer/delete {"user_ids": [...]}."""
+    caller = await admin_caller(request)
+    body = await read_request(request, CustomerRefs)
+    scope = customer_scope(caller, body.team_id, body.organization_id, write=True)
+    async with request.app[SESSIONS]() as session:
+        rows = await _load_all(session, scope, body.user_ids)
+        for row in rows:
+            CUSTOMERS.record(session, caller, "delete", row, CUSTOMERS.public(row))
+        await write_resources(session=session, removals=rows)
+        await session.commit()
+    return json_response({"deleted_customers": body.user_ids})
+
+
+async def info(request: web.Request) -> web.Response:
+    """GET /customer/info?user_id= (or end_user_id=), within the caller's scope."""
+    caller = await admin_caller(request)
+    customer_id = request.query.get("user_id") or request.query.get("end_user_id")
+    scope = customer_scope(
+        caller, request.query.get("team_id"), request.query.get("organization_id"), write=False
+    )
+    if not customer_id:
+        raise InvalidRequestError("pass ?user_id=", param="user_id")
+    async with request.app[SESSIONS]() as session:
+        row = await _load(session, scope, customer_id, for_update=False)
+    return json_response(CUSTOMERS.public(row))
+
+
+async def list_(request: web.Request) -> web.Response:
+    """GET /customer/list: every end user for readers (?team_id= or ?organization_id= narrows it),
+    the end users of the caller's teams for a team admin."""
+    caller = await admin_caller(request)
+    team_id, organization_id = request.query.get("team_id"), request.query.get("organization_id")
+    where: list[ColumnElement[bool]] = []
+    if team_id:
+        customer_scope(caller, team_id, None, write=False)
+        where.append(col(CustomerRow.team_id) == team_id)
+    elif caller.can_read:
+        if organization_id:
+            where.append(col(CustomerRow.organization_id) == organization_id)
+    elif caller.admin_team_ids:
+        where.append(col(CustomerRow.team_id).in_(sorted(caller.admin_team_ids)))
+    else:
+        caller.require_read()
+    paging = "page" in request.query or "page_size" in request.query
+    page, size = page_of(request, size_param="page_size", default_size=25) if paging else (1, 1_000_000)
+    query = select(CustomerRow).where(*where).order_by(text("created_at"), col(CustomerRow.name))
+    async with request.app[SESSIONS]() as session:
+        rows = (await session.exec(query.offset((page - 1) * size).limit(size))).all()
+    return json_response([CUSTOMERS.public(r) for r in rows])
 
 
 async def _set_blocked(request: web.Request, blocked: bool) -> web.Response:
     caller = await admin_caller(request)
-    caller.require_write()
     body = await read_request(request, CustomerRefs)
+    scope = customer_scope(caller, body.team_id, body.organization_id, write=True)
     async with request.app[SESSIONS]() as session:
-        rows = [await CUSTOMERS.load(session, cid) for cid in body.user_ids]
+        rows = await _load_all(session, scope, body.user_ids)
         for row in rows:
             before = CUSTOMERS.public(row)
             row.blocked = blocked
@@ -64,7 +271,11 @@ async def unblock(request: web.Request) -> web.Response:
 
 
 ROUTES = [
-    *entity_routes(CUSTOMERS),
+    web.post("/customer/new", new),
+    web.post("/customer/update", update),
+    web.post("/customer/delete", delete),
+    web.get("/customer/info", info),
+    web.get("/customer/list", list_),
     web.post("/customer/block", block),
     web.post("/customer/unblock", unblock),
 ]

@@ -138,9 +138,11 @@ def organization_message(row: OrganizationRow) -> pb.Organization:
 
 
 def customer_message(row: CustomerRow) -> pb.Customer:
-    """An end user's allowlist and limits."""
+    """An end user's scope, allowlist and limits (published under its scoped name, `row.name`)."""
     return pb.Customer(
         customer_id=row.customer_id,
+        team_id=row.team_id or "",
+        organization_id=row.organization_id or "",
         alias=row.alias or "",
         blocked=row.blocked,
         limits=limits_of(row),
@@ -237,7 +239,7 @@ RESOURCE_TABLES: dict[str, ResourceTable] = {
         ResourceTable(
             types.ORGANIZATION, OrganizationRow, "organization_id", organization_message, blocked_organization
         ),
-        ResourceTable(types.CUSTOMER, CustomerRow, "customer_id", customer_message, blocked_customer),
+        ResourceTable(types.CUSTOMER, CustomerRow, "name", customer_message, blocked_customer),
         ResourceTable(types.KEY_GROUP, KeyGroupRow, "name", key_group_message),
         ResourceTable(types.DEPLOYMENT, DeploymentRow, "model_id", deployment_message),
     )

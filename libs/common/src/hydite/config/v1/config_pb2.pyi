@@ -246,20 +246,24 @@ class Organization(_message.Message):
     def __init__(self, organization_id: _Optional[str] = ..., organization_alias: _Optional[str] = ..., models: _Optional[_Iterable[str]] = ..., blocked: _Optional[bool] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ..., metadata_json: _Optional[bytes] = ...) -> None: ...
 
 class Customer(_message.Message):
-    __slots__ = ("customer_id", "alias", "blocked", "limits", "allowed_models", "metadata_json")
+    __slots__ = ("customer_id", "alias", "blocked", "limits", "allowed_models", "metadata_json", "team_id", "organization_id")
     CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
     ALIAS_FIELD_NUMBER: _ClassVar[int]
     BLOCKED_FIELD_NUMBER: _ClassVar[int]
     LIMITS_FIELD_NUMBER: _ClassVar[int]
     ALLOWED_MODELS_FIELD_NUMBER: _ClassVar[int]
     METADATA_JSON_FIELD_NUMBER: _ClassVar[int]
+    TEAM_ID_FIELD_NUMBER: _ClassVar[int]
+    ORGANIZATION_ID_FIELD_NUMBER: _ClassVar[int]
     customer_id: str
     alias: str
     blocked: bool
     limits: Limits
     allowed_models: _containers.RepeatedScalarFieldContainer[str]
     metadata_json: bytes
-    def __init__(self, customer_id: _Optional[str] = ..., alias: _Optional[str] = ..., blocked: _Optional[bool] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ..., allowed_models: _Optional[_Iterable[str]] = ..., metadata_json: _Optional[bytes] = ...) -> None: ...
+    team_id: str
+    organization_id: str
+    def __init__(self, customer_id: _Optional[str] = ..., alias: _Optional[str] = ..., blocked: _Optional[bool] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ..., allowed_models: _Optional[_Iterable[str]] = ..., metadata_json: _Optional[bytes] = ..., team_id: _Optional[str] = ..., organization_id: _Optional[str] = ...) -> None: ...
 
 class KeyGroup(_message.Message):
     __slots__ = ("name", "models", "routing_strategy", "limits", "metadata_json")
