@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator, Sequence
 
 from hydite.config.v1 import config_pb2 as pb
 from hydite_common.errors import RateLimitError
+from hydite_dataplane.inbound.openai import customer_name
 from hydite_dataplane.limits.windows import WINDOW_SECONDS, RateWindow
 from hydite_dataplane.request import InferenceRequest, Outcome
 
@@ -32,7 +33,9 @@ def _limited(request: InferenceRequest) -> Iterator[tuple[str, str, pb.Limits]]:
             yield kind, f"{kind}:{entity_id}", owner.limits
     customer = request.customer
     if customer is not None and customer.HasField("limits"):
-        yield "customer", f"customer:{request.customer_id}", customer.limits
+        # The resolved end user's resource name: two tenants' end users of one id never share.
+        name = customer_name(customer.customer_id, customer.team_id, customer.organization_id)
+        yield "customer", f"customer:{name}", customer.limits
 
 
 class RateSlots:
