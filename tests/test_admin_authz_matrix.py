@@ -76,13 +76,14 @@ ALLOWED: dict[str, frozenset[str]] = {
     "POST /organization/delete": WRITERS,
     "GET /organization/info": READERS,
     "GET /organization/list": READERS,
-    "POST /customer/new": WRITERS,
+    # A team admin keeps end users of its own team (a global one is not in its scope: 404).
+    "POST /customer/new": TEAM_MANAGERS,
     "POST /customer/update": WRITERS,
     "POST /customer/delete": WRITERS,
     "POST /customer/block": WRITERS,
     "POST /customer/unblock": WRITERS,
     "GET /customer/info": READERS,
-    "GET /customer/list": READERS,
+    "GET /customer/list": TEAM_READERS,
     "POST /group/new": WRITERS,
     "POST /group/update": WRITERS,
     "POST /group/delete": WRITERS,
@@ -108,6 +109,16 @@ NOT_2XX = {("GET /key/info [own key]", "master"): 400}
 # Denied calls answer 403, except these: a key the caller may not see is a 404, like an unknown key.
 DENIED_AS = {
     **{("GET /key/info [other team's key]", role): 404 for role in ("team_admin", "plain")},
+    **{
+        (f"{method} /customer/{route}", "team_admin"): 404
+        for method, route in (
+            ("POST", "update"),
+            ("POST", "delete"),
+            ("POST", "block"),
+            ("POST", "unblock"),
+            ("GET", "info"),
+        )
+    },
     ("GET /key/info [t-authz key]", "plain"): 404,
 }
 
