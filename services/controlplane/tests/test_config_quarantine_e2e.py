@@ -163,11 +163,6 @@ def test_bad_rows_are_dropped_and_everything_else_propagates(
     assert not {hash_key(victim), team, broken_deployment} & set(_quarantined(admin))
 
 
-@pytest.mark.xfail(
-    reason="admin/models.py's /model/info serializes the stored model_info with orjson, which "
-    "refuses an integer past 64 bits (a 500); the admin routes are outside the config package",
-    strict=False,
-)
 def test_model_info_answers_with_an_unbuildable_deployment_stored(
     admin: httpx.Client, database: Database
 ) -> None:
