@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from hydite_common.errors import InvalidRequestError
-from hydite_dataplane.token_counter import count_chat_tokens, encoding_for
+from hydite_dataplane.token_counter import MAX_COUNTED_CHARS, count_chat_tokens, count_tokens, encoding_for
 
 
 def test_encodings_are_chosen_by_model_and_bundled() -> None:
@@ -30,3 +30,12 @@ def test_chat_rule_counts_message_overhead_and_names() -> None:
     assert parts == one
     with pytest.raises(InvalidRequestError):
         count_chat_tokens(encoding, ["not a message"])
+
+
+def test_special_token_text_counts_as_text_and_huge_text_is_a_400() -> None:
+    """<|endoftext|> in a prompt is counted as the characters it is; text past the bound is a 400."""
+    encoding, _ = encoding_for("gpt-4o")
+    assert count_tokens(encoding, "<|endoftext|>") > 1
+    with pytest.raises(InvalidRequestError) as huge:
+        count_tokens(encoding, "w" * (MAX_COUNTED_CHARS + 1))
+    assert huge.value.status == 400

@@ -58,16 +58,33 @@ def _text_of(content: Any) -> str:
     return ""
 
 
+MAX_COUNTED_CHARS = 1_000_000
+"""The most text one count takes (the encoder refuses far longer inputs; a model's context is shorter)."""
+
+
+def count_tokens(encoding: Encoding, text: str) -> int:
+    """Tokens of text as plain text: special-token markers such as <|endoftext|> count as the
+    characters they are, as they would in a prompt; text past MAX_COUNTED_CHARS is a 400."""
+    if len(text) > MAX_COUNTED_CHARS:
+        raise InvalidRequestError(
+            f"at most {MAX_COUNTED_CHARS} characters can be counted at once", code="string_above_max_length"
+        )
+    try:
+        return len(encoding.encode(text, disallowed_special=()))
+    except ValueError:
+        raise InvalidRequestError("this text cannot be counted") from None
+
+
 def count_chat_tokens(encoding: Encoding, messages: list[Any]) -> int:
     """Tokens of a chat prompt by OpenAI's counting rule (text parts only)."""
     total = REPLY_PRIMING_TOKENS
     for message in messages:
         if not isinstance(message, dict):
             raise InvalidRequestError("every message must be an object", param="messages")
-        total += TOKENS_PER_MESSAGE + len(encoding.encode(_text_of(message.get("content"))))
-        total += len(encoding.encode(str(message.get("role", ""))))
+        total += TOKENS_PER_MESSAGE + count_tokens(encoding, _text_of(message.get("content")))
+        total += count_tokens(encoding, str(message.get("role", "")))
         if isinstance(message.get("name"), str):
-            total += TOKENS_PER_NAME + len(encoding.encode(message["name"]))
+            total += TOKENS_PER_NAME + count_tokens(encoding, message["name"])
     return total
 
 
@@ -85,7 +102,7 @@ async def token_counter(gateway: Gateway, caller: Caller, request: web.Request) 
     if isinstance(messages, list):
         total = count_chat_tokens(encoding, messages)
     elif isinstance(prompt, str):
-        total = len(encoding.encode(prompt))
+        total = count_tokens(encoding, prompt)
     else:
         raise InvalidRequestError("give 'messages' (an array) or 'prompt' (a string)", param="messages")
     return json_response(

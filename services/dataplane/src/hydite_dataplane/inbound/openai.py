@@ -206,6 +206,9 @@ def requested_model(http_request: web.Request, operation: Operation, body: dict[
         raise InvalidRequestError("'messages' must be an array", param="messages")
     if "stream" in body and not isinstance(body["stream"], bool):
         raise InvalidRequestError("'stream' must be a boolean", param="stream")
+    stream_options = body.get("stream_options")
+    if stream_options is not None and not isinstance(stream_options, dict):
+        raise InvalidRequestError("'stream_options' must be an object", param="stream_options")
     return model
 
 
