@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from hydite.config.v1 import config_pb2 as pb
 from hydite_common import config_types as types
+from hydite_common.config_types import customer_name
 from hydite_controlplane.config.builder import RESOURCE_TABLES, build_resources, to_resource
 from hydite_controlplane.models import CustomerRow
-from hydite_controlplane.models.principals import customer_name
 
 CUSTOMERS = RESOURCE_TABLES[types.CUSTOMER]
 

@@ -8,12 +8,13 @@ import time
 import pytest
 
 from hydite.config.v1 import config_pb2 as pb
+from hydite_common.config_types import customer_name
 from hydite_common.credentials import CredentialCipher
 from hydite_common.errors import RateLimitError
 from hydite_dataplane.config.decode import snapshot_from_resources
 from hydite_dataplane.config.snapshot import Snapshot
 from hydite_dataplane.hooks import Hooks
-from hydite_dataplane.inbound.openai import customer_name, resolve_customer
+from hydite_dataplane.inbound.openai import resolve_customer
 from hydite_dataplane.limits.limiter import RateLimiter
 from hydite_dataplane.request import Caller, InferenceRequest
 

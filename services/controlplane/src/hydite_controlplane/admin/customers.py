@@ -17,6 +17,7 @@ from sqlalchemy import ColumnElement
 from sqlmodel import col, select, text
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from hydite_common.config_types import SCOPED_NAME_PREFIXES, customer_name
 from hydite_common.errors import (
     ConflictError,
     InvalidRequestError,
@@ -30,13 +31,7 @@ from hydite_controlplane.admin.responses import json_response
 from hydite_controlplane.admin.validation import AdminRequest, LimitFields, Name, page_of, read_request
 from hydite_controlplane.appkeys import SESSIONS
 from hydite_controlplane.models.common import utcnow
-from hydite_controlplane.models.principals import (
-    SCOPED_NAME_PREFIXES,
-    CustomerRow,
-    OrganizationRow,
-    TeamRow,
-    customer_name,
-)
+from hydite_controlplane.models.principals import CustomerRow, OrganizationRow, TeamRow
 from hydite_controlplane.store.resources import save_resources, write_resources
 
 

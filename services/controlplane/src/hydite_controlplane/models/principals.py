@@ -47,25 +47,6 @@ class OrganizationRow(LimitColumns, RecordColumns, table=True):
     blocked: bool = False
 
 
-def customer_name(customer_id: str, team_id: str | None = None, organization_id: str | None = None) -> str:
-    """The config resource name of an end user: `team:<team>:<id>`, `org:<organization>:<id>`, or
-    the bare id for a global one. `%` and `:` in the scope id are escaped, so names never collide
-    (a global id that begins with `team:` or `org:` is refused when created)."""
-    if team_id:
-        return f"team:{_scope_part(team_id)}:{customer_id}"
-    if organization_id:
-        return f"org:{_scope_part(organization_id)}:{customer_id}"
-    return customer_id
-
-
-def _scope_part(scope_id: str) -> str:
-    return scope_id.replace("%", "%25").replace(":", "%3A")
-
-
-SCOPED_NAME_PREFIXES = ("team:", "org:")
-"""How scoped resource names begin; a global end-user id may not."""
-
-
 class CustomerRow(LimitColumns, RecordColumns, table=True):
     """An end user of a customer application, named by the request's `user` field.
 

@@ -15,6 +15,7 @@ from typing import Any
 from aiohttp import web
 
 from hydite.config.v1 import config_pb2 as pb
+from hydite_common.config_types import customer_name
 from hydite_common.errors import InvalidRequestError
 from hydite_common.http import read_json_object
 from hydite_dataplane.inbound import InboundFormat
@@ -45,20 +46,6 @@ def checked_text(value: str, param: str, limit: int) -> str:
     if not value.isprintable() and _CONTROL.search(value) is not None:
         raise InvalidRequestError(f"'{param}' must not contain control characters", param=param)
     return value
-
-
-def customer_name(customer_id: str, team_id: str = "", organization_id: str = "") -> str:
-    """The config resource name of an end user of a team, else of an organization, else global
-    (the control plane's naming: `%` and `:` escaped in the scope id)."""
-    if team_id:
-        return f"team:{_scope_part(team_id)}:{customer_id}"
-    if organization_id:
-        return f"org:{_scope_part(organization_id)}:{customer_id}"
-    return customer_id
-
-
-def _scope_part(scope_id: str) -> str:
-    return scope_id.replace("%", "%25").replace(":", "%3A")
 
 
 def resolve_customer(caller: Caller, customer_id: str) -> pb.Customer | None:

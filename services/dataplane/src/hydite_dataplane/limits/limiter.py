@@ -15,8 +15,8 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 
 from hydite.config.v1 import config_pb2 as pb
+from hydite_common.config_types import customer_name
 from hydite_common.errors import RateLimitError
-from hydite_dataplane.inbound.openai import customer_name
 from hydite_dataplane.limits.windows import WINDOW_SECONDS, RateWindow
 from hydite_dataplane.request import InferenceRequest, Outcome
 
