@@ -21,12 +21,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         running.start()
         yield running
     finally:
-        try:
-            for service in running.services:
-                service.stop()
-            running.drop_namespace()
-        finally:
-            running.stop()
+        running.remove()
 
 
 @pytest.fixture(scope="session")

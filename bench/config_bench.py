@@ -569,11 +569,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise
     finally:
         try:
-            for service in stack.services:
-                service.stop()
-            stack.drop_namespace()
+            stack.remove()
         finally:
-            stack.stop()
             shutil.rmtree(data_dir, ignore_errors=True)
     print_report(figures)
     print(f"\n(finished in {time.perf_counter() - started:.0f} s)")

@@ -474,11 +474,8 @@ def measure(options: Options, figures: Figures, data_dir: Path) -> None:
         try:
             for child in reversed(children):
                 stop_child(child)
-            for service in stack.services:
-                service.stop()
-            stack.drop_namespace()
         finally:
-            stack.stop()
+            stack.remove()
 
 
 # ---------------------------------------------------------------- entry point

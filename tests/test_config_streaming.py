@@ -115,10 +115,7 @@ def replica_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         stack.start_controlplane()
         yield stack
     finally:
-        for service in list(stack.services):
-            stack.stop_service(service)
-        stack.drop_namespace()
-        stack.stop()
+        stack.remove()
 
 
 def _admin_post(stack: Stack, admin_port: int, path: str, body: object) -> httpx.Response:

@@ -120,12 +120,7 @@ def fuzz_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         running.start_dataplane()
         yield running
     finally:
-        try:
-            for service in running.services:
-                service.stop()
-            running.drop_namespace()
-        finally:
-            running.stop()
+        running.remove()
 
 
 @pytest.fixture(scope="module")
