@@ -180,7 +180,6 @@ async def update(request: web.Request) -> web.Response:
         row = await _load(session, scope, body.user_id, for_update=True)
         before = CUSTOMERS.public(row)
         CUSTOMERS.apply(row, body)
-        row.updated_at = utcnow()
         await save_resources(row, session=session)
         CUSTOMERS.record(session, caller, "update", row, before)
         await session.commit()
