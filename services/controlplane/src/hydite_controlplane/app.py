@@ -29,12 +29,13 @@ from hydite_controlplane.admin import (
     teams,
     users,
 )
-from hydite_controlplane.appkeys import CACHE, CIPHER, NODE_STATUS, SESSIONS, SETTINGS
+from hydite_controlplane.appkeys import CACHE, CIPHER, NODE_STATUS, PROPAGATION, SESSIONS, SETTINGS
 from hydite_controlplane.bootstrap import apply_bootstrap, read_bootstrap
 from hydite_controlplane.config import status
 from hydite_controlplane.config.cache import SnapshotCache
 from hydite_controlplane.config.follower import ChangeFollower
-from hydite_controlplane.config.node_status import HEARTBEAT_SECONDS, NodeStatusStore
+from hydite_controlplane.config.node_status import HEARTBEAT_SECONDS, STALE_AFTER_SECONDS, NodeStatusStore
+from hydite_controlplane.config.propagation import Propagation, written_versions
 from hydite_controlplane.config.servicer import ConfigServicer
 from hydite_controlplane.db import create_engine, ensure_database, run_sql, session_factory
 from hydite_controlplane.migrations.runner import upgrade_to_head
@@ -69,10 +70,30 @@ async def conflict_middleware(request: web.Request, handler: Handler) -> web.Str
         raise ConflictError("the write conflicts with existing data (a duplicate id or alias)") from None
 
 
+@web.middleware
+async def read_your_writes_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """A successful admin write that committed config versions answers once every connected data
+    plane applied the last of them, or the apply timeout passed; its headers say how many did."""
+    if request.method in ("GET", "HEAD", "OPTIONS"):
+        return await handler(request)
+    versions: list[int] = []
+    token = written_versions.set(versions)
+    try:
+        response = await handler(request)
+    finally:
+        written_versions.reset(token)
+    timeout = request.app[SETTINGS].config_apply_timeout_seconds
+    if versions and response.status < 400 and timeout > 0:
+        applied = await request.app[PROPAGATION].wait_applied(max(versions), timeout)
+        response.headers.update(applied.headers())
+    return response
+
+
 def build_app(settings: ControlplaneSettings) -> web.Application:
     """The admin HTTP app; its cleanup context owns the engine, follower and gRPC server."""
     app = web.Application(
-        middlewares=[error_middleware, conflict_middleware], client_max_size=32 * 1024 * 1024
+        middlewares=[error_middleware, conflict_middleware, read_your_writes_middleware],
+        client_max_size=32 * 1024 * 1024,
     )
     app[SETTINGS] = settings
     app[CIPHER] = CredentialCipher(settings.salt_key)
@@ -106,6 +127,8 @@ async def _database_and_streaming(app: web.Application) -> AsyncIterator[None]:
         changed = await apply_bootstrap(app[SESSIONS], app[CIPHER], bootstrap)
         log.info("bootstrap file applied: %d entries changed", changed)
     app[NODE_STATUS] = NodeStatusStore(app[SESSIONS], controlplane_id())
+    app[PROPAGATION] = Propagation(app[SESSIONS], settings.libpq_url, STALE_AFTER_SECONDS)
+    listen_task = asyncio.create_task(app[PROPAGATION].listen(), name="config-ack-listener")
     follower = ChangeFollower(app[CACHE], app[SESSIONS], settings.libpq_url)
     await follower.load_full()
     follow_task = asyncio.create_task(follower.run(), name="config-follower")
@@ -137,8 +160,12 @@ async def _database_and_streaming(app: web.Application) -> AsyncIterator[None]:
         yield
     finally:
         await server.stop(grace=1.0)
-        for task in (heartbeat_task, follow_task):
+        for task in (heartbeat_task, follow_task, listen_task):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        try:
+            await app[NODE_STATUS].release_all()
+        except Exception:
+            log.warning("could not mark this replica's data planes disconnected", exc_info=True)
         await engine.dispose()

@@ -9,6 +9,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from hydite_common.credentials import CredentialCipher
 from hydite_controlplane.config.cache import SnapshotCache
 from hydite_controlplane.config.node_status import NodeStatusStore
+from hydite_controlplane.config.propagation import Propagation
 from hydite_controlplane.settings import ControlplaneSettings
 
 SETTINGS = web.AppKey("settings", ControlplaneSettings)
@@ -16,3 +17,4 @@ SESSIONS = web.AppKey("sessions", async_sessionmaker[AsyncSession])
 CIPHER = web.AppKey("cipher", CredentialCipher)
 CACHE = web.AppKey("cache", SnapshotCache)
 NODE_STATUS = web.AppKey("node_status", NodeStatusStore)
+PROPAGATION = web.AppKey("propagation", Propagation)

@@ -18,4 +18,6 @@ class ControlplaneSettings(BaseServiceSettings, DatabaseSettings, SecretSettings
     snapshot_chunk_bytes: int = 1 << 20
     delta_history: int = 1024
     run_migrations: bool = True
+    config_apply_timeout_seconds: float = Field(default=2.0, ge=0.0, le=60.0)
+    """How long an admin write waits for connected data planes to apply it before answering (0: no wait)."""
     config_file: str | None = Field(default=None, validation_alias="HYDITE_CONFIG")

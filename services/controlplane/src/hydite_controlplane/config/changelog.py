@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from hydite_controlplane.config.propagation import note_written_version
 from hydite_controlplane.db import run_sql
 from hydite_controlplane.models.config import ConfigChange
 
@@ -45,4 +46,5 @@ async def record_changes(session: AsyncSession, changes: list[ResourceChange]) -
         ("SELECT pg_notify(:channel, :payload)"),
         {"channel": NOTIFY_CHANNEL, "payload": str(version)},
     )
+    note_written_version(version)
     return version

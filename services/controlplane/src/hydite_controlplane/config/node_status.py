@@ -7,6 +7,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from hydite_controlplane.config.propagation import ACK_CHANNEL, ack_payload
 from hydite_controlplane.db import run_sql
 from hydite_controlplane.models.common import utcnow
 from hydite_controlplane.models.config import ConfigNode
@@ -27,7 +28,7 @@ class NodeStatusStore:
         self._sessions = sessions
         self._controlplane_id = controlplane_id
 
-    async def _upsert(self, node_id: str, **values: object) -> None:
+    async def _upsert(self, node_id: str, announce: int | None = None, **values: object) -> None:
         now = utcnow()
         row = {
             "node_id": node_id,
@@ -43,26 +44,45 @@ class NodeStatusStore:
         )
         async with self._sessions() as session:
             await run_sql(session, statement)
+            if announce is not None:
+                # Delivered when the row commits: a write waiting on any replica hears it.
+                await run_sql(
+                    session,
+                    "SELECT pg_notify(:channel, :payload)",
+                    {"channel": ACK_CHANNEL, "payload": ack_payload(node_id, announce)},
+                )
             await session.commit()
 
-    async def connected(self, node_id: str, hostname: str, version: int) -> None:
-        """A data plane opened a stream holding version."""
+    async def connected(self, node_id: str, hostname: str, version: int, loading: bool) -> None:
+        """A data plane opened a stream holding version (loading: it is sent a full snapshot)."""
         await self._upsert(
             node_id,
             hostname=hostname,
             connected=True,
             connected_at=utcnow(),
             acked_version=version,
+            loading=loading,
             last_error="",
         )
 
+    async def loading(self, node_id: str) -> None:
+        """The node is being sent a full snapshot."""
+        await self._upsert(node_id, loading=True, connected=True)
+
     async def acked(self, node_id: str, version: int) -> None:
         """The node applied version."""
-        await self._upsert(node_id, acked_version=version, connected=True)
+        await self._upsert(node_id, announce=version, acked_version=version, loading=False, connected=True)
 
     async def nacked(self, node_id: str, version: int, reason: str) -> None:
         """The node refused version and keeps serving what it had."""
-        await self._upsert(node_id, nacked_version=version, last_error=reason[:1000], connected=True)
+        await self._upsert(
+            node_id,
+            announce=version,
+            nacked_version=version,
+            last_error=reason[:1000],
+            loading=False,
+            connected=True,
+        )
 
     async def disconnected(self, node_id: str) -> None:
         """The node's stream to this replica ended."""
@@ -72,6 +92,16 @@ class NodeStatusStore:
                 node.connected = False
                 node.last_seen = utcnow()
                 await session.commit()
+
+    async def release_all(self) -> None:
+        """This replica is stopping: none of its streams stays connected, so no write waits for them."""
+        async with self._sessions() as session:
+            await run_sql(
+                session,
+                "UPDATE config_nodes SET connected = false WHERE controlplane_id = :me",
+                {"me": self._controlplane_id},
+            )
+            await session.commit()
 
     async def heartbeat(self, node_ids: set[str]) -> None:
         """Refresh last_seen of the nodes streaming from this replica (a dead replica stops doing so)."""

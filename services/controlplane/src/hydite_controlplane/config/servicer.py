@@ -46,20 +46,24 @@ class ConfigServicer(pb_grpc.ConfigServiceServicer):
         wake = self._cache.subscribe()
         closed = asyncio.Event()
         sent_nonces: dict[str, int] = {}
-        await self._status.connected(node_id, hello.hostname, hello.version)
+        # Version 0 means the data plane holds no snapshot yet: it gets one even if the head is 0.
+        responses, head = self._cache.responses_since(hello.version or None)
+        await self._status.connected(node_id, hello.hostname, hello.version, _is_snapshot(responses))
         self.connected_nodes.add(node_id)
         reader = asyncio.create_task(self._read_replies(request_iterator, node_id, sent_nonces, closed, wake))
-        # Version 0 means the data plane holds no snapshot yet: it gets one even if the head is 0.
-        sent_version: int | None = hello.version or None
         try:
-            while not closed.is_set():
-                wake.clear()
-                responses, head = self._cache.responses_since(sent_version)
+            while True:
                 for response in responses:
                     sent_nonces[_nonce_of(response)] = head
                     yield response
                 sent_version = head
                 await wake.wait()
+                if closed.is_set():
+                    break
+                wake.clear()
+                responses, head = self._cache.responses_since(sent_version)
+                if _is_snapshot(responses):
+                    await self._status.loading(node_id)
         finally:
             self._cache.unsubscribe(wake)
             reader.cancel()
@@ -109,3 +113,7 @@ class ConfigServicer(pb_grpc.ConfigServiceServicer):
 def _nonce_of(response: pb.StreamResponse) -> str:
     kind = response.WhichOneof("message")
     return str(getattr(response, kind).nonce)
+
+
+def _is_snapshot(responses: list[pb.StreamResponse]) -> bool:
+    return bool(responses) and responses[0].WhichOneof("message") == "snapshot_begin"

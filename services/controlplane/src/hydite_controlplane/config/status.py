@@ -33,6 +33,7 @@ async def config_status(request: web.Request) -> web.Response:
                     "acked_version": n.acked_version,
                     "lag": max(head - n.acked_version, 0),
                     "nacked_version": n.nacked_version,
+                    "loading": n.loading,
                     "last_error": n.last_error or None,
                     "last_seen": n.last_seen.isoformat(),
                 }

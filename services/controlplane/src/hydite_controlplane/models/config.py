@@ -36,5 +36,7 @@ class ConfigNode(SQLModel, table=True):
     acked_version: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
     nacked_version: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
     last_error: str = ""
+    loading: bool = False
+    """A full snapshot was sent and not yet ACKed or NACKed: writes do not wait for this node."""
     connected_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
     last_seen: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
