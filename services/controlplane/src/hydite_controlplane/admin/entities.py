@@ -7,7 +7,7 @@ is a hook on that description. `entity_routes` serves new, update, delete, info 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -55,6 +55,16 @@ OnDelete = Callable[[AsyncSession, AdminCaller, list[Any]], Awaitable[dict[str, 
 InfoExtra = Callable[[AsyncSession, AdminCaller, Any], Awaitable[dict[str, Any]]]
 """Extra fields of the info response (what this caller may see)."""
 
+Prepare = Callable[[AsyncSession, AdminCaller, Any], Awaitable[list[SQLModel]]]
+"""Completes a row the body was applied to, before it is checked and saved (a team's members named
+by email become users); returns the rows it created, saved with the row (it audits them)."""
+
+Derive = Callable[[Any, LimitFields], Mapping[str, Any]]
+"""Columns a body sets other than by field name (LiteLLM fields kept in one JSON column)."""
+
+Shown = Callable[[Any, dict[str, Any]], dict[str, Any]]
+"""The public form of a row, from its columns as plain JSON values."""
+
 LockFirst = Callable[[AsyncSession, list[str], LimitFields | None], Awaitable[None]]
 """Locks the rows of other aggregates a write of these ids (with this body) will change and that
 come before this entity's rows in the lock order (teams before users)."""
@@ -80,6 +90,22 @@ async def _no_delete_effect(session: AsyncSession, caller: AdminCaller, rows: li
 
 async def _no_info_extra(session: AsyncSession, caller: AdminCaller, row: Any) -> dict[str, Any]:
     return {}
+
+
+async def _nothing_to_prepare(session: AsyncSession, caller: AdminCaller, row: Any) -> list[SQLModel]:
+    return []
+
+
+def _nothing_derived(row: Any, body: LimitFields) -> Mapping[str, Any]:
+    return {}
+
+
+def _columns_shown(row: Any, data: dict[str, Any]) -> dict[str, Any]:
+    return data
+
+
+def _as_is(public: dict[str, Any]) -> dict[str, Any]:
+    return public
 
 
 async def _nothing_first(session: AsyncSession, ids: list[str], body: LimitFields | None) -> None:
@@ -118,18 +144,25 @@ class Entity:
     managed_by: Callable[[AdminCaller, str], bool] = _managed_by_admins_only  # readers beyond admins
     list_filters: tuple[str, ...] = ()  # columns /list filters on by query parameter
     paged_list: bool = False  # /list always pages and answers in LiteLLM's paged user-list shape
+    null_keeps: bool = False  # a null for a column that cannot hold it means "not set" (UpdateRules)
+    prepare: Prepare = _nothing_to_prepare
+    derive: Derive = _nothing_derived
+    shown: Shown = _columns_shown
+    update_answer: Callable[[dict[str, Any]], dict[str, Any]] = _as_is  # /update's answer from public
 
     @property
     def update_rules(self) -> UpdateRules:
         """How a request body of this entity lands on its row."""
-        return UpdateRules(not_columns=frozenset({self.id_field, *self.body_only}))
+        return UpdateRules(
+            not_columns=frozenset({self.id_field, *self.body_only}), null_keeps=self.null_keeps
+        )
 
     def public(self, row: Any) -> dict[str, Any]:
         """The row as the API shows it."""
         data = row_public(row)
         if self.id_field != self.id_column:
             data[self.id_field] = data[self.id_column]
-        return data
+        return self.shown(row, data)
 
     def row_id(self, row: Any) -> str:
         """The row's id."""
@@ -137,7 +170,7 @@ class Entity:
 
     def apply(self, row: Any, body: LimitFields) -> None:
         """Copy the fields the body set onto the row; unset fields keep their value."""
-        apply_update(row, body, self.update_rules)
+        apply_update(row, body, self.update_rules, derived=self.derive(row, body))
 
     async def load(self, session: AsyncSession, entity_id: str, *, for_update: bool = False) -> Any:
         """The row with this id, or a 404; `for_update` locks it until the transaction ends and
@@ -202,8 +235,9 @@ async def stage_new(
     entity.apply(row, body)
     if await session.get(entity.row, entity_id) is not None:
         raise ConflictError(f"{entity.kind} {entity_id!r} already exists", param=entity.id_field)
+    created = await entity.prepare(session, caller, row)
     await entity.check_refs(session, row)
-    await save_resources(row, *await entity.companions(session, row, False), session=session)
+    await save_resources(row, *created, *await entity.companions(session, row, False), session=session)
     entity.record(session, caller, "new", row, None)
     return caller, row, body
 
@@ -229,11 +263,14 @@ def entity_routes(entity: Entity, *, new: Handler | None = None) -> list[web.Rou
             [row] = await entity.lock(session, [entity_id], body)
             before = entity.public(row)
             entity.apply(row, body)
+            created = await entity.prepare(session, caller, row)
             await entity.check_refs(session, row)
-            await save_resources(row, *await entity.companions(session, row, False), session=session)
+            await save_resources(
+                row, *created, *await entity.companions(session, row, False), session=session
+            )
             entity.record(session, caller, "update", row, before)
             await session.commit()
-        return json_response(entity.public(row))
+        return json_response(entity.update_answer(entity.public(row)))
 
     async def delete(request: web.Request) -> web.Response:
         caller = await admin_caller(request)

@@ -29,6 +29,9 @@ class UpdateRules:
     """Request field -> column, where the names differ."""
     null_clears: bool = False
     """Null for a column that cannot hold it: True sets the empty value ([], {}, False), False is a 422."""
+    null_keeps: bool = False
+    """Null for a column that cannot hold it leaves the column as it is (a new row: its default), as
+    LiteLLM's bodies use null for "not set"; wins over null_clears."""
     param_prefix: str = ""
     """Where the fields sit in the request body, for the 422's param (e.g. "litellm_params.")."""
     null_message: str = "{param}: may not be null"
@@ -54,6 +57,8 @@ def apply_update(
         column = rules.columns.get(name, name)
         value = getattr(body, name)
         if value is None and not _nullable(row_fields[column]):
+            if rules.null_keeps:
+                continue
             if not rules.null_clears:
                 param = rules.param_prefix + name
                 raise UnprocessableEntityError(rules.null_message.format(param=param), param=param)

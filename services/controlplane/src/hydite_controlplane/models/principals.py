@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field
 
@@ -32,8 +34,11 @@ class TeamRow(LimitColumns, RecordColumns, table=True):
     organization_id: str | None = None
     key_group: str | None = None
     models: list[str] = Field(default_factory=list, sa_type=JSONB)
-    members_with_roles: list[dict[str, str]] = Field(default_factory=list, sa_type=JSONB)
+    # {user_id, role, user_email?, limits?}: limits are the member's budget and rate limits in the team.
+    members_with_roles: list[dict[str, Any]] = Field(default_factory=list, sa_type=JSONB)
     blocked: bool = False
+    model_aliases: dict[str, str] = Field(default_factory=dict, sa_type=JSONB)
+    extra_fields: dict[str, Any] = Field(default_factory=dict, sa_type=JSONB)
 
 
 class OrganizationRow(LimitColumns, RecordColumns, table=True):
@@ -45,6 +50,9 @@ class OrganizationRow(LimitColumns, RecordColumns, table=True):
     organization_alias: str | None = None
     models: list[str] = Field(default_factory=list, sa_type=JSONB)
     blocked: bool = False
+    # {user_id, user_role, user_email?, max_budget_in_organization?, created_at, updated_at}
+    members: list[dict[str, Any]] = Field(default_factory=list, sa_type=JSONB)
+    extra_fields: dict[str, Any] = Field(default_factory=dict, sa_type=JSONB)
 
 
 class CustomerRow(LimitColumns, RecordColumns, table=True):

@@ -1,5 +1,6 @@
 """Queries on users, teams, organizations, customers and key groups: pages of rows, team
-membership in both directions, and whether an organization or key group is still referenced."""
+membership in both directions, users by email, and whether an organization or key group is still
+referenced."""
 
 from __future__ import annotations
 
@@ -51,6 +52,12 @@ async def users_listing_team(
     """Users whose `teams` list names this team (`for_update`: locked, in user_id order)."""
     query = select(UserRow).where(col(UserRow.teams).contains([team_id]))
     return await _rows(session, query.order_by(col(UserRow.user_id)), for_update)
+
+
+async def users_with_email(email: str, *, session: AsyncSession, limit: int = 2) -> list[UserRow]:
+    """Users whose user_email is this one, compared without case (at most `limit`, by user_id)."""
+    query = select(UserRow).where(func.lower(col(UserRow.user_email)) == email.lower())
+    return list((await session.exec(query.order_by(col(UserRow.user_id)).limit(limit))).all())
 
 
 async def lock_rows(row_type: type[Row], ids: Iterable[str], *, session: AsyncSession) -> list[Row]:
