@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import re
 from collections.abc import Iterable, Sequence
 
 # Allowlist entries that mean "every model".
@@ -12,8 +14,16 @@ NOTHING: tuple[str, ...] = ("\x00no-such-group",)
 
 
 def list_permits(allowlist: Sequence[str], model: str) -> bool:
-    """Whether one allowlist lets model through."""
-    return not allowlist or model in allowlist or not ALL_MODELS.isdisjoint(allowlist)
+    """Whether one allowlist lets model through; an entry such as `openai/*` allows every name
+    it matches (`*`: any run of characters)."""
+    if not allowlist or model in allowlist or not ALL_MODELS.isdisjoint(allowlist):
+        return True
+    return any("*" in entry and _pattern(entry).fullmatch(model) is not None for entry in allowlist)
+
+
+@functools.lru_cache(maxsize=1024)
+def _pattern(entry: str) -> re.Pattern[str]:
+    return re.compile(".*".join(re.escape(part) for part in entry.split("*")), re.DOTALL)
 
 
 def permits(allowlists: Iterable[Sequence[str]], model: str) -> bool:

@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import secrets
 from collections.abc import Mapping
 
 VIRTUAL_KEY_PREFIX = "sk-hydite-"
+MASTER_KEY_SETTING = "master_key"
+"""The snapshot setting that lets data planes recognise the master key: a salt and
+sha256(salt + key), never the key."""
+MASTER_KEY_ALIAS = "master_key"
+MASTER_KEY_USER = "default_user_id"
+"""Who the master key's calls are billed to, as LiteLLM names its proxy admin."""
 
 
 def hash_key(key: str) -> str:
@@ -44,3 +51,19 @@ def key_from_headers(headers: Mapping[str, str]) -> str | None:
         if not value and authorization.startswith("sk-"):
             return authorization
     return headers.get("api-key") or headers.get("x-api-key") or None
+
+
+def master_key_digest(master_key: str, salt_key: str) -> dict[str, str]:
+    """The master key setting's value: a salt derived from the deployment's salt key (the same on
+    every control-plane replica) and the salted hash of the key."""
+    salt = hmac.new(salt_key.encode(), b"hydite master key salt", hashlib.sha256).hexdigest()[:32]
+    return {"salt": salt, "sha256": hashlib.sha256((salt + master_key).encode()).hexdigest()}
+
+
+def is_master_key(key: str, digest: Mapping[str, str]) -> bool:
+    """Whether key is the master key the digest describes (constant time)."""
+    salt, expected = digest.get("salt", ""), digest.get("sha256", "")
+    if not salt or not expected:
+        return False
+    actual = hashlib.sha256((salt + key).encode()).hexdigest()
+    return hmac.compare_digest(actual, expected)

@@ -18,6 +18,7 @@ from hydite.config.v1 import config_pb2_grpc as pb_grpc
 from hydite_common.credentials import CredentialCipher
 from hydite_common.errors import ConflictError
 from hydite_common.http import Handler, error_middleware, health_routes
+from hydite_common.keys import MASTER_KEY_SETTING, master_key_digest
 from hydite_controlplane.admin import (
     audit,
     customers,
@@ -32,6 +33,7 @@ from hydite_controlplane.admin import (
 from hydite_controlplane.appkeys import CACHE, CIPHER, NODE_STATUS, PROPAGATION, SESSIONS, SETTINGS
 from hydite_controlplane.bootstrap import apply_bootstrap, read_bootstrap
 from hydite_controlplane.config import status
+from hydite_controlplane.config.builder import setting_resource
 from hydite_controlplane.config.cache import SnapshotCache
 from hydite_controlplane.config.follower import ChangeFollower
 from hydite_controlplane.config.node_status import HEARTBEAT_SECONDS, STALE_AFTER_SECONDS, NodeStatusStore
@@ -97,7 +99,12 @@ def build_app(settings: ControlplaneSettings) -> web.Application:
     )
     app[SETTINGS] = settings
     app[CIPHER] = CredentialCipher(settings.salt_key)
-    app[CACHE] = SnapshotCache(history=settings.delta_history, chunk_bytes=settings.snapshot_chunk_bytes)
+    master_key = setting_resource(
+        MASTER_KEY_SETTING, master_key_digest(settings.master_key, settings.salt_key)
+    )
+    app[CACHE] = SnapshotCache(
+        history=settings.delta_history, chunk_bytes=settings.snapshot_chunk_bytes, fixed=[master_key]
+    )
 
     async def readiness() -> str | None:
         if not app[CACHE].loaded:

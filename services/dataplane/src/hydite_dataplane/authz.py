@@ -58,10 +58,11 @@ def authorize_customer(customer: pb.Customer | None, model: str) -> None:
 
 
 def authorize_model(caller: Caller, model: str) -> tuple[DeploymentTarget, ...]:
-    """The deployments of model, or 404 (unknown model) / 403 (not on the caller's allowlists)."""
-    deployments = caller.snapshot.model_groups.get(model)
-    if not deployments:
-        raise NotFoundError(f"model {model!r} does not exist", code="model_not_found", param="model")
+    """The deployments of model, or 403 (not on the caller's allowlists, whether or not it exists)
+    / 404 (a model the caller may use that nothing serves)."""
     if not permits(allowlists(caller), model):
         raise PermissionDeniedError(f"this key may not use model {model!r}", param="model")
+    deployments = caller.snapshot.deployments_for(model)
+    if not deployments:
+        raise NotFoundError(f"model {model!r} does not exist", code="model_not_found", param="model")
     return deployments

@@ -6,8 +6,19 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 
+import orjson
+
+from hydite.config.v1 import config_pb2 as pb
 from hydite_common.errors import AuthenticationError, PermissionDeniedError, ServiceUnavailableError
-from hydite_common.keys import hash_key, key_from_headers
+from hydite_common.keys import (
+    MASTER_KEY_ALIAS,
+    MASTER_KEY_SETTING,
+    MASTER_KEY_USER,
+    hash_key,
+    is_master_key,
+    key_from_headers,
+    mask_key,
+)
 from hydite_dataplane.authz import authorize_route
 from hydite_dataplane.config.holder import SnapshotHolder
 from hydite_dataplane.config.snapshot import Snapshot
@@ -24,7 +35,10 @@ def authenticate(headers: Mapping[str, str], snapshot: Snapshot) -> Caller:
     key_hash = hash_key(key)
     virtual_key = snapshot.key(key_hash)
     if virtual_key is None:
-        raise AuthenticationError("Invalid API key provided")
+        master_hash = _master_key_hash(snapshot, key)
+        if master_hash is None:
+            raise AuthenticationError("Invalid API key provided")
+        return Caller.of(snapshot, master_hash, _master_virtual_key(key))
     if virtual_key.blocked:
         raise AuthenticationError("this API key is blocked", code="key_blocked")
     if virtual_key.expires_unix_ms and virtual_key.expires_unix_ms <= time.time() * 1000:
@@ -35,6 +49,20 @@ def authenticate(headers: Mapping[str, str], snapshot: Snapshot) -> Caller:
         if owner is not None and owner.blocked:
             raise PermissionDeniedError(f"this key's {kind} is blocked", code=f"{kind}_blocked")
     return caller
+
+
+def _master_key_hash(snapshot: Snapshot, key: str) -> str | None:
+    """The master key's salted hash when key is the master key (never looked up by its sha256)."""
+    setting = snapshot.settings.get(MASTER_KEY_SETTING)
+    if setting is None:
+        return None
+    digest = orjson.loads(setting)
+    return str(digest["sha256"]) if is_master_key(key, digest) else None
+
+
+def _master_virtual_key(key: str) -> pb.VirtualKey:
+    """The master key as a key: every model and route, no limits, billed to the proxy admin."""
+    return pb.VirtualKey(key_alias=MASTER_KEY_ALIAS, key_name=mask_key(key), user_id=MASTER_KEY_USER)
 
 
 def authenticated(holder: SnapshotHolder, headers: Mapping[str, str], path: str) -> Caller:

@@ -94,7 +94,7 @@ async def token_counter(gateway: Gateway, caller: Caller, request: web.Request) 
     model = body.get("model")
     if not isinstance(model, str) or not model:
         raise InvalidRequestError("you must provide a model parameter", param="model")
-    group = caller.snapshot.model_groups.get(model)
+    group = caller.snapshot.deployments_for(model)
     # A gateway model counts with its deployment's provider model; another name is taken as it is.
     upstream = group[0].upstream_model if group and permits(allowlists(caller), model) else model
     encoding, encoding_name = encoding_for(upstream)

@@ -252,6 +252,11 @@ def _pack(name: str, message: Message) -> pb.Resource:
     return pb.Resource(name=name, body=body)
 
 
+def setting_resource(name: str, value: object) -> pb.Resource:
+    """A gateway setting (JSON value) as a named Resource."""
+    return _pack(name, pb.Setting(name=name, value_json=orjson.dumps(value)))
+
+
 def to_resource(table: ResourceTable, row: Any) -> pb.Resource:
     """Pack a row as a named Resource (raises when the row cannot be built)."""
     return _pack(getattr(row, table.name_column), table.to_message(row))

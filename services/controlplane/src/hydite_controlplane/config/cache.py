@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -42,8 +42,12 @@ class DeltaEntry:
 class SnapshotCache:
     """Holds the head snapshot and a bounded history of deltas; wakes subscribers on change."""
 
-    def __init__(self, *, history: int = 1024, chunk_bytes: int = 1 << 20) -> None:
+    def __init__(
+        self, *, history: int = 1024, chunk_bytes: int = 1 << 20, fixed: Sequence[pb.Resource] = ()
+    ) -> None:
+        """fixed: resources every snapshot holds that come from this service's settings, not rows."""
         self.version = 0
+        self._fixed = tuple(fixed)
         self.loaded = False
         self._resources: dict[str, dict[str, pb.Resource]] = {}
         self._history: deque[DeltaEntry] = deque(maxlen=history)
@@ -62,6 +66,8 @@ class SnapshotCache:
         """Replace everything with a full snapshot at version (history is dropped), and the
         quarantine with `quarantined` (id -> reason)."""
         self._resources = {t: {r.name: r for r in rs} for t, rs in resources.items()}
+        for resource in self._fixed:
+            self._resources.setdefault(resource.body.type_url, {})[resource.name] = resource
         self._history.clear()
         previous, self._quarantined = self._quarantined, {}
         self._update_quarantine(quarantined or {}, previous, now)

@@ -17,7 +17,7 @@ from hydite.config.v1 import config_pb2 as pb
 from hydite_common import config_types as types
 from hydite_common.credentials import CredentialCipher
 from hydite_common.pricing import TokenPrice, builtin_price
-from hydite_dataplane.config.snapshot import DeploymentTarget, Snapshot
+from hydite_dataplane.config.snapshot import DeploymentTarget, Snapshot, wildcard_groups
 
 Decoder = Callable[[pb.Resource, CredentialCipher], Any]
 MessageT = TypeVar("MessageT", bound=Message)
@@ -124,7 +124,8 @@ def _with_changes(
         if decode is not None:
             mutations[type_url][resource.name] = decode(resource, cipher)
     collections = {type_url: mutation.finish() for type_url, mutation in mutations.items()}
-    return Snapshot(version, collections, _model_groups(collections[types.DEPLOYMENT]))
+    groups = _model_groups(collections[types.DEPLOYMENT])
+    return Snapshot(version, collections, groups, wildcard_groups(groups))
 
 
 def snapshot_from_resources(

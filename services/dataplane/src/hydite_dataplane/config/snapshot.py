@@ -3,6 +3,8 @@ type's URL, and the deployments it derives."""
 
 from __future__ import annotations
 
+import dataclasses
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,6 +37,55 @@ class DeploymentTarget:
 
 
 PARSED_KEYS_KEPT = 10_000
+RESOLVED_WILDCARDS_KEPT = 10_000
+WILDCARD = "*"
+
+
+def is_pattern(name: str) -> bool:
+    """Whether a model name is a wildcard pattern (LiteLLM's `openai/*`, `*`)."""
+    return WILDCARD in name
+
+
+@dataclass(frozen=True, slots=True)
+class WildcardGroup:
+    """The deployments of one wildcard model name, routed as LiteLLM routes them: the pattern
+    serves every requested name it matches, and what each `*` matched fills the matching `*` of
+    the deployment's provider model (`openai/*` asked for `openai/gpt-4o` calls `gpt-4o`)."""
+
+    pattern: str
+    regex: re.Pattern[str]
+    deployments: tuple[DeploymentTarget, ...]
+
+    @classmethod
+    def of(cls, pattern: str, deployments: tuple[DeploymentTarget, ...]) -> WildcardGroup:
+        """`*` matches any run of characters (none included); everything else is literal."""
+        regex = "(.*)".join(re.escape(part) for part in pattern.split(WILDCARD))
+        return cls(pattern, re.compile(regex, re.DOTALL), deployments)
+
+    def resolve(self, model: str) -> tuple[DeploymentTarget, ...] | None:
+        """The deployments for model, provider model filled; None if model does not match."""
+        match = self.regex.fullmatch(model)
+        if match is None:
+            return None
+        return tuple(
+            dataclasses.replace(t, model_name=model, upstream_model=_fill(t.upstream_model, match.groups()))
+            for t in self.deployments
+        )
+
+
+def _fill(upstream_model: str, captured: tuple[str, ...]) -> str:
+    pieces = upstream_model.split(WILDCARD)
+    filled = pieces[0]
+    for index, piece in enumerate(pieces[1:]):
+        filled += (captured[index] if index < len(captured) else "") + piece
+    return filled
+
+
+def wildcard_groups(groups: Mapping[str, tuple[DeploymentTarget, ...]]) -> tuple[WildcardGroup, ...]:
+    """The wildcard model groups, most specific first (the most literal characters), so that
+    `openai/*` wins over `*` for `openai/gpt-4o`."""
+    patterns = sorted((n for n in groups if is_pattern(n)), key=lambda p: (-len(p.replace(WILDCARD, "")), p))
+    return tuple(WildcardGroup.of(p, groups[p]) for p in patterns)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,8 +100,31 @@ class Snapshot:
     collections: Mapping[str, immutables.Map[str, Any]]
     model_groups: immutables.Map[str, tuple[DeploymentTarget, ...]]
     """Derived: public model name -> its deployments."""
+    wildcards: tuple[WildcardGroup, ...] = ()
+    """Derived: the model groups whose name is a pattern, most specific first."""
     parsed_keys: dict[str, pb.VirtualKey] = field(default_factory=dict, init=False, repr=False, compare=False)
     """Keys parsed while this version serves; bounded, and gone with the version."""
+    resolved_wildcards: dict[str, tuple[DeploymentTarget, ...]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+    """Requested names served by a wildcard group, with their filled deployments; bounded."""
+
+    def deployments_for(self, model: str) -> tuple[DeploymentTarget, ...] | None:
+        """The deployments serving a requested model name: its own group, else the most specific
+        wildcard group matching it; None when nothing serves it."""
+        group = self.model_groups.get(model)
+        if group is not None or not self.wildcards:
+            return group
+        resolved = self.resolved_wildcards.get(model)
+        if resolved is not None:
+            return resolved
+        for wildcard in self.wildcards:
+            resolved = wildcard.resolve(model)
+            if resolved is not None:
+                if len(self.resolved_wildcards) < RESOLVED_WILDCARDS_KEPT:
+                    self.resolved_wildcards[model] = resolved
+                return resolved
+        return None
 
     @property
     def keys(self) -> immutables.Map[str, bytes]:
