@@ -210,7 +210,14 @@ class User(_message.Message):
     def __init__(self, user_id: _Optional[str] = ..., user_role: _Optional[str] = ..., team_ids_csv: _Optional[str] = ..., organization_id: _Optional[str] = ..., models: _Optional[_Iterable[str]] = ..., blocked: _Optional[bool] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ..., metadata_json: _Optional[bytes] = ...) -> None: ...
 
 class Team(_message.Message):
-    __slots__ = ("team_id", "team_alias", "organization_id", "models", "blocked", "limits", "key_group", "metadata_json")
+    __slots__ = ("team_id", "team_alias", "organization_id", "models", "blocked", "limits", "key_group", "metadata_json", "model_aliases")
+    class ModelAliasesEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     TEAM_ID_FIELD_NUMBER: _ClassVar[int]
     TEAM_ALIAS_FIELD_NUMBER: _ClassVar[int]
     ORGANIZATION_ID_FIELD_NUMBER: _ClassVar[int]
@@ -219,6 +226,7 @@ class Team(_message.Message):
     LIMITS_FIELD_NUMBER: _ClassVar[int]
     KEY_GROUP_FIELD_NUMBER: _ClassVar[int]
     METADATA_JSON_FIELD_NUMBER: _ClassVar[int]
+    MODEL_ALIASES_FIELD_NUMBER: _ClassVar[int]
     team_id: str
     team_alias: str
     organization_id: str
@@ -227,7 +235,8 @@ class Team(_message.Message):
     limits: Limits
     key_group: str
     metadata_json: bytes
-    def __init__(self, team_id: _Optional[str] = ..., team_alias: _Optional[str] = ..., organization_id: _Optional[str] = ..., models: _Optional[_Iterable[str]] = ..., blocked: _Optional[bool] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ..., key_group: _Optional[str] = ..., metadata_json: _Optional[bytes] = ...) -> None: ...
+    model_aliases: _containers.ScalarMap[str, str]
+    def __init__(self, team_id: _Optional[str] = ..., team_alias: _Optional[str] = ..., organization_id: _Optional[str] = ..., models: _Optional[_Iterable[str]] = ..., blocked: _Optional[bool] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ..., key_group: _Optional[str] = ..., metadata_json: _Optional[bytes] = ..., model_aliases: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class Organization(_message.Message):
     __slots__ = ("organization_id", "organization_alias", "models", "blocked", "limits", "metadata_json")
