@@ -166,6 +166,7 @@ STREAM_CASES: dict[str, tuple[bytes, StreamEventInfo]] = {
         StreamEventInfo(
             usage=TokenUsage(prompt_tokens=9, completion_tokens=4, cached_tokens=2),
             usage_only=True,
+            response_id="c1",
         ),
     ),
     "usage-only-chunk-no-choices-key": (
@@ -173,6 +174,7 @@ STREAM_CASES: dict[str, tuple[bytes, StreamEventInfo]] = {
         StreamEventInfo(
             usage=TokenUsage(prompt_tokens=9, completion_tokens=4, cached_tokens=2),
             usage_only=True,
+            response_id="c1",
         ),
     ),
     "choices-and-usage": (
@@ -180,6 +182,7 @@ STREAM_CASES: dict[str, tuple[bytes, StreamEventInfo]] = {
         StreamEventInfo(
             usage=TokenUsage(prompt_tokens=9, completion_tokens=4, cached_tokens=2),
             usage_only=False,
+            response_id="c1",
         ),
     ),
     "done": (b"data: [DONE]\n\n", StreamEventInfo(done=True)),
@@ -208,4 +211,4 @@ def test_inspect_stream_event_multiline_data() -> None:
     """A JSON payload split over several data: lines is joined before parsing."""
     event = b'data: {"id": "c1", "choices": [],\ndata: "usage": {"prompt_tokens": 1}}\n\n'
     info = OpenAIChat().inspect_stream_event(event)
-    assert info == StreamEventInfo(usage=TokenUsage(prompt_tokens=1), usage_only=True)
+    assert info == StreamEventInfo(usage=TokenUsage(prompt_tokens=1), usage_only=True, response_id="c1")

@@ -41,6 +41,7 @@ EVENT: UsageEvent = {
     "usage_estimated": True,
     "ttft_ms": 12,
     "attempts": 2,
+    "response_id": "chatcmpl-1",
 }
 
 EXPECTED_ROW: dict[str, object] = {
@@ -77,11 +78,12 @@ EXPECTED_ROW: dict[str, object] = {
     "node_id": "node-a",
     "node_seq": 7,
     "extra": {},
+    "response_id": "chatcmpl-1",
 }
 
-# The writer's hand-written column list before it was derived from SpendLog.
+# The writer's hand-written column list before it was derived from SpendLog, and the columns since.
 COLUMNS_BEFORE = (
-    "request_id", "call_type", "api_key", "key_alias", "spend", "prompt_tokens",
+    "request_id", "response_id", "call_type", "api_key", "key_alias", "spend", "prompt_tokens",
     "completion_tokens", "cached_tokens", "reasoning_tokens", "total_tokens", "start_time",
     "end_time", "ttft_ms", "model", "model_group", "model_id", "custom_llm_provider",
     "upstream_model", "api_base", "user_id", "team_id", "organization_id", "end_user",
@@ -118,6 +120,7 @@ def test_row_of_a_minimal_event_takes_defaults() -> None:
     }
     row = spend_log_row(UsageBatch(1, "node-a", 7, [minimal]), minimal)
     assert row == EXPECTED_ROW | {
+        "response_id": None,
         "key_alias": "",
         "spend": 0.5,
         "cached_tokens": 0,

@@ -8,7 +8,7 @@ and the per-node sequence lets a reader see a gap.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, TypedDict
+from typing import Any, NotRequired, TypedDict
 
 import orjson
 
@@ -48,6 +48,8 @@ class UsageEvent(TypedDict):
     usage_estimated: bool
     ttft_ms: float
     attempts: int
+    response_id: NotRequired[str]
+    """The id the answer carries (`chatcmpl-…`): not unique across providers, so never the key."""
 
 
 _REQUIRED_TYPES: dict[str, type | tuple[type, ...]] = {

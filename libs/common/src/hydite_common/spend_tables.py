@@ -23,10 +23,14 @@ class SpendLog(SQLModel, table=True):
         Index("ix_spend_logs_team_start", "team_id", "start_time"),
         Index("ix_spend_logs_user_start", "user_id", "start_time"),
         Index("ix_spend_logs_start", "start_time"),
+        Index("ix_spend_logs_response_id", "response_id"),
     )
 
     id: int | None = Field(default=None, sa_column=Column(BigInteger, primary_key=True, autoincrement=True))
     request_id: str = Field(unique=True, max_length=128)
+    response_id: str | None = Field(
+        default=None, max_length=256, description="the provider's id of the answer (chatcmpl-...)"
+    )
     call_type: str = Field(max_length=64)
     api_key: str = Field(max_length=64, description="sha256 hex of the virtual key")
     key_alias: str = ""

@@ -12,7 +12,7 @@ from hydite_common.errors import HyditeError, UpstreamError
 from hydite_common.http import JSON_HEADERS
 from hydite_dataplane.config.snapshot import DeploymentTarget
 from hydite_dataplane.hooks import CallHooks
-from hydite_dataplane.providers.base import OperationAdapter
+from hydite_dataplane.providers.base import OperationAdapter, response_id_of
 from hydite_dataplane.request import NO_USAGE, InferenceRequest, outcome_of
 from hydite_dataplane.upstream.transport import UpstreamResponse
 
@@ -67,7 +67,10 @@ async def relay_complete(
         translated = await call.before_response(translated if translated is not None else parsed)
     if translated is not None:
         raw = orjson.dumps(translated)
-    call.after_call(outcome_of(target, usage=usage, http_status=upstream.status))
+    shown = translated if translated is not None else parsed
+    call.after_call(
+        outcome_of(target, usage=usage, http_status=upstream.status, response_id=response_id_of(shown))
+    )
     headers["x-hydite-overhead-ms"] = overhead_ms(request, time.perf_counter(), received_at - sent_at)
     return web.Response(body=raw, status=upstream.status, headers={**JSON_HEADERS, **headers})
 

@@ -137,6 +137,8 @@ class Outcome:
     error_code: str = ""
     usage_estimated: bool = False
     ttft_ms: float = 0.0
+    response_id: str = ""
+    """The id the answer carried, when it had one."""
 
 
 def outcome_of(
@@ -148,10 +150,13 @@ def outcome_of(
     client_gone: bool = False,
     usage_estimated: bool = False,
     ttft_ms: float = 0.0,
+    response_id: str = "",
 ) -> Outcome:
     """The outcome of a request that reached target (None: no deployment was chosen): failed with
     error, else answered with http_status (and maybe left by its client before the end)."""
     if error is not None:
-        return Outcome(target, usage, "failure", error.status, error.code, usage_estimated, ttft_ms)
+        return Outcome(
+            target, usage, "failure", error.status, error.code, usage_estimated, ttft_ms, response_id
+        )
     code = "client_disconnected" if client_gone else ""
-    return Outcome(target, usage, "success", http_status, code, usage_estimated, ttft_ms)
+    return Outcome(target, usage, "success", http_status, code, usage_estimated, ttft_ms, response_id)

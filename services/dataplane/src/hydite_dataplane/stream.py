@@ -39,10 +39,11 @@ SSE_HEADERS = {
 class StreamProgress:
     """What the relay learned while the upstream was read."""
 
-    __slots__ = ("client_gone_at", "error", "event_count", "first_event_at", "usage")
+    __slots__ = ("client_gone_at", "error", "event_count", "first_event_at", "response_id", "usage")
 
     def __init__(self) -> None:
         self.usage: TokenUsage | None = None
+        self.response_id = ""
         self.error: HyditeError | None = None
         self.event_count = 0
         self.first_event_at = 0.0
@@ -67,6 +68,7 @@ def stream_outcome(request: InferenceRequest, target: DeploymentTarget, progress
         client_gone=bool(progress.client_gone_at),
         usage_estimated=usage is None,
         ttft_ms=ttft,
+        response_id=progress.response_id,
     )
 
 
@@ -156,6 +158,7 @@ def _inspected(
         info = adapter.inspect_stream_event(event)
         if info.usage is not None:
             progress.usage = info.usage
+            progress.response_id = info.response_id or progress.response_id
         progress.event_count += 1
         if translator is not None:
             outgoing += translator.translate(event)

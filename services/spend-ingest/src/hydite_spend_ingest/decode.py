@@ -28,6 +28,7 @@ def spend_log_row(batch: UsageBatch, event: UsageEvent) -> Row:
     e = event
     return {
         "request_id": e["request_id"],
+        "response_id": e.get("response_id") or None,
         "call_type": e["call_type"],
         "api_key": e["key_hash"],
         "key_alias": e.get("key_alias", ""),

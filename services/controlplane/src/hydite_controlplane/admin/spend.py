@@ -24,6 +24,7 @@ def spend_log_public(row: SpendLog) -> dict[str, Any]:
     """A spend row as LiteLLM's /spend/logs returns it."""
     return {
         "request_id": row.request_id,
+        "response_id": row.response_id,
         "call_type": row.call_type,
         "api_key": row.api_key,
         "spend": row.spend,
@@ -44,6 +45,10 @@ def spend_log_public(row: SpendLog) -> dict[str, Any]:
         "request_tags": row.request_tags,
         "status": row.status,
         "metadata": {
+            "user_api_key_alias": row.key_alias,
+            "user_api_key_user_id": row.user_id,
+            "user_api_key_team_id": row.team_id,
+            "user_api_key_org_id": row.organization_id,
             "key_alias": row.key_alias,
             "cached_tokens": row.cached_tokens,
             "reasoning_tokens": row.reasoning_tokens,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlmodel import col, func, select
+from sqlmodel import col, func, or_, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import SelectOfScalar
 
@@ -29,7 +29,10 @@ def _matching(where: SpendFilter) -> SelectOfScalar[SpendLog]:
     if where.api_key:
         query = query.where(SpendLog.api_key == where.api_key)
     if where.request_id:
-        query = query.where(SpendLog.request_id == where.request_id)
+        # Hydite's own id, or the id of the answer, which LiteLLM's clients look rows up by.
+        query = query.where(
+            or_(col(SpendLog.request_id) == where.request_id, col(SpendLog.response_id) == where.request_id)
+        )
     if where.user_id:
         query = query.where(SpendLog.user_id == where.user_id)
     if where.team_id:

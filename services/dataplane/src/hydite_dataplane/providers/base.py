@@ -18,6 +18,16 @@ class StreamEventInfo:
     usage: TokenUsage | None = None
     usage_only: bool = False  # a chunk that carries only usage (stripped unless asked for)
     done: bool = False  # the [DONE] sentinel
+    response_id: str = ""  # the id of the answer, when this event was parsed and carries one
+
+
+MAX_RESPONSE_ID_CHARS = 256
+
+
+def response_id_of(body: Mapping[str, Any]) -> str:
+    """The id an answer carries (`chatcmpl-…`, `resp_…`), cut to what a spend row keeps."""
+    value = body.get("id")
+    return value[:MAX_RESPONSE_ID_CHARS] if isinstance(value, str) else ""
 
 
 PLAIN_EVENT = StreamEventInfo()

@@ -8,7 +8,13 @@ from typing import Any
 import orjson
 
 from hydite_dataplane.config.snapshot import DeploymentTarget
-from hydite_dataplane.providers.base import DONE_EVENT, PLAIN_EVENT, StreamEventInfo, StreamTranslator
+from hydite_dataplane.providers.base import (
+    DONE_EVENT,
+    PLAIN_EVENT,
+    StreamEventInfo,
+    StreamTranslator,
+    response_id_of,
+)
 from hydite_dataplane.request import InferenceRequest, TokenUsage
 from hydite_dataplane.resources.ids import ResourceIdCodec, owner_of
 from hydite_dataplane.upstream.sse import data_event, data_of
@@ -149,7 +155,11 @@ class OpenAIOperation:
             return PLAIN_EVENT
         if not isinstance(chunk, dict) or not isinstance(chunk.get("usage"), dict):
             return PLAIN_EVENT
-        return StreamEventInfo(usage=usage_from_openai(chunk["usage"]), usage_only=not chunk.get("choices"))
+        return StreamEventInfo(
+            usage=usage_from_openai(chunk["usage"]),
+            usage_only=not chunk.get("choices"),
+            response_id=response_id_of(chunk),
+        )
 
 
 class OpenAIChat(OpenAIOperation):
@@ -236,7 +246,9 @@ class OpenAIResponses(OpenAIOperation):
         response = payload.get("response") if isinstance(payload, dict) else None
         if not isinstance(response, dict):
             return PLAIN_EVENT
-        return StreamEventInfo(usage=usage_from_responses_api(response.get("usage")))
+        return StreamEventInfo(
+            usage=usage_from_responses_api(response.get("usage")), response_id=response_id_of(response)
+        )
 
 
 def openai_operations(ids: ResourceIdCodec) -> dict[str, OpenAIOperation]:

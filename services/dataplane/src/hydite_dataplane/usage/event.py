@@ -95,6 +95,7 @@ def build_usage_event(request: InferenceRequest, outcome: Outcome) -> UsageEvent
         "usage_estimated": outcome.usage_estimated,
         "ttft_ms": outcome.ttft_ms,
         "attempts": max(1, request.attempts),
+        "response_id": outcome.response_id,
     }
 
 
