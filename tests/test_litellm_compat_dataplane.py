@@ -1,0 +1,127 @@
+"""What a LiteLLM user does on the inference side works unchanged: the master key calls every model
+and health route, wildcard deployments route as LiteLLM routes them, and spend rows are found by
+the id of the answer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import openai
+import pytest
+
+from hydite_common.devstack import Stack
+from tests.fakes.openai_server import FakeOpenAI
+from tests.harness import FAKE_UPSTREAM_KEY, ok_get, ok_post, unique, wait_until
+
+HI = [{"role": "user", "content": "hi"}]
+
+
+def _deploy(admin: httpx.Client, fake_base: str, name: str, model: str) -> None:
+    ok_post(
+        admin,
+        "/model/new",
+        {
+            "model_name": name,
+            "litellm_params": {"model": model, "api_base": fake_base, "api_key": FAKE_UPSTREAM_KEY},
+        },
+    )
+
+
+@pytest.fixture(scope="module")
+def wildcards(admin: httpx.Client, fake_openai: tuple[FakeOpenAI, str]) -> str:
+    """`*` and `openai/*` deployments on the fake upstream; a suffix no other test's models share."""
+    _, base = fake_openai
+    suffix = unique("wc")
+    _deploy(admin, base, f"{suffix}/*", "openai/*")
+    _deploy(admin, base, f"{suffix}/fixed/*", "openai/gpt-4o-mini")
+    return suffix
+
+
+def _seen_model(fake: FakeOpenAI) -> Any:
+    return fake.requests[-1]["model"]
+
+
+def test_the_master_key_calls_models_lists_them_and_reads_health(
+    stack: Stack, admin: httpx.Client, fake_openai: tuple[FakeOpenAI, str], wildcards: str
+) -> None:
+    _, base = fake_openai
+    name = unique("master-model")
+    _deploy(admin, base, name, "openai/gpt-4o-mini")
+    client = openai.OpenAI(base_url=stack.base_url + "/v1", api_key=stack.config.master_key, max_retries=0)
+    reply = client.chat.completions.create(model=name, messages=HI)  # type: ignore[arg-type]
+    assert reply.choices[0].message.content
+    assert name in {m.id for m in client.models.list()}
+    headers = {"Authorization": f"Bearer {stack.config.master_key}"}
+    assert httpx.get(stack.base_url + "/health", headers=headers, timeout=30).status_code == 200
+    assert httpx.get(stack.base_url + "/v1/models", headers=headers).status_code == 200
+
+    def row() -> Any:
+        rows = ok_get(admin, "/spend/logs", request_id=reply.id)
+        return rows[0] if rows else None
+
+    logged = wait_until(row, timeout=10.0, interval=0.05)
+    assert logged["response_id"] == reply.id
+    assert logged["metadata"]["user_api_key_alias"] == "master_key"
+    assert logged["user"] == "default_user_id"
+    # Never the master key itself, nor its plain sha256, in the row.
+    assert stack.config.master_key not in str(logged)
+
+
+def test_a_wrong_master_key_is_still_refused(stack: Stack) -> None:
+    client = openai.OpenAI(
+        base_url=stack.base_url + "/v1", api_key=stack.config.master_key + "x", max_retries=0
+    )
+    with pytest.raises(openai.AuthenticationError):
+        client.models.list()
+
+
+def test_the_requested_name_fills_the_wildcard(
+    stack: Stack, admin: httpx.Client, fake_openai: tuple[FakeOpenAI, str], wildcards: str
+) -> None:
+    fake, _ = fake_openai
+    key = ok_post(admin, "/key/generate", {})["key"]
+    client = openai.OpenAI(base_url=stack.base_url + "/v1", api_key=key, max_retries=0)
+    client.chat.completions.create(model=f"{wildcards}/gpt-4o", messages=HI)  # type: ignore[arg-type]
+    assert _seen_model(fake) == "gpt-4o"
+    # A fixed provider model is kept; the more specific pattern wins.
+    client.chat.completions.create(model=f"{wildcards}/fixed/anything", messages=HI)  # type: ignore[arg-type]
+    assert _seen_model(fake) == "gpt-4o-mini"
+    with pytest.raises(openai.NotFoundError):
+        client.chat.completions.create(model=unique("nothing-serves"), messages=HI)  # type: ignore[arg-type]
+
+
+def test_wildcard_allowlist_entries_on_keys(
+    stack: Stack, admin: httpx.Client, fake_openai: tuple[FakeOpenAI, str], wildcards: str
+) -> None:
+    key = ok_post(admin, "/key/generate", {"models": [f"{wildcards}/gpt-*"]})["key"]
+    client = openai.OpenAI(base_url=stack.base_url + "/v1", api_key=key, max_retries=0)
+    client.chat.completions.create(model=f"{wildcards}/gpt-4o", messages=HI)  # type: ignore[arg-type]
+    with pytest.raises(openai.PermissionDeniedError):
+        client.chat.completions.create(model=f"{wildcards}/o1", messages=HI)  # type: ignore[arg-type]
+    # Not on the allowlist is a 403 even for a name nothing serves.
+    with pytest.raises(openai.PermissionDeniedError):
+        client.chat.completions.create(model=unique("unknown"), messages=HI)  # type: ignore[arg-type]
+
+
+def test_spend_rows_are_found_by_the_answers_id_and_by_hydites_own(
+    stack: Stack, admin: httpx.Client, fake_openai: tuple[FakeOpenAI, str], wildcards: str
+) -> None:
+    key = ok_post(admin, "/key/generate", {})["key"]
+    response = httpx.post(
+        stack.base_url + "/chat/completions",
+        headers={"Authorization": f"Bearer {key}"},
+        json={"model": f"{wildcards}/gpt-4o", "messages": HI, "stream": True},
+    )
+    assert response.status_code == 200
+    request_id = response.headers["x-request-id"]
+    answer_id = next(
+        line.removeprefix("data: ").split('"id":"', 1)[1].split('"', 1)[0]
+        for line in response.text.splitlines()
+        if line.startswith("data: {")
+    )
+    by_hydite = wait_until(lambda: ok_get(admin, "/spend/logs", request_id=request_id), timeout=10.0)
+    by_answer = ok_get(admin, "/spend/logs", request_id=answer_id)
+    assert by_hydite == by_answer
+    assert by_hydite[0]["request_id"] == request_id
+    assert by_hydite[0]["response_id"] == answer_id
