@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import pathlib
 import socket
+import tempfile
 import threading
 from collections.abc import Iterator
 
@@ -12,6 +14,7 @@ import nats
 import psycopg
 import pytest
 
+from hydite_common import embedded
 from hydite_common.embedded import (
     ensure_nats,
     ensure_postgres,
@@ -206,3 +209,37 @@ def test_ensure_nats_picks_free_port_when_url_port_is_taken(tmp_path: pathlib.Pa
             assert is_nats_reachable(service.url)
         finally:
             service.stop()
+
+
+def test_ensure_postgres_starts_from_binaries_in_a_private_folder(
+    tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Binaries reached only through a 0700 folder (a checkout under /root, a private mktemp -d)
+    still start an embedded server, also when root hands it to an unprivileged user; the copy
+    made for that user is gone once the server stopped."""
+    private = tmp_path / "private"
+    private.mkdir(mode=0o700)
+    (private / "pginstall").symlink_to(embedded._postgres_bin_dir().parent, target_is_directory=True)
+    monkeypatch.setattr(embedded, "_postgres_bin_dir", lambda: private / "pginstall" / "bin")
+    copies: list[pathlib.Path] = []
+    mkdtemp = tempfile.mkdtemp
+
+    def recorded_mkdtemp(prefix: str) -> str:
+        made = mkdtemp(prefix=prefix)
+        copies.append(pathlib.Path(made))
+        return made
+
+    monkeypatch.setattr(tempfile, "mkdtemp", recorded_mkdtemp)
+    service = ensure_postgres(f"postgresql://hydite@127.0.0.1:{free_port()}/postgres", tmp_path / "data")
+    try:
+        assert service.embedded
+        with psycopg.connect(service.url, autocommit=True) as conn:
+            conn.execute("CREATE DATABASE private_binaries")
+            assert conn.execute("SELECT current_user").fetchone() == ("hydite",)
+    finally:
+        service.stop()
+    assert not is_postgres_reachable(service.url)
+    assert private.stat().st_mode & 0o777 == 0o700
+    # Only root drops to a user who cannot enter the folder; anyone else runs the binaries in place.
+    assert len(copies) == (1 if os.geteuid() == 0 else 0)
+    assert not any(copy.exists() for copy in copies)

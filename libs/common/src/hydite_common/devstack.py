@@ -27,9 +27,15 @@ import psycopg
 from psycopg import sql
 
 from hydite_common.embedded import RunningService, ensure_nats, ensure_postgres
+from hydite_common.parent_death import die_with_parent
 from hydite_common.settings import DEV_MASTER_KEY, DEV_SALT_KEY, to_libpq_url, with_database_name
 
 READY_TIMEOUT_SECONDS = 60.0
+SERVICES_STOP_SECONDS = 6.0
+"""How long the services of a stack get, together, to exit after SIGTERM before they are killed."""
+DEPENDENCIES_STOP_SECONDS = 3.0
+"""Then how long embedded Postgres and NATS get, together: a whole stop stays under the 10 s a
+supervisor (docker, supervisord) commonly waits before its SIGKILL."""
 DEMO_KEY = "sk-hydite-demo-key-0000000000000000"
 
 
@@ -38,6 +44,22 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+class PortInUseError(RuntimeError):
+    """A port the stack would listen on is taken (or given to two of its services)."""
+
+
+def port_is_free(port: int) -> bool:
+    """Whether a service could listen on 127.0.0.1:port now."""
+    with socket.socket() as sock:
+        # As the services' listeners do: a closed connection in TIME_WAIT does not hold the port.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 @dataclass
@@ -101,16 +123,33 @@ class ServiceProcess:
 
     def stop(self, timeout: float = 15.0) -> None:
         """SIGTERM, wait, then SIGKILL; idempotent."""
+        self.terminate()
+        self.wait_stopped(time.monotonic() + timeout)
+
+    def terminate(self) -> None:
+        """Send SIGTERM if the process still runs, without waiting."""
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+
+    def wait_stopped(self, deadline: float) -> None:
+        """Wait for the process to exit until deadline (time.monotonic()), then SIGKILL it; idempotent."""
+        try:
+            self.process.wait(max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
         if self.log_file is not None:
             self.log_file.close()
             self.log_file = None
+
+
+def stop_all(services: list[ServiceProcess], timeout: float = SERVICES_STOP_SECONDS) -> None:
+    """SIGTERM every service at once, give them one shared bound, then SIGKILL what is left."""
+    for service in services:
+        service.terminate()
+    deadline = time.monotonic() + timeout
+    for service in services:
+        service.wait_stopped(deadline)
 
 
 class Stack:
@@ -157,6 +196,35 @@ class Stack:
         env.update(extra)
         return env
 
+    def listening_ports(self) -> list[tuple[int, str, str]]:
+        """(port, what listens there, the variable that moves it) for each port start() binds.
+
+        Embedded Postgres and NATS are not listed: when their URL's port is taken they take a free one.
+        """
+        c = self.config
+        return [
+            (c.dataplane_port, "data plane", "HYDITE_PORT"),
+            (c.admin_port, "control plane admin API", "HYDITE_ADMIN_PORT"),
+            (c.grpc_port, "control plane gRPC config stream", "HYDITE_GRPC_PORT"),
+            (c.ingest_port, "spend-ingest", "HYDITE_INGEST_PORT"),
+        ]
+
+    def check_ports(self) -> None:
+        """Raise PortInUseError, naming the port and its variable, unless every port is free.
+
+        Run before anything starts: a service that cannot bind would die after the others
+        started, and a readiness check could be answered by whatever holds its port.
+        """
+        claimed: dict[int, str] = {}
+        for port, what, variable in self.listening_ports():
+            if port in claimed:
+                raise PortInUseError(f"port {port} is set for both {claimed[port]} and {variable}")
+            claimed[port] = variable
+            if not port_is_free(port):
+                raise PortInUseError(
+                    f"port {port} ({what}) is already in use on 127.0.0.1; set {variable} to a free port"
+                )
+
     def start_dependencies(self) -> None:
         """Use reachable Postgres and NATS, or start embedded ones under data_dir."""
         self.config.data_dir.mkdir(parents=True, exist_ok=True)
@@ -180,7 +248,11 @@ class Stack:
             env=self._env(**env),
             stdout=log_file if log_file else None,
             stderr=subprocess.STDOUT if log_file else None,
+            # Own session: a terminal's Ctrl-C or a supervisor's SIGTERM to our group reaches only
+            # us, and stop() stops everything within its bound; should we die without stopping
+            # them, the kernel sends them SIGTERM.
             start_new_session=True,
+            preexec_fn=die_with_parent(signal.SIGTERM),
         )
         service = ServiceProcess(
             name, process, f"http://127.0.0.1:{port}/health/readiness", log_path, log_file
@@ -208,18 +280,14 @@ class Stack:
         raise RuntimeError(f"{service.name} not ready after {timeout:.0f}s:\n{service.log_tail()}")
 
     def start_controlplane(
-        self, admin_port: int | None = None, grpc_port: int | None = None
+        self, admin_port: int | None = None, grpc_port: int | None = None, **env: str
     ) -> ServiceProcess:
-        """A control plane (runs migrations before it serves); other ports make another replica."""
+        """A control plane (runs migrations before it serves); other ports make another replica.
+        env: extra HYDITE_* settings of this process."""
         admin_port = admin_port or self.config.admin_port
         grpc_port = grpc_port or self.config.grpc_port
-        return self.spawn(
-            f"controlplane-{admin_port}",
-            "hydite_controlplane",
-            admin_port,
-            HYDITE_ADMIN_PORT=str(admin_port),
-            HYDITE_GRPC_PORT=str(grpc_port),
-        )
+        settings = {"HYDITE_ADMIN_PORT": str(admin_port), "HYDITE_GRPC_PORT": str(grpc_port), **env}
+        return self._spawn(f"controlplane-{admin_port}", "hydite_controlplane", admin_port, True, settings)
 
     def start_spend_ingest(self) -> ServiceProcess:
         """The spend-ingest consumer."""
@@ -247,7 +315,8 @@ class Stack:
             self.services.remove(service)
 
     def start(self) -> None:
-        """Dependencies, then control plane, spend-ingest and one data plane."""
+        """Check the ports, then dependencies, control plane, spend-ingest and one data plane."""
+        self.check_ports()
         self.start_dependencies()
         self.start_controlplane()
         self.start_spend_ingest()
@@ -267,21 +336,27 @@ class Stack:
         if self.nats is not None:
             asyncio.run(_delete_streams(self.nats.url, config.nats_prefix.upper() + "_"))
 
-    def stop(self) -> None:
-        """Stop every process this stack started, newest first, then embedded dependencies."""
-        for service in reversed(self.services):
-            service.stop()
+    def stop_services(self) -> None:
+        """Stop every service this stack started, all at once, within SERVICES_STOP_SECONDS."""
+        stop_all(self.services)
         self.services.clear()
-        for dependency in (self.nats, self.postgres):
-            if dependency is not None:
-                dependency.stop()
+
+    def stop(self) -> None:
+        """Stop every service, then the embedded dependencies: each group at once and within its
+        bound, so the whole stop takes at most SERVICES_STOP_SECONDS + DEPENDENCIES_STOP_SECONDS."""
+        self.stop_services()
+        dependencies = [d for d in (self.nats, self.postgres) if d is not None]
+        for dependency in dependencies:
+            dependency.request_stop()
+        deadline = time.monotonic() + DEPENDENCIES_STOP_SECONDS
+        for dependency in dependencies:
+            dependency.wait_stopped(deadline)
 
     def remove(self) -> None:
         """Stop the services, drop the database and NATS streams, then stop embedded dependencies:
         what a test or benchmark stack leaves behind is nothing."""
         try:
-            for service in reversed(self.services):
-                service.stop()
+            self.stop_services()
             self.drop_namespace()
         finally:
             self.stop()
@@ -362,8 +437,16 @@ Press Ctrl-C to stop everything.
 """
 
 
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    sys.exit(0)
+
+
 def main() -> None:
-    """`make dev`: start the stack in the foreground until Ctrl-C."""
+    """`make dev`: start the stack in the foreground until Ctrl-C or SIGTERM."""
+    # A shell starts a background job (`make dev &`) with SIGINT ignored, and Python then installs
+    # no handler of its own: without this, kill -INT would do nothing.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     env = os.environ
     config = StackConfig(
         database_url=env.get("HYDITE_DATABASE_URL", StackConfig.database_url),
@@ -379,7 +462,10 @@ def main() -> None:
         data_dir=Path(env.get("HYDITE_DATA_DIR", ".data")),
     )
     stack = Stack(config)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:
+        stack.check_ports()
+    except PortInUseError as exc:
+        sys.exit(f"hydite: {exc}")
     try:
         stack.start()
         register_demo(stack)
@@ -391,8 +477,9 @@ def main() -> None:
     except KeyboardInterrupt:
         pass
     finally:
-        # A second Ctrl-C must not abandon half-stopped children.
+        # A second Ctrl-C or SIGTERM must not abandon half-stopped children: the stop is bounded.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         print("stopping Hydite…", file=sys.stderr, flush=True)
         stack.stop()
 

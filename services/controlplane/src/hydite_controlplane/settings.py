@@ -5,10 +5,13 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
+from hydite_common.grpc_keepalive import GrpcKeepaliveSettings
 from hydite_common.settings import BaseServiceSettings, ConfigTokenSettings, DatabaseSettings, SecretSettings
 
 
-class ControlplaneSettings(BaseServiceSettings, DatabaseSettings, SecretSettings, ConfigTokenSettings):
+class ControlplaneSettings(
+    BaseServiceSettings, DatabaseSettings, SecretSettings, ConfigTokenSettings, GrpcKeepaliveSettings
+):
     """Everything the control plane reads from its environment."""
 
     model_config = SettingsConfigDict(env_prefix="HYDITE_", extra="ignore")

@@ -44,6 +44,7 @@ NATS = web.AppKey("nats", NatsLink)
 GATEWAY = web.AppKey("gateway", Gateway)
 FORWARDER = web.AppKey("forwarder", ControlPlaneForwarder)
 METRICS = web.AppKey("metrics", RequestMetrics)
+CONFIG_STREAM = web.AppKey("config_stream", ConfigStreamClient)
 IN_FLIGHT = web.AppKey("in_flight", set[asyncio.Task[object]])
 """The tasks serving keyed routes right now: what a shutdown waits for, then cuts."""
 
@@ -108,7 +109,15 @@ def build_app(settings: DataplaneSettings) -> web.Application:
         publisher.attach(js, nc.max_payload)
 
     app[NATS].when_connected("usage stream setup", publish_usage)
-    app[METRICS] = _metrics(app[HOLDER], app[OUTBOX], publisher)
+    app[CONFIG_STREAM] = ConfigStreamClient(
+        settings.controlplane_grpc,
+        node_id(settings),
+        app[HOLDER],
+        CredentialCipher(settings.salt_key),
+        settings.config_token,
+        keepalive=settings,
+    )
+    app[METRICS] = _metrics(app[HOLDER], app[OUTBOX], publisher, app[CONFIG_STREAM])
     app.cleanup_ctx.extend([_forwarding, _nats_connection, _usage_publishing, _gateway, _config_stream])
 
     async def readiness() -> str | None:
@@ -146,10 +155,18 @@ def build_app(settings: DataplaneSettings) -> web.Application:
     return app
 
 
-def _metrics(holder: SnapshotHolder, outbox: UsageOutbox, publisher: UsagePublisher) -> RequestMetrics:
+def _metrics(
+    holder: SnapshotHolder, outbox: UsageOutbox, publisher: UsagePublisher, config_stream: ConfigStreamClient
+) -> RequestMetrics:
     metrics = RequestMetrics()
     metrics.add_gauge(
         "hydite_config_version", "The config version this data plane serves.", lambda: holder.current.version
+    )
+    metrics.add_gauge(
+        "hydite_config_streams_total",
+        "Config streams opened to the control plane (each one after the first is a reconnect).",
+        lambda: config_stream.streams_opened,
+        "counter",
     )
     metrics.add_gauge(
         "hydite_usage_batches_pending",
@@ -225,15 +242,7 @@ async def _gateway(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _config_stream(app: web.Application) -> AsyncIterator[None]:
-    settings = app[SETTINGS]
-    client = ConfigStreamClient(
-        settings.controlplane_grpc,
-        node_id(settings),
-        app[HOLDER],
-        CredentialCipher(settings.salt_key),
-        settings.config_token,
-    )
-    task = asyncio.create_task(client.run(), name="config-stream")
+    task = asyncio.create_task(app[CONFIG_STREAM].run(), name="config-stream")
     try:
         yield
     finally:

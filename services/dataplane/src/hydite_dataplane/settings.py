@@ -5,10 +5,11 @@ from __future__ import annotations
 from pydantic import AliasChoices, Field
 from pydantic_settings import SettingsConfigDict
 
+from hydite_common.grpc_keepalive import GrpcKeepaliveSettings
 from hydite_common.settings import BaseServiceSettings, ConfigTokenSettings, SaltKeySettings
 
 
-class DataplaneSettings(BaseServiceSettings, SaltKeySettings, ConfigTokenSettings):
+class DataplaneSettings(BaseServiceSettings, SaltKeySettings, ConfigTokenSettings, GrpcKeepaliveSettings):
     """Everything the data plane reads from its environment."""
 
     model_config = SettingsConfigDict(env_prefix="HYDITE_", extra="ignore")

@@ -21,6 +21,7 @@ import grpc
 from hydite.config.v1 import config_pb2 as pb
 from hydite.config.v1 import config_pb2_grpc as pb_grpc
 from hydite_common.credentials import CredentialCipher
+from hydite_common.grpc_keepalive import GrpcKeepaliveSettings, client_channel_options
 from hydite_common.settings import CONFIG_TOKEN_METADATA
 from hydite_dataplane.config.decode import apply_delta, snapshot_from_resources
 from hydite_dataplane.config.holder import SnapshotHolder
@@ -45,28 +46,34 @@ class ConfigStreamClient:
     """Keeps a ConfigService stream open and the snapshot holder current."""
 
     def __init__(
-        self, target: str, node_id: str, holder: SnapshotHolder, cipher: CredentialCipher, token: str = ""
+        self,
+        target: str,
+        node_id: str,
+        holder: SnapshotHolder,
+        cipher: CredentialCipher,
+        token: str = "",
+        *,
+        keepalive: GrpcKeepaliveSettings,
     ) -> None:
         self._metadata = ((CONFIG_TOKEN_METADATA, token),) if token else ()
         self._target = target
         self._node_id = node_id
         self._holder = holder
         self._cipher = cipher
+        self._channel_options = [
+            ("grpc.max_receive_message_length", GRPC_MAX_MESSAGE_BYTES),
+            *client_channel_options(keepalive),
+        ]
         self.connected = False
+        self.streams_opened = 0
+        """Streams that delivered a first message; more than one means the stream was re-established."""
 
     async def run(self) -> None:
         """Connect, follow the stream, and reconnect with jittered backoff forever."""
         backoff = BACKOFF_INITIAL_SECONDS
         while True:
             try:
-                async with grpc.aio.insecure_channel(
-                    self._target,
-                    options=[
-                        ("grpc.max_receive_message_length", GRPC_MAX_MESSAGE_BYTES),
-                        ("grpc.keepalive_time_ms", 20_000),
-                        ("grpc.keepalive_permit_without_calls", 1),
-                    ],
-                ) as channel:
+                async with grpc.aio.insecure_channel(self._target, options=self._channel_options) as channel:
                     await self._follow(pb_grpc.ConfigServiceStub(channel))  # type: ignore[no-untyped-call]
             except asyncio.CancelledError:
                 raise
@@ -88,7 +95,9 @@ class ConfigStreamClient:
         pending: list[pb.Resource] = []
         pending_nonce = ""
         async for response in call:
-            self.connected = True
+            if not self.connected:
+                self.connected = True
+                self.streams_opened += 1
             kind = response.WhichOneof("message")
             if kind == "snapshot_begin":
                 pending, pending_nonce = [], response.snapshot_begin.nonce
