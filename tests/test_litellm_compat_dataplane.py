@@ -125,3 +125,25 @@ def test_spend_rows_are_found_by_the_answers_id_and_by_hydites_own(
     assert by_hydite == by_answer
     assert by_hydite[0]["request_id"] == request_id
     assert by_hydite[0]["response_id"] == answer_id
+
+
+def test_openai_wire_providers_route_and_native_ones_name_their_missing_adapter(
+    stack: Stack, admin: httpx.Client, fake_openai: tuple[FakeOpenAI, str]
+) -> None:
+    fake, base = fake_openai
+    prefix = unique("prov")
+    _deploy(admin, base, f"{prefix}-groq/*", "groq/*")
+    _deploy(admin, base, f"{prefix}-anthropic/*", "anthropic/*")
+    key = ok_post(admin, "/key/generate", {})["key"]
+    client = openai.OpenAI(base_url=stack.base_url + "/v1", api_key=key, max_retries=0)
+    client.chat.completions.create(model=f"{prefix}-groq/llama-3.1-8b", messages=HI)  # type: ignore[arg-type]
+    assert _seen_model(fake) == "llama-3.1-8b"
+    with pytest.raises(openai.BadRequestError) as refused:
+        client.chat.completions.create(model=f"{prefix}-anthropic/claude-3-5-haiku", messages=HI)  # type: ignore[arg-type]
+    error = refused.value.body
+    assert isinstance(error, dict)
+    assert error["code"] == "provider_adapter_missing"
+    assert "Anthropic Messages API" in error["message"]
+    # A provider no one knows stays a 400 at registration (a typo must not pass).
+    typo = admin.post("/model/new", json={"model_name": prefix, "litellm_params": {"model": "antrhopic/x"}})
+    assert typo.status_code == 400

@@ -46,7 +46,7 @@ async def check_deployment(provider: Provider, target: DeploymentTarget, snapsho
     operation, body = PROBES.get(mode, PROBES["chat"])
     adapter = provider.operations.get(operation)
     if adapter is None:
-        return f"{target.provider} has no {operation} operation"
+        return provider.refusal(target.provider, operation).message
     probe = InferenceRequest(
         request_id="health", operation=operation, wire_format="openai", model=target.model_name,
         body={"model": target.model_name, **body}, stream=False, caller=Caller(snapshot, "", pb.VirtualKey()),

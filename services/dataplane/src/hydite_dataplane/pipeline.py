@@ -18,7 +18,7 @@ import time
 
 from aiohttp import web
 
-from hydite_common.errors import HyditeError, InvalidRequestError, RequestTimeoutError
+from hydite_common.errors import HyditeError, RequestTimeoutError
 from hydite_dataplane.authz import authorize_customer, authorize_model, key_group_strategy
 from hydite_dataplane.caller import authenticated
 from hydite_dataplane.config.snapshot import DeploymentTarget
@@ -112,7 +112,7 @@ async def _call_provider(
     provider = gateway.providers[target.provider]
     adapter = provider.operations.get(request.operation)
     if adapter is None:
-        raise InvalidRequestError(f"provider {target.provider!r} does not support {request.operation}")
+        raise provider.refusal(target.provider, request.operation)
     upstream_call = adapter.build_call(request, target)
     settings = gateway.settings
     timeouts = call_timeouts(

@@ -14,7 +14,7 @@ from hydite_common.allowlists import NOTHING, permits
 from hydite_common.credentials import CredentialCipher, mask_secret
 from hydite_common.errors import ConflictError, InvalidRequestError, NotFoundError
 from hydite_common.pricing import builtin_price
-from hydite_common.providers import SUPPORTED_PROVIDERS, split_model
+from hydite_common.providers import ACCEPTED_PROVIDERS, split_model
 from hydite_controlplane.admin.auth import AdminCaller, admin_caller
 from hydite_controlplane.admin.responses import json_response
 from hydite_controlplane.admin.updates import UpdateRules, apply_update
@@ -150,9 +150,9 @@ def deployment_public(row: DeploymentRow, cipher: CredentialCipher | None) -> di
 def provider_of(model: str, custom_provider: str | None) -> tuple[str, str]:
     """Provider and upstream model name; an unsupported provider is a 400."""
     provider, upstream_model = split_model(model, custom_provider)
-    if provider not in SUPPORTED_PROVIDERS:
+    if provider not in ACCEPTED_PROVIDERS:
         raise InvalidRequestError(
-            f"provider {provider!r} is not supported; use one of {sorted(SUPPORTED_PROVIDERS)}",
+            f"provider {provider!r} is not supported; use one of {sorted(ACCEPTED_PROVIDERS)}",
             param="litellm_params.model",
         )
     return provider, upstream_model

@@ -17,6 +17,7 @@ from hydite.config.v1 import config_pb2 as pb
 from hydite_common import config_types as types
 from hydite_common.credentials import CredentialCipher
 from hydite_common.pricing import TokenPrice, builtin_price
+from hydite_common.providers import OPENAI_WIRE_PROVIDERS
 from hydite_dataplane.config.snapshot import DeploymentTarget, Snapshot, wildcard_groups
 
 Decoder = Callable[[pb.Resource, CredentialCipher], Any]
@@ -40,7 +41,7 @@ def deployment_target(message: pb.Deployment, cipher: CredentialCipher) -> Deplo
         model_name=message.model_name,
         provider=message.provider,
         upstream_model=message.upstream_model,
-        api_base=message.api_base,
+        api_base=message.api_base or OPENAI_WIRE_PROVIDERS.get(message.provider, ""),
         api_key=cipher.decrypt(message.api_key_encrypted),
         api_version=message.api_version,
         timeout_seconds=message.timeout_seconds,

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from hydite_common.providers import SUPPORTED_PROVIDERS
+from hydite_common.errors import HyditeError, InvalidRequestError
+from hydite_common.providers import ACCEPTED_PROVIDERS, NATIVE_API_PROVIDERS, OPENAI_WIRE_PROVIDERS
 from hydite_dataplane.providers.base import OperationAdapter
 from hydite_dataplane.providers.mock import MockChat, MockTransport
 from hydite_dataplane.providers.multipart import (
@@ -29,6 +30,18 @@ class Provider:
     transport: Transport
     operations: dict[str, OperationAdapter]
     error_format: str = "openai"  # a key of upstream.errors.ERROR_BODY_PARSERS
+    missing_adapter: str = ""
+    """The API a provider speaks that no adapter translates yet (it has no operations)."""
+
+    def refusal(self, provider: str, operation: str) -> HyditeError:
+        """Why a call of operation to this provider cannot be made."""
+        if self.missing_adapter:
+            return InvalidRequestError(
+                f"provider {provider!r} needs an adapter for {self.missing_adapter}, which this gateway "
+                "does not have yet",
+                code="provider_adapter_missing",
+            )
+        return InvalidRequestError(f"provider {provider!r} does not support {operation}")
 
 
 def build_providers(http: Transport, ids: ResourceIdCodec) -> dict[str, Provider]:
@@ -46,10 +59,12 @@ def build_providers(http: Transport, ids: ResourceIdCodec) -> dict[str, Provider
         "responses": ResponsesViaChat(mock_chat),
     }
     providers = {
+        **{name: Provider(http, openai_wire) for name in OPENAI_WIRE_PROVIDERS},
+        **{name: Provider(http, {}, missing_adapter=api) for name, api in NATIVE_API_PROVIDERS.items()},
         "openai": Provider(http, openai_wire),
         "mock": Provider(MockTransport(), mock_operations),
         "cohere": Provider(http, {"rerank": CohereRerank()}),
         "jina": Provider(http, {"rerank": JinaRerank()}),
     }
-    assert set(providers) == SUPPORTED_PROVIDERS, "control plane and data plane disagree on providers"
+    assert set(providers) == ACCEPTED_PROVIDERS, "control plane and data plane disagree on providers"
     return providers
