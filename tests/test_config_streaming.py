@@ -54,14 +54,15 @@ def _new_key(admin: httpx.Client, **fields: object) -> str:
 
 
 def _everywhere(bases: list[str], key: str, expected: int, model: str = "stream-mock") -> None:
-    wait_until(lambda: all(_chat_status(b, key, model) == expected for b in bases), timeout=1.0)
+    """The very next request on each data plane: an admin write is applied everywhere when it returns."""
+    assert [_chat_status(b, key, model) for b in bases] == [expected] * len(bases)
 
 
 @pytest.mark.parametrize("action", ["block", "delete", "regenerate", "expire-by-update"])
-def test_revocation_reaches_all_three_data_planes_within_a_second(
+def test_revocation_holds_on_all_three_data_planes_when_the_call_returns(
     admin: httpx.Client, three_dataplanes: list[str], action: str
 ) -> None:
-    """Blocking, deleting, regenerating or expiring a key is refused by every data plane within 1 s."""
+    """Blocking, deleting, regenerating or expiring a key is refused by every data plane at once."""
     key = _new_key(admin)
     _everywhere(three_dataplanes, key, 200)
     if action == "block":
@@ -81,10 +82,10 @@ def test_revocation_reaches_all_three_data_planes_within_a_second(
         _everywhere(three_dataplanes, key, 200)
 
 
-def test_new_model_is_routable_on_all_three_within_a_second(
+def test_new_model_is_routable_on_all_three_when_the_call_returns(
     admin: httpx.Client, three_dataplanes: list[str]
 ) -> None:
-    """A model added through the admin API serves on every data plane within 1 s."""
+    """A model added through the admin API serves on every data plane at once."""
     name = f"fresh-{secrets.token_hex(3)}"
     key = _new_key(admin, models=[name])
     _everywhere(three_dataplanes, key, 404, model=name)
