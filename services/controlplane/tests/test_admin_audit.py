@@ -98,7 +98,7 @@ def test_team_writes_are_audited_with_before_and_after(admin: httpx.Client) -> N
     assert (update["before"]["team_alias"], update["after"]["team_alias"]) == ("before", "after")
     added = by_action["team.member_add"]
     assert added["before"]["members_with_roles"] == []
-    assert added["after"]["members_with_roles"] == [{"user_id": user_id, "role": "admin"}]
+    assert added["after"]["members_with_roles"] == [{"user_id": user_id, "user_email": None, "role": "admin"}]
     assert by_action["team.member_delete"]["after"]["members_with_roles"] == []
     assert by_action["team.block"]["after"]["blocked"] is True
     delete = by_action["team.delete"]

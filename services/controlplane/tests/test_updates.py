@@ -46,15 +46,14 @@ def test_unset_fields_keep_their_value_and_updated_at_moves() -> None:
     assert team.updated_at > LONG_AGO
 
 
-def test_principal_null_is_a_422_on_columns_that_cannot_hold_it() -> None:
-    """null clears a nullable column of a principal, and is a 422 naming the field on any other."""
+def test_team_null_clears_a_nullable_column_and_leaves_any_other() -> None:
+    """null clears a nullable column of a team; on a column that cannot hold it, it means "not
+    set" (LiteLLM's bodies send null for unset fields) and leaves the value."""
     team = _team()
     TEAMS.apply(team, TEAMS.fields.model_validate({"team_alias": None}))
     assert team.team_alias is None
-    with pytest.raises(UnprocessableEntityError) as refused:
-        TEAMS.apply(team, TEAMS.fields.model_validate({"models": None}))
-    assert (refused.value.message, refused.value.param) == ("models: may not be null", "models")
-    assert team.models == ["a"]
+    TEAMS.apply(team, TEAMS.fields.model_validate({"models": None, "metadata": None, "blocked": None}))
+    assert (team.models, team.metadata_, team.blocked) == (["a"], {"v": 1}, False)
 
 
 def test_team_members_are_stored_as_plain_fields_without_nulls() -> None:

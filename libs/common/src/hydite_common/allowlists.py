@@ -36,8 +36,8 @@ ROUTE_GROUPS: dict[str, tuple[str, ...]] = {
     "llm_api_routes": ("/chat/completions", "/completions", "/embeddings", "/responses", "/messages",
                        "/moderations", "/rerank", "/images/", "/audio/", "/engines/", "/openai/deployments/",
                        "/models"),
-    "info_routes": ("/key/info", "/key/health", "/model/info", "/v1/model/info", "/spend/logs", "/group/info",
-                    "/user/info", "/team/info"),
+    "info_routes": ("/key/info", "/key/health", "/model/info", "/v1/model/info", "/v2/model/info",
+                    "/model_group/info", "/spend/logs", "/group/info", "/user/info", "/team/info"),
 }  # fmt: skip
 
 

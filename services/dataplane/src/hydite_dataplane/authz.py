@@ -1,5 +1,5 @@
 """Stage 3 (authorize): may this caller use this route and model? Allowlists of key, key group,
-team, organization and end user."""
+team, organization and end user; the team's model aliases, and the models a team added for itself."""
 
 from __future__ import annotations
 
@@ -18,13 +18,14 @@ def _key_group(caller: Caller) -> tuple[str, pb.KeyGroup | None]:
     return name, caller.snapshot.key_groups.get(name) if name else None
 
 
-def allowlists(caller: Caller) -> list[Sequence[str]]:
-    """Every allowlist that applies to the caller's key: its own, its user's, its team's, its key
-    group's and its organization's; a model must pass all of them."""
+def allowlists(caller: Caller, *, with_team: bool = True) -> list[Sequence[str]]:
+    """Every allowlist that applies to the caller's key: its own, its user's, its team's (unless
+    with_team is False: for a model the team added itself), its key group's and its organization's;
+    a model must pass all of them."""
     lists: list[Sequence[str]] = [caller.key.models]
     if caller.user is not None:
         lists.append(caller.user.models)
-    if caller.team is not None:
+    if caller.team is not None and with_team:
         lists.append(caller.team.models)
     group_name, group = _key_group(caller)
     if group_name:
@@ -57,12 +58,44 @@ def authorize_customer(customer: pb.Customer | None, model: str) -> None:
         raise PermissionDeniedError(f"this end user may not use model {model!r}", param="model")
 
 
+def aliased_model(caller: Caller, model: str) -> str:
+    """The model a requested name stands for: its entry in the caller's team's model_aliases
+    (LiteLLM's team model aliases), else the name itself. An alias never widens access: the model
+    it names must pass every allowlist."""
+    team = caller.team
+    if team is not None and team.model_aliases:
+        return team.model_aliases.get(model, model)
+    return model
+
+
+def _owning_team(target: DeploymentTarget) -> str:
+    owner = target.model_info.get("team_id")
+    return owner if isinstance(owner, str) else ""
+
+
+def team_scoped(
+    caller: Caller, deployments: tuple[DeploymentTarget, ...]
+) -> tuple[tuple[DeploymentTarget, ...], bool]:
+    """The deployments of one model the caller may reach, and whether they are its team's own: a
+    deployment a team added (model_info.team_id) serves that team's keys only, and for them it
+    takes the place of the shared deployments of the same name."""
+    if not any(_owning_team(d) for d in deployments):
+        return deployments, False
+    team_id = caller.key.team_id
+    own = tuple(d for d in deployments if team_id and _owning_team(d) == team_id)
+    if own:
+        return own, True
+    return tuple(d for d in deployments if not _owning_team(d)), False
+
+
 def authorize_model(caller: Caller, model: str) -> tuple[DeploymentTarget, ...]:
-    """The deployments of model, or 403 (not on the caller's allowlists, whether or not it exists)
-    / 404 (a model the caller may use that nothing serves)."""
-    if not permits(allowlists(caller), model):
+    """The deployments of model (or of the model its team alias names), or 403 (not on the caller's
+    allowlists, whether or not it exists) / 404 (a model the caller may use that nothing serves,
+    or another team's own)."""
+    target = aliased_model(caller, model)
+    deployments, own = team_scoped(caller, caller.snapshot.deployments_for(target) or ())
+    if not permits(allowlists(caller, with_team=not own), target):
         raise PermissionDeniedError(f"this key may not use model {model!r}", param="model")
-    deployments = caller.snapshot.deployments_for(model)
     if not deployments:
         raise NotFoundError(f"model {model!r} does not exist", code="model_not_found", param="model")
     return deployments

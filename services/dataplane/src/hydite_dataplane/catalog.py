@@ -10,7 +10,7 @@ from aiohttp import web
 from hydite_common.allowlists import permits
 from hydite_common.errors import InvalidRequestError, NotFoundError
 from hydite_common.http import json_response
-from hydite_dataplane.authz import allowlists
+from hydite_dataplane.authz import allowlists, team_scoped
 from hydite_dataplane.config.snapshot import DeploymentTarget
 from hydite_dataplane.gateway import Gateway
 from hydite_dataplane.request import Caller
@@ -27,9 +27,15 @@ def model_object(name: str, deployments: tuple[DeploymentTarget, ...]) -> dict[s
 
 
 def visible_model_groups(caller: Caller) -> dict[str, tuple[DeploymentTarget, ...]]:
-    """The model groups the caller may use."""
-    lists = allowlists(caller)
-    return {name: group for name, group in caller.snapshot.model_groups.items() if permits(lists, name)}
+    """The model groups the caller may use, each with the deployments it may reach (a model a team
+    added is its team's alone)."""
+    shared, own_team = allowlists(caller), allowlists(caller, with_team=False)
+    visible = {}
+    for name, group in caller.snapshot.model_groups.items():
+        deployments, own = team_scoped(caller, group)
+        if deployments and permits(own_team if own else shared, name):
+            visible[name] = deployments
+    return visible
 
 
 async def list_models(gateway: Gateway, caller: Caller, request: web.Request) -> web.Response:

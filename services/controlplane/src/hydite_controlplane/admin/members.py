@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationInfo, field_validator
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from hydite_common.errors import InvalidRequestError, NotFoundError
@@ -24,14 +24,16 @@ EMAIL_LOCK_SPACE = 0x48594445  # "HYDE": advisory locks on one email (two-key fo
 class MemberRef(AdminRequest):
     """A user named by id or by email (at least one of them)."""
 
-    user_id: Name | None = Field(default=None, min_length=1)
     user_email: Name | None = Field(default=None, min_length=1)
+    # Validated after user_email, even when absent, so that naming neither is a 422 on user_id.
+    user_id: Name | None = Field(default=None, min_length=1, validate_default=True)
 
-    @model_validator(mode="after")
-    def _named(self) -> MemberRef:
-        if self.user_id is None and self.user_email is None:
+    @field_validator("user_id")
+    @classmethod
+    def _named(cls, user_id: str | None, info: ValidationInfo) -> str | None:
+        if user_id is None and info.data.get("user_email") is None:
             raise ValueError("give user_id or user_email")
-        return self
+        return user_id
 
 
 async def user_for_email(session: AsyncSession, caller: AdminCaller, email: str) -> tuple[UserRow, bool]:

@@ -1,25 +1,42 @@
-"""Teams: their request schema and admin routes, including members (/team/member_add,
-/team/member_delete) and /team/block, /team/unblock. Users' `teams` lists follow the members."""
+"""Teams: their request schema (LiteLLM's team fields) and admin routes, including members
+(/team/member_add, /team/member_update, /team/member_delete, by user_id or user_email) and
+/team/block, /team/unblock. Users' `teams` lists follow the members.
+
+A team's `model_aliases` (requested model name -> model name) reach the data plane, which applies
+them to the team's keys; a member's budget and limits in the team are kept and shown
+(`team_memberships`), not yet enforced.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, Literal
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Literal
 
 from aiohttp import web
-from pydantic import Field
+from pydantic import AfterValidator, Field
 from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from hydite_common.errors import NotFoundError
 from hydite_common.http import read_json_object
-from hydite_controlplane.admin.auth import admin_caller
-from hydite_controlplane.admin.entities import Entity, entity_routes
+from hydite_controlplane.admin.auth import AdminCaller, admin_caller
+from hydite_controlplane.admin.entities import Entity, entity_routes, row_public
 from hydite_controlplane.admin.key_groups import require_key_group
 from hydite_controlplane.admin.keys import KeyOwner
+from hydite_controlplane.admin.members import MemberRef, existing_member_id, member_user_id, user_for_email
 from hydite_controlplane.admin.organizations import require_organization
 from hydite_controlplane.admin.responses import json_response
-from hydite_controlplane.admin.validation import AdminRequest, LimitFields, Name, validate
+from hydite_controlplane.admin.stored_fields import JsonList, derive_stored, shown_stored, stored_names
+from hydite_controlplane.admin.validation import (
+    MAX_COUNT,
+    AdminRequest,
+    Duration,
+    JsonObject,
+    LimitFields,
+    Name,
+    check_json_field,
+    validate,
+)
 from hydite_controlplane.appkeys import SESSIONS
 from hydite_controlplane.models.common import utcnow
 from hydite_controlplane.models.principals import TeamRow, UserRow
@@ -27,17 +44,50 @@ from hydite_controlplane.store import keys as key_store
 from hydite_controlplane.store.principals import lock_rows, users_listing_team
 from hydite_controlplane.store.resources import save_resources
 
+LimitType = Literal["guaranteed_throughput", "best_effort_throughput"]
+ModelAliases = Annotated[dict[Name, Name], AfterValidator(check_json_field)]
+"""Requested model name -> the model name a team's keys call instead."""
 
-class TeamMember(AdminRequest):
-    """A member of a team and their role in it."""
 
-    user_id: Name = Field(min_length=1)
+class TeamMember(MemberRef):
+    """A member of a team and their role in it (LiteLLM's Member): by user_id or user_email."""
+
     role: Literal["admin", "user"] = "user"
-    user_email: Name | None = None
 
 
-class TeamFields(LimitFields):
-    """Body of /team/new and /team/update."""
+class TeamStoredFields(AdminRequest):
+    """LiteLLM's team fields Hydite keeps and shows but does not act on yet."""
+
+    admins: JsonList | None = None
+    members: JsonList | None = None
+    team_member_permissions: list[Name] | None = None
+    router_settings: JsonObject | None = None
+    access_group_ids: list[Name] | None = None
+    tags: list[Name] | None = None
+    guardrails: list[Name] | None = None
+    policies: list[Name] | None = None
+    prompts: list[Name] | None = None
+    object_permission: JsonObject | None = None
+    allowed_passthrough_routes: JsonList | None = None
+    secret_manager_settings: JsonObject | None = None
+    rpm_limit_type: LimitType | None = None
+    tpm_limit_type: LimitType | None = None
+    team_member_budget: float | None = Field(default=None, ge=0)
+    team_member_rpm_limit: int | None = Field(default=None, ge=0, le=MAX_COUNT)
+    team_member_tpm_limit: int | None = Field(default=None, ge=0, le=MAX_COUNT)
+    team_member_key_duration: Duration | None = None
+    team_member_budget_duration: Duration | None = None
+    allowed_vector_store_indexes: JsonList | None = None
+    enforced_batch_output_expires_after: JsonObject | None = None
+    enforced_file_expires_after: JsonObject | None = None
+
+
+TEAM_STORED = stored_names(TeamStoredFields)
+
+
+class TeamFields(LimitFields, TeamStoredFields):
+    """Body of /team/new and /team/update: LiteLLM's NewTeamRequest and UpdateTeamRequest fields;
+    null for a field means it is not set."""
 
     team_id: Name | None = None
     team_alias: Name | None = None
@@ -46,31 +96,91 @@ class TeamFields(LimitFields):
     models: list[str] | None = None
     members_with_roles: list[TeamMember] | None = None
     blocked: bool | None = None
+    model_aliases: ModelAliases | None = None
 
 
 class MemberAddRequest(AdminRequest):
     """Body of POST /team/member_add."""
 
-    team_id: str = Field(min_length=1)
+    team_id: Name = Field(min_length=1)
     member: TeamMember | list[TeamMember]
+    max_budget_in_team: float | None = Field(default=None, ge=0)
 
 
-class MemberDeleteRequest(AdminRequest):
-    """Body of POST /team/member_delete."""
+class MemberDeleteRequest(MemberRef):
+    """Body of POST /team/member_delete: the member by user_id or user_email."""
 
-    team_id: str = Field(min_length=1)
-    user_id: str = Field(min_length=1)
+    team_id: Name = Field(min_length=1)
+
+
+class MemberUpdateRequest(MemberDeleteRequest):
+    """Body of POST /team/member_update: what changes of one member (null: unchanged)."""
+
+    role: Literal["admin", "user"] | None = None
+    max_budget_in_team: float | None = Field(default=None, ge=0)
+    tpm_limit: int | None = Field(default=None, ge=0, le=MAX_COUNT)
+    rpm_limit: int | None = Field(default=None, ge=0, le=MAX_COUNT)
 
 
 class TeamRef(AdminRequest):
     """Body naming one team."""
 
-    team_id: str = Field(min_length=1)
+    team_id: Name = Field(min_length=1)
+
+
+MEMBER_LIMITS = ("max_budget_in_team", "tpm_limit", "rpm_limit")
+"""A member's budget and rate limits within a team (kept under "limits" in its entry)."""
+
+
+def member_public(entry: dict[str, Any]) -> dict[str, Any]:
+    """A members_with_roles entry in LiteLLM's Member shape."""
+    return {
+        "user_id": entry["user_id"],
+        "user_email": entry.get("user_email"),
+        "role": entry.get("role", "user"),
+    }
+
+
+def team_memberships(team: TeamRow, user_ids: set[str] | None = None) -> list[dict[str, Any]]:
+    """LiteLLM's team_memberships: the members with a budget or limits in the team (those of
+    user_ids only, when given); their spend within the team is not tracked (null)."""
+    rows = []
+    for entry in team.members_with_roles:
+        limits = entry.get("limits") or {}
+        if not limits or (user_ids is not None and entry["user_id"] not in user_ids):
+            continue
+        budget = {
+            "budget_id": None, "max_budget": limits.get("max_budget_in_team"), "soft_budget": None,
+            "max_parallel_requests": None, "tpm_limit": limits.get("tpm_limit"),
+            "rpm_limit": limits.get("rpm_limit"), "model_max_budget": None, "budget_duration": None,
+        }  # fmt: skip
+        rows.append(
+            {"user_id": entry["user_id"], "team_id": team.team_id, "budget_id": None, "spend": None,
+             "litellm_budget_table": budget}
+        )  # fmt: skip
+    return rows
 
 
 async def _check_refs(session: AsyncSession, team: TeamRow) -> None:
     await require_organization(team.organization_id, session=session)
     await require_key_group(team.key_group, session=session)
+
+
+async def members_by_email(session: AsyncSession, caller: AdminCaller, team: TeamRow) -> list[SQLModel]:
+    """Members named by email only become the user with that email, created when there is none
+    (LiteLLM's /team/new does the same); entries naming one user twice become one (the last)."""
+    created: list[SQLModel] = []
+    entries: dict[str, dict[str, Any]] = {}
+    for entry in team.members_with_roles:
+        if not entry.get("user_id"):
+            user, new = await user_for_email(session, caller, entry["user_email"])
+            entry = {**entry, "user_id": user.user_id}
+            if new:
+                user.teams = [team.team_id]  # so members_follow finds nothing left to change
+                created.append(user)
+        entries[entry["user_id"]] = entry
+    team.members_with_roles = list(entries.values())
+    return created
 
 
 async def members_follow(session: AsyncSession, team: TeamRow, deleting: bool) -> list[SQLModel]:
@@ -107,25 +217,58 @@ async def team_companions(session: AsyncSession, team: TeamRow, deleting: bool) 
     return changed
 
 
+def _team_shown(team: TeamRow, data: dict[str, Any]) -> dict[str, Any]:
+    shown = shown_stored(data)
+    shown["members_with_roles"] = [member_public(m) for m in team.members_with_roles]
+    return shown
+
+
 _KEYS = KeyOwner("team_id", info_field="team_info")
+
+
+async def _team_info(session: AsyncSession, caller: AdminCaller, team: TeamRow) -> dict[str, Any]:
+    """LiteLLM's /team/info: the team's keys, the team (team_info) and its members' budgets."""
+    info = await _KEYS.info(session, caller, team)
+    return {**info, "team_info": TEAMS.public(team), "team_memberships": team_memberships(team)}
+
 
 TEAMS = Entity(
     "team", "teams", TeamRow, "team_id", "team_id", TeamFields,
-    check_refs=_check_refs, companions=team_companions, on_delete=_KEYS.delete_keys, info_extra=_KEYS.info,
+    body_only=TEAM_STORED, check_refs=_check_refs, companions=team_companions,
+    on_delete=_KEYS.delete_keys, info_extra=_team_info,
     own_id=lambda key: key.team_id, managed_by=lambda caller, team_id: caller.manages_team(team_id),
-    list_filters=("organization_id",),
+    list_filters=("organization_id",), null_keeps=True, prepare=members_by_email,
+    derive=derive_stored(TEAM_STORED), shown=_team_shown,
+    update_answer=lambda public: {**public, "data": public},  # LiteLLM answers {team_id, data}
 )  # fmt: skip
+
+
+@dataclass
+class MemberChange:
+    """What a member route changed: users it created for emails, and the members it touched."""
+
+    created: list[SQLModel] = field(default_factory=list)
+    user_ids: list[str] = field(default_factory=list)
+
+
+ChangeTeam = Callable[[AsyncSession, AdminCaller, TeamRow, Any], Awaitable[MemberChange]]
+Answer = Callable[[TeamRow, Any, MemberChange], dict[str, Any]]
+
+
+def _team_answer(team: TeamRow, body: Any, change: MemberChange) -> dict[str, Any]:
+    return TEAMS.public(team)
 
 
 async def _change_team(
     request: web.Request,
     model: type[MemberAddRequest | MemberDeleteRequest | TeamRef],
     action: str,
-    change: Callable[[TeamRow, Any], None],
+    change: ChangeTeam,
+    answer: Answer = _team_answer,
 ) -> web.Response:
     caller = await admin_caller(request)
     body = validate(model, await read_json_object(request))
-    team_id = str(body.team_id)
+    team_id = body.team_id
     if action in ("block", "unblock"):
         caller.require_write()
     else:
@@ -133,52 +276,124 @@ async def _change_team(
     async with request.app[SESSIONS]() as session:
         [team] = await TEAMS.lock(session, [team_id])
         before = TEAMS.public(team)
-        change(team, body)
+        changed = await change(session, caller, team, body)
         team.updated_at = utcnow()
-        await save_resources(team, *await members_follow(session, team, False), session=session)
+        followed = [u for u in await members_follow(session, team, False) if u not in changed.created]
+        await save_resources(team, *changed.created, *followed, session=session)
         TEAMS.record(session, caller, action, team, before)
+        result = answer(team, body, changed)
+        if action == "member_add":
+            # The members' users are in the session already (members_follow locked them).
+            users = [await session.get(UserRow, user_id) for user_id in changed.user_ids]
+            result["updated_users"] = [row_public(user) for user in users if user is not None]
         await session.commit()
-    return json_response(TEAMS.public(team))
+    return json_response(result)
 
 
-def _add_members(team: TeamRow, body: Any) -> None:
-    members = body.member if isinstance(body.member, list) else [body.member]
-    by_user = {m["user_id"]: m for m in team.members_with_roles}
+async def _add_members(session: AsyncSession, caller: AdminCaller, team: TeamRow, body: Any) -> MemberChange:
+    members: list[TeamMember] = body.member if isinstance(body.member, list) else [body.member]
+    entries = {m["user_id"]: m for m in team.members_with_roles}
+    change = MemberChange()
     for member in members:
-        by_user[member.user_id] = member.model_dump(exclude_none=True)
-    team.members_with_roles = list(by_user.values())
+        user_id, created = await member_user_id(session, caller, member)
+        if created is not None:
+            created.teams = [team.team_id]
+            change.created.append(created)
+        entry = {**entries.get(user_id, {}), "user_id": user_id, "role": member.role}
+        if member.user_email is not None:
+            entry["user_email"] = member.user_email
+        if body.max_budget_in_team is not None:
+            entry["limits"] = {**entry.get("limits", {}), "max_budget_in_team": body.max_budget_in_team}
+        entries[user_id] = entry
+        change.user_ids.append(user_id)
+    team.members_with_roles = list(entries.values())
+    return change
 
 
-def _remove_member(team: TeamRow, body: Any) -> None:
-    remaining = [m for m in team.members_with_roles if m["user_id"] != body.user_id]
-    if len(remaining) == len(team.members_with_roles):
-        raise NotFoundError(f"{body.user_id!r} is not a member of this team", param="user_id")
-    team.members_with_roles = remaining
+def _added_answer(team: TeamRow, body: Any, change: MemberChange) -> dict[str, Any]:
+    """LiteLLM's TeamAddMemberResponse: the team, the members' users (added by the route) and
+    the memberships with a budget."""
+    return {**TEAMS.public(team), "updated_team_memberships": team_memberships(team, set(change.user_ids))}
+
+
+async def _remove_member(
+    session: AsyncSession, caller: AdminCaller, team: TeamRow, body: Any
+) -> MemberChange:
+    user_id = await existing_member_id(session, team.members_with_roles, body, "team")
+    team.members_with_roles = [m for m in team.members_with_roles if m["user_id"] != user_id]
+    return MemberChange(user_ids=[user_id])
+
+
+async def _update_member(
+    session: AsyncSession, caller: AdminCaller, team: TeamRow, body: Any
+) -> MemberChange:
+    user_id = await existing_member_id(session, team.members_with_roles, body, "team")
+    entries = []
+    for entry in team.members_with_roles:
+        if entry["user_id"] == user_id:
+            entry = dict(entry)
+            if body.role is not None:
+                entry["role"] = body.role
+            if body.user_email is not None:
+                entry["user_email"] = body.user_email
+            limits = {**entry.get("limits", {})}
+            limits.update(
+                {name: getattr(body, name) for name in MEMBER_LIMITS if getattr(body, name) is not None}
+            )
+            if limits:
+                entry["limits"] = limits
+        entries.append(entry)
+    team.members_with_roles = entries
+    return MemberChange(user_ids=[user_id])
+
+
+def _updated_answer(team: TeamRow, body: Any, change: MemberChange) -> dict[str, Any]:
+    """LiteLLM's TeamMemberUpdateResponse, with the member's values after the update."""
+    [entry] = [m for m in team.members_with_roles if m["user_id"] == change.user_ids[0]]
+    limits = entry.get("limits") or {}
+    return {
+        "team_id": team.team_id, "user_id": entry["user_id"], "user_email": entry.get("user_email"),
+        "role": entry.get("role", "user"), **{name: limits.get(name) for name in MEMBER_LIMITS},
+    }  # fmt: skip
 
 
 async def member_add(request: web.Request) -> web.Response:
-    """POST /team/member_add: add members (or change their role)."""
-    return await _change_team(request, MemberAddRequest, "member_add", _add_members)
+    """POST /team/member_add: add members by user_id or user_email (or change their role)."""
+    return await _change_team(request, MemberAddRequest, "member_add", _add_members, _added_answer)
+
+
+async def member_update(request: web.Request) -> web.Response:
+    """POST /team/member_update: a member's role, budget and rate limits in the team."""
+    return await _change_team(request, MemberUpdateRequest, "member_update", _update_member, _updated_answer)
 
 
 async def member_delete(request: web.Request) -> web.Response:
-    """POST /team/member_delete: remove a member."""
+    """POST /team/member_delete: remove a member, named by user_id or user_email."""
     return await _change_team(request, MemberDeleteRequest, "member_delete", _remove_member)
+
+
+def _blocking(blocked: bool) -> ChangeTeam:
+    async def change(session: AsyncSession, caller: AdminCaller, team: TeamRow, body: Any) -> MemberChange:
+        team.blocked = blocked
+        return MemberChange()
+
+    return change
 
 
 async def block(request: web.Request) -> web.Response:
     """POST /team/block: every key of the team is refused."""
-    return await _change_team(request, TeamRef, "block", lambda team, _: setattr(team, "blocked", True))
+    return await _change_team(request, TeamRef, "block", _blocking(True))
 
 
 async def unblock(request: web.Request) -> web.Response:
     """POST /team/unblock."""
-    return await _change_team(request, TeamRef, "unblock", lambda team, _: setattr(team, "blocked", False))
+    return await _change_team(request, TeamRef, "unblock", _blocking(False))
 
 
 ROUTES = [
     *entity_routes(TEAMS),
     web.post("/team/member_add", member_add),
+    web.post("/team/member_update", member_update),
     web.post("/team/member_delete", member_delete),
     web.post("/team/block", block),
     web.post("/team/unblock", unblock),

@@ -122,6 +122,7 @@ def team_message(row: TeamRow) -> pb.Team:
         limits=limits_of(row),
         key_group=row.key_group or "",
         metadata_json=_json(row.metadata_, "metadata"),
+        model_aliases=row.model_aliases or {},
     )
 
 
@@ -172,6 +173,20 @@ def deployment_limits(row: DeploymentRow) -> pb.Limits:
     return limits
 
 
+def deployment_price(row: DeploymentRow, name: str) -> float:
+    """A deployment's price per token (input_cost_per_token or output_cost_per_token): its
+    litellm_params' when set, else its model_info's (LiteLLM takes both), else 0 (the list price)."""
+    column: float | None = getattr(row, name)
+    if column is not None:
+        return column
+    listed = (row.model_info or {}).get(name)
+    if listed is None:
+        return 0.0
+    if isinstance(listed, bool) or not isinstance(listed, int | float):
+        raise UnbuildableRow(f"model_info.{name} is not a number")
+    return float(listed)
+
+
 def deployment_message(row: DeploymentRow) -> pb.Deployment:
     """A deployment with its credential still encrypted."""
     return pb.Deployment(
@@ -186,8 +201,8 @@ def deployment_message(row: DeploymentRow) -> pb.Deployment:
         stream_timeout_seconds=row.stream_timeout or 0.0,
         weight=row.weight,
         limits=deployment_limits(row),
-        input_cost_per_token=row.input_cost_per_token or 0.0,
-        output_cost_per_token=row.output_cost_per_token or 0.0,
+        input_cost_per_token=deployment_price(row, "input_cost_per_token"),
+        output_cost_per_token=deployment_price(row, "output_cost_per_token"),
         model_info_json=_json(row.model_info, "model_info"),
         extra_params_json=_json(row.extra_params, "extra_params"),
         max_retries=row.max_retries,
