@@ -2,7 +2,9 @@
 
 Roles (see hydite_controlplane.admin.auth): the master key; a key of a `proxy_admin` user;
 a key of a `proxy_admin_viewer` user; a team admin (a key whose user is an "admin" in
-`members_with_roles` of team t-authz); a plain key (no user); no key; an unknown key.
+`members_with_roles` of team t-authz, and an `internal_user`); a key of an `internal_user` (its
+own personal keys) and of an `internal_user_viewer` (reads its own keys); a plain key (no user); no
+key; an unknown key.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import httpx
@@ -26,18 +28,30 @@ UPSTREAM_SECRET = "sk-upstream-authz-secret-0123"
 
 # ---------------------------------------------------------------- the expectation table
 
-ROLES = ("master", "proxy_admin", "viewer", "team_admin", "plain", "no_key", "bad_key")
+ROLES = (
+    "master", "proxy_admin", "viewer", "team_admin", "internal_user", "internal_viewer", "plain", "no_key",
+    "bad_key",
+)  # fmt: skip
 WRITERS = frozenset({"master", "proxy_admin"})
 READERS = WRITERS | {"viewer"}
 TEAM_MANAGERS = WRITERS | {"team_admin"}
 TEAM_READERS = READERS | {"team_admin"}
-ANY_KEY = READERS | {"team_admin", "plain"}
+OWN_KEY_WRITERS = WRITERS | {"internal_user"}
+OWN_KEY_READERS = TEAM_READERS | {"internal_user", "internal_viewer"}
+ANY_KEY = READERS | {"team_admin", "internal_user", "internal_viewer", "plain"}
 
 ALLOWED: dict[str, frozenset[str]] = {
-    # keys: a team admin manages keys of its own team only; a plain key reads itself.
+    # keys: a team admin manages keys of its own team only; an internal user (the team admin's user
+    # is one) its own personal keys, an internal viewer reads them; a plain key reads itself.
     "POST /key/generate": TEAM_MANAGERS,  # with team_id=t-authz
     "POST /key/generate [other team]": WRITERS,
-    "POST /key/generate [no team]": WRITERS,
+    "POST /key/generate [no team]": WRITERS | {"team_admin", "internal_user"},  # an own key
+    "POST /key/update [internal user's key]": OWN_KEY_WRITERS,
+    "POST /key/delete [internal user's key]": OWN_KEY_WRITERS,
+    "POST /key/regenerate [internal user's key]": OWN_KEY_WRITERS,
+    "POST /key/block [internal user's key]": OWN_KEY_WRITERS,
+    "GET /key/info [internal user's key]": READERS | {"internal_user"},
+    "GET /key/info [internal viewer's key]": READERS | {"internal_viewer"},
     "POST /key/update": TEAM_MANAGERS,  # a key of t-authz
     "POST /key/update [other team's key]": WRITERS,
     "POST /key/delete": TEAM_MANAGERS,
@@ -51,7 +65,7 @@ ALLOWED: dict[str, frozenset[str]] = {
     "GET /key/info [own key]": ANY_KEY,  # the master key gets a 400: it has no key info
     "GET /key/info [t-authz key]": TEAM_READERS,
     "GET /key/info [other team's key]": READERS,
-    "GET /key/list": TEAM_READERS,  # a team admin sees its teams' keys
+    "GET /key/list": OWN_KEY_READERS,  # a team admin sees its teams' keys, an internal user its own
     "GET /key/list [other team]": READERS,
     "GET /key/health": ANY_KEY,
     # users, teams, organizations, customers, key groups: admins write, viewers read.
@@ -84,6 +98,21 @@ ALLOWED: dict[str, frozenset[str]] = {
     "POST /customer/unblock": WRITERS,
     "GET /customer/info": READERS,
     "GET /customer/list": TEAM_READERS,
+    # /end_user/* is LiteLLM's older name of /customer/*: the same handlers.
+    "POST /end_user/new": TEAM_MANAGERS,
+    "POST /end_user/update": WRITERS,
+    "POST /end_user/delete": WRITERS,
+    "POST /end_user/block": WRITERS,
+    "POST /end_user/unblock": WRITERS,
+    "GET /end_user/info": READERS,
+    "GET /end_user/list": TEAM_READERS,
+    # budgets: admins write, viewers read.
+    "POST /budget/new": WRITERS,
+    "POST /budget/update": WRITERS,
+    "POST /budget/delete": WRITERS,
+    "POST /budget/info": READERS,
+    "GET /budget/info": READERS,
+    "GET /budget/list": READERS,
     "POST /group/new": WRITERS,
     "POST /group/update": WRITERS,
     "POST /group/delete": WRITERS,
@@ -107,10 +136,20 @@ ALLOWED: dict[str, frozenset[str]] = {
 NOT_2XX = {("GET /key/info [own key]", "master"): 400}
 
 # Denied calls answer 403, except these: a key the caller may not see is a 404, like an unknown key.
+OWN_KEYS_ONLY = ("team_admin", "internal_user", "internal_viewer", "plain")
+"""Roles that see a key only when it is theirs (their own, their team's, their user's)."""
+
 DENIED_AS = {
-    **{("GET /key/info [other team's key]", role): 404 for role in ("team_admin", "plain")},
+    **{("GET /key/info [other team's key]", role): 404 for role in OWN_KEYS_ONLY},
+    **{("GET /key/info [t-authz key]", role): 404 for role in ("internal_user", "internal_viewer", "plain")},
     **{
-        (f"{method} /customer/{route}", "team_admin"): 404
+        (f"GET /key/info [{owner}'s key]", role): 404
+        for owner in ("internal user", "internal viewer")
+        for role in OWN_KEYS_ONLY
+    },
+    **{
+        (f"{method} /{kind}/{route}", "team_admin"): 404
+        for kind in ("customer", "end_user")
         for method, route in (
             ("POST", "update"),
             ("POST", "delete"),
@@ -119,7 +158,6 @@ DENIED_AS = {
             ("GET", "info"),
         )
     },
-    ("GET /key/info [t-authz key]", "plain"): 404,
 }
 
 ADMIN_ROUTES = [
@@ -131,7 +169,14 @@ ADMIN_ROUTES = [
         for r in ("new", "update", "delete", "member_add", "member_delete", "block", "unblock")
     ),
     *(f"POST /organization/{r}" for r in ("new", "update", "delete")),
-    *(f"POST /customer/{r}" for r in ("new", "update", "delete", "block", "unblock")),
+    *(
+        f"POST /{k}/{r}"
+        for k in ("customer", "end_user")
+        for r in ("new", "update", "delete", "block", "unblock")
+    ),
+    *(f"GET /end_user/{r}" for r in ("info", "list")),
+    *(f"POST /budget/{r}" for r in ("new", "update", "delete", "info")),
+    *(f"GET /budget/{r}" for r in ("info", "list")),
     *(f"POST /group/{r}" for r in ("new", "update", "delete")),
     *(f"POST /model/{r}" for r in ("new", "update", "delete")),
     *(
@@ -159,7 +204,7 @@ def _ok(response: httpx.Response) -> Any:
     return response.json()
 
 
-def _fresh_key(admin: httpx.Client, team: str = TEAM, **body: Any) -> str:
+def _fresh_key(admin: httpx.Client, team: str | None = TEAM, **body: Any) -> str:
     return str(_ok(admin.post("/key/generate", json={"team_id": team, **body}))["key"])
 
 
@@ -186,6 +231,7 @@ class World:
     organization: str
     customer: str
     group: str
+    budget: str
     model_id: str
     visible_model: str
     hidden_model: str
@@ -201,6 +247,10 @@ class World:
         """A fresh key of team."""
         return _fresh_key(self.admin, team)
 
+    def own_key(self, role: str) -> str:
+        """A fresh personal key (no team) of role's user."""
+        return _fresh_key(self.admin, None, user_id=self.users[role])
+
     def new(self, kind: str, id_field: str, **body: Any) -> str:
         """A fresh user, team, organization, customer or key group; returns its id."""
         return _fresh(self.admin, kind, id_field, **body)
@@ -214,7 +264,13 @@ class World:
 def world(stack: Stack, admin: httpx.Client) -> Iterator[World]:
     """Users with each role and their keys, team t-authz with its admin, keys in and out of it."""
     suffix = uuid.uuid4().hex[:8]
-    user_roles = {"proxy_admin": "proxy_admin", "viewer": "proxy_admin_viewer", "team_admin": "internal_user"}
+    user_roles = {
+        "proxy_admin": "proxy_admin",
+        "viewer": "proxy_admin_viewer",
+        "team_admin": "internal_user",
+        "internal_user": "internal_user",
+        "internal_viewer": "internal_user_viewer",
+    }
     users = {role: f"authz-{role}-{suffix}" for role in user_roles}
     for role, user_id in users.items():
         body = {"user_id": user_id, "user_role": user_roles[role], "auto_create_key": False}
@@ -244,6 +300,7 @@ def world(stack: Stack, admin: httpx.Client) -> Iterator[World]:
         organization=_fresh(admin, "organization", "organization_id"),
         customer=_fresh(admin, "customer", "user_id"),
         group=_fresh(admin, "group", "name"),
+        budget=str(_ok(admin.post("/budget/new", json={"max_budget": 10}))["budget_id"]),
         model_id=_fresh_model(admin),
         visible_model=visible,
         hidden_model=hidden,
@@ -299,6 +356,19 @@ def _key_generate(team: str | None) -> Callable[[World], Call]:
         return Call("POST", "/key/generate", body, state=lambda: w.read("/key/list", key_alias=alias))
 
     return build
+
+
+def _own_key_call(path: str, role: str, **extra: Any) -> Callable[[World], Call]:
+    def build(w: World) -> Call:
+        key = w.own_key(role)
+        body = {"keys": [key]} if path == "/key/delete" else {"key": key, **extra}
+        return Call("POST", path, body, state=lambda: w.read("/key/info", key=key))
+
+    return build
+
+
+def _own_key_info(role: str) -> Callable[[World], Call]:
+    return lambda w: Call("GET", "/key/info", params={"key": w.own_key(role)})
 
 
 def _key_unblock(w: World) -> Call:
@@ -405,6 +475,36 @@ def _customer_block(action: str) -> Callable[[World], Call]:
     return build
 
 
+def _as_end_user(build: Callable[[World], Call]) -> Callable[[World], Call]:
+    """The same call on /end_user/ instead of /customer/."""
+
+    def on_end_user(w: World) -> Call:
+        call = build(w)
+        return replace(call, path=call.path.replace("/customer/", "/end_user/"))
+
+    return on_end_user
+
+
+def _budget_new(w: World) -> Call:
+    budget_id = _uid("authz-budget")
+    return Call(
+        "POST", "/budget/new", {"budget_id": budget_id, "tpm_limit": 2},
+        state=lambda: w.read("/budget/info", budget_id=budget_id),
+    )  # fmt: skip
+
+
+def _budget_update(w: World) -> Call:
+    body = {"budget_id": w.budget, "rpm_limit": uuid.uuid4().int % 1000}
+    return Call("POST", "/budget/update", body, state=lambda: w.read("/budget/info", budget_id=w.budget))
+
+
+def _budget_delete(w: World) -> Call:
+    budget_id = str(_ok(w.admin.post("/budget/new", json={}))["budget_id"])
+    return Call(
+        "POST", "/budget/delete", {"id": budget_id}, state=lambda: w.read("/budget/info", budget_id=budget_id)
+    )
+
+
 def _model_new(w: World) -> Call:
     model_id = _uid("authz-model-id")
     body = {
@@ -431,6 +531,16 @@ def _get(path: str, **params: str) -> Callable[[World], Call]:
     return lambda w: Call("GET", path, params=params or None)
 
 
+CUSTOMER_REQUESTS: dict[str, Callable[[World], Call]] = {
+    "POST /customer/new": _entity_new("customer"),
+    "POST /customer/update": _entity_update("customer"),
+    "POST /customer/delete": _entity_delete("customer"),
+    "POST /customer/block": _customer_block("block"),
+    "POST /customer/unblock": _customer_block("unblock"),
+    "GET /customer/info": _entity_get("customer", "info"),
+    "GET /customer/list": _entity_get("customer", "list"),
+}
+
 REQUESTS: dict[str, Callable[[World], Call]] = {
     "POST /key/generate": _key_generate(TEAM),
     "POST /key/generate [other team]": _key_generate(OTHER_TEAM),
@@ -451,6 +561,14 @@ REQUESTS: dict[str, Callable[[World], Call]] = {
     "GET /key/list": _get("/key/list"),
     "GET /key/list [other team]": _get("/key/list", team_id=OTHER_TEAM),
     "GET /key/health": _get("/key/health"),
+    "POST /key/update [internal user's key]": _own_key_call(
+        "/key/update", "internal_user", metadata={"v": 1}
+    ),
+    "POST /key/delete [internal user's key]": _own_key_call("/key/delete", "internal_user"),
+    "POST /key/regenerate [internal user's key]": _own_key_call("/key/regenerate", "internal_user"),
+    "POST /key/block [internal user's key]": _own_key_call("/key/block", "internal_user"),
+    "GET /key/info [internal user's key]": _own_key_info("internal_user"),
+    "GET /key/info [internal viewer's key]": _own_key_info("internal_viewer"),
     "POST /team/member_add": _member_add(TEAM),
     "POST /team/member_add [other team]": _member_add(OTHER_TEAM),
     "POST /team/member_delete": _member_delete,
@@ -465,6 +583,16 @@ REQUESTS: dict[str, Callable[[World], Call]] = {
     **{f"POST /{kind}/delete": _entity_delete(kind) for kind in ENTITY_IDS},
     **{f"GET /{kind}/info": _entity_get(kind, "info") for kind in ENTITY_IDS if kind != "team"},
     **{f"GET /{kind}/list": _entity_get(kind, "list") for kind in ENTITY_IDS},
+    **{
+        case.replace("/customer/", "/end_user/"): _as_end_user(build)
+        for case, build in CUSTOMER_REQUESTS.items()
+    },
+    "POST /budget/new": _budget_new,
+    "POST /budget/update": _budget_update,
+    "POST /budget/delete": _budget_delete,
+    "POST /budget/info": lambda w: Call("POST", "/budget/info", {"budgets": [w.budget]}),
+    "GET /budget/info": lambda w: Call("GET", "/budget/info", params={"budget_id": w.budget}),
+    "GET /budget/list": _get("/budget/list"),
     "POST /model/new": _model_new,
     "POST /model/update": _model_update,
     "POST /model/delete": _model_delete,

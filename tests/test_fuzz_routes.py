@@ -27,12 +27,13 @@ ADMIN_WRITES = (
     "/team/member_add", "/team/member_delete", "/team/block", "/team/unblock", "/organization/new",
     "/organization/update", "/organization/delete", "/customer/new", "/customer/update",
     "/customer/delete", "/customer/block", "/customer/unblock", "/group/new", "/group/update",
-    "/group/delete", "/model/new", "/model/update", "/model/delete",
+    "/group/delete", "/model/new", "/model/update", "/model/delete", "/end_user/new", "/end_user/update",
+    "/budget/new", "/budget/update", "/budget/delete", "/budget/info",
 )  # fmt: skip
 ADMIN_READS = (
     "/key/info", "/key/list", "/user/info", "/user/list", "/team/info", "/team/list",
     "/organization/info", "/organization/list", "/customer/info", "/group/info", "/model/info",
-    "/spend/logs", "/audit", "/config/status",
+    "/spend/logs", "/audit", "/config/status", "/end_user/info", "/budget/info", "/budget/list",
 )  # fmt: skip
 INFERENCE = (
     "/v1/chat/completions", "/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/responses",
@@ -46,7 +47,9 @@ ADMIN_FIELDS = (
     "model_tpm_limit", "blocked", "allowed_routes", "guardrails", "user_email", "user_role", "teams",
     "team_alias", "members_with_roles", "member", "organization_alias", "alias", "allowed_models",
     "name", "routing_strategy", "model_name", "litellm_params", "model_info", "model_id", "id",
-    "auto_create_key", "team_ids", "organization_ids", "names",
+    "auto_create_key", "team_ids", "organization_ids", "names", "aliases", "spend", "budget_id", "budgets",
+    "grace_period", "key_type", "config", "permissions", "temp_budget_increase", "temp_budget_expiry",
+    "allowed_model_region", "default_model", "budget_reset_at", "model_max_budget", "password",
 )  # fmt: skip
 INFERENCE_FIELDS = (
     "model", "messages", "prompt", "input", "stream", "stream_options", "user", "tags", "metadata",
@@ -55,7 +58,7 @@ INFERENCE_FIELDS = (
 )  # fmt: skip
 QUERY_NAMES = (
     "key", "team_id", "user_id", "organization_id", "page", "page_size", "size", "model_id", "api_key",
-    "start_date", "end_date", "request_id", "end_user_id", "return_full_object", "key_alias",
+    "start_date", "end_date", "request_id", "end_user_id", "return_full_object", "key_alias", "budget_id",
 )  # fmt: skip
 TRICKY_STRINGS = (
     "", "\x00", "a\x00b", "sk-hydite-x", "*", "all-proxy-models", "fuzz-mock", "mock/x", "openai/x",

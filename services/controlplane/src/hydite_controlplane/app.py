@@ -22,6 +22,7 @@ from hydite_common.http import Handler, error_middleware, health_routes
 from hydite_common.keys import MASTER_KEY_SETTING, master_key_digest
 from hydite_controlplane.admin import (
     audit,
+    budgets,
     customers,
     key_groups,
     keys,
@@ -119,7 +120,9 @@ def build_app(settings: ControlplaneSettings) -> web.Application:
 
     app.cleanup_ctx.append(_database_and_streaming)
     app.add_routes(health_routes(readiness))
-    for module in (keys, models, users, teams, organizations, customers, key_groups, spend, audit, status):
+    for module in (
+        keys, models, users, teams, organizations, customers, budgets, key_groups, spend, audit, status,
+    ):  # fmt: skip
         app.add_routes(module.ROUTES)
     return app
 

@@ -4,6 +4,8 @@
 - a key whose user has role proxy_admin: everything but rotating the master key;
 - proxy_admin_viewer: read everything;
 - a team admin (role "admin" in a team's members_with_roles): keys and members of that team;
+- a key of an internal_user: also its user's own personal keys (create, change, delete, read), an
+  internal_user_viewer's: read them;
 - any other valid key: itself (/key/info, /key/health) and its own spend.
 """
 
@@ -50,6 +52,20 @@ class AdminCaller:
     role: Role
     key: VirtualKeyRow | None = None
     admin_team_ids: frozenset[str] = field(default_factory=frozenset)
+    user: UserRow | None = None  # the key's user, when it exists
+
+    @property
+    def own_user_id(self) -> str | None:
+        """The user whose own keys this caller reads (and, as an internal_user, writes): the key's
+        user when it exists and has an internal role; None for everyone else."""
+        if self.user is None or self.role not in (Role.INTERNAL_USER, Role.INTERNAL_USER_VIEWER):
+            return None
+        return self.user.user_id
+
+    @property
+    def writes_own_keys(self) -> bool:
+        """May create, change and delete its own user's personal keys (LiteLLM's internal_user)."""
+        return self.role is Role.INTERNAL_USER and self.own_user_id is not None
 
     @property
     def can_write(self) -> bool:
@@ -116,6 +132,7 @@ async def admin_caller(request: web.Request) -> AdminCaller:
             raise PermissionDeniedError(f"this key may not call {request.path}", code="route_not_allowed")
         role = Role.INTERNAL_USER
         admin_teams: frozenset[str] = frozenset()
+        user: UserRow | None = None
         if row.user_id:
             user = await session.get(UserRow, row.user_id)
             if user is not None:
@@ -123,7 +140,9 @@ async def admin_caller(request: web.Request) -> AdminCaller:
                     raise PermissionDeniedError("this key's user is blocked", code="user_blocked")
                 role = Role(user.user_role) if user.user_role in USER_ROLES else Role.INTERNAL_USER
             admin_teams = await teams_administered_by(row.user_id, session=session)
-    return AdminCaller(identity=f"key:{row.token[:12]}", role=role, key=row, admin_team_ids=admin_teams)
+    return AdminCaller(
+        identity=f"key:{row.token[:12]}", role=role, key=row, admin_team_ids=admin_teams, user=user
+    )
 
 
 def _well_formed(key: str) -> bool:

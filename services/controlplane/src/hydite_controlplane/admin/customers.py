@@ -1,5 +1,10 @@
 """Customers (end users of a customer application, named by a request's `user` field): their
-request schema and admin routes, including /customer/block and /customer/unblock.
+request schema (LiteLLM's NewCustomerRequest and UpdateCustomerRequest fields) and admin routes,
+including /customer/block and /customer/unblock; every route also answers under LiteLLM's older
+name, /end_user/.
+
+A customer may link a budget (`budget_id`); its answers show that budget, or the customer's own
+budget fields, as LiteLLM's `litellm_budget_table`. Null for a field means it is not set.
 
 An end-user id is unique within its scope: a team, an organization, or global (created by an
 admin). Every route works in one scope: the `team_id` or `organization_id` it is given, else the
@@ -10,9 +15,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any, Literal
 
 from aiohttp import web
-from pydantic import Field
+from pydantic import Field, model_validator
 from sqlalchemy import ColumnElement
 from sqlmodel import col, select, text
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -26,18 +32,43 @@ from hydite_common.errors import (
     UnprocessableEntityError,
 )
 from hydite_controlplane.admin.auth import AdminCaller, admin_caller
+from hydite_controlplane.admin.budgets import budget_public, require_budget
 from hydite_controlplane.admin.entities import Entity
 from hydite_controlplane.admin.responses import json_response
-from hydite_controlplane.admin.validation import AdminRequest, LimitFields, Name, page_of, read_request
+from hydite_controlplane.admin.stored_fields import derive_stored, shown_stored, stored_names
+from hydite_controlplane.admin.validation import (
+    AdminRequest,
+    JsonObject,
+    LimitFields,
+    Name,
+    Timestamp,
+    page_of,
+    read_request,
+)
 from hydite_controlplane.appkeys import SESSIONS
 from hydite_controlplane.models.common import utcnow
+from hydite_controlplane.models.deployments import DeploymentRow
 from hydite_controlplane.models.principals import CustomerRow, OrganizationRow, TeamRow
+from hydite_controlplane.store import budgets as budget_store
 from hydite_controlplane.store.resources import save_resources, write_resources
 
 
-class CustomerFields(LimitFields):
-    """Body of /customer/new and /customer/update; `user_id` is the end user's id (LiteLLM's name),
-    `team_id` or `organization_id` the scope it is unique in."""
+class CustomerStoredFields(AdminRequest):
+    """LiteLLM's customer fields Hydite keeps and shows but does not act on yet."""
+
+    allowed_model_region: Literal["eu", "us"] | None = None
+    default_model: Name | None = None
+    object_permission: JsonObject | None = None
+    model_max_budget: JsonObject | None = None
+    budget_reset_at: Timestamp | None = None
+
+
+CUSTOMER_STORED = stored_names(CustomerStoredFields)
+
+
+class CustomerFields(LimitFields, CustomerStoredFields):
+    """Body of /customer/update (and, with its own checks, /customer/new); `user_id` is the end
+    user's id (LiteLLM's name), `team_id` or `organization_id` the scope it is unique in."""
 
     user_id: Name | None = None
     team_id: Name | None = None
@@ -45,6 +76,18 @@ class CustomerFields(LimitFields):
     alias: Name | None = None
     allowed_models: list[str] | None = None
     blocked: bool | None = None
+    budget_id: Name | None = None
+    spend: float | None = Field(default=None, ge=0)
+
+
+class NewCustomerFields(CustomerFields):
+    """Body of /customer/new: a budget comes from budget_id or from the customer's own fields."""
+
+    @model_validator(mode="after")
+    def _one_budget(self) -> NewCustomerFields:
+        if self.max_budget is not None and self.budget_id is not None:
+            raise ValueError("set either 'max_budget' or 'budget_id', not both")
+        return self
 
 
 class CustomerRefs(AdminRequest):
@@ -55,9 +98,14 @@ class CustomerRefs(AdminRequest):
     organization_id: Name | None = None
 
 
+def _shown(row: CustomerRow, data: dict[str, Any]) -> dict[str, Any]:
+    return shown_stored(data)
+
+
 CUSTOMERS = Entity(
     "customer", "customers", CustomerRow, "customer_id", "user_id", CustomerFields, generate_id=False,
-    body_only=frozenset({"team_id", "organization_id"}),
+    body_only=frozenset({"team_id", "organization_id", *CUSTOMER_STORED}), null_keeps=True,
+    derive=derive_stored(CUSTOMER_STORED), shown=_shown,
 )  # fmt: skip
 """How a customer row is shown, audited and updated (the scope is part of its identity)."""
 
@@ -141,10 +189,50 @@ async def _load_all(
     return [await _load(session, scope, by_name[n], for_update=True) for n in sorted(by_name)]
 
 
+OWN_BUDGET_FIELDS = ("max_budget", "soft_budget", "max_parallel_requests", "tpm_limit", "rpm_limit")
+
+
+def _own_budget(row: CustomerRow) -> dict[str, Any] | None:
+    """The customer's own budget fields in the form of a budget, or None when it sets none."""
+    stored = row.extra_fields or {}
+    values: dict[str, Any] = {name: getattr(row, name) for name in OWN_BUDGET_FIELDS}
+    values["model_max_budget"] = stored.get("model_max_budget")
+    values["budget_duration"] = row.budget_duration
+    values["budget_reset_at"] = stored.get("budget_reset_at")
+    if all(value is None for value in values.values()):
+        return None
+    return {"budget_id": None, **values}
+
+
+async def shown_customers(session: AsyncSession, rows: Sequence[CustomerRow]) -> list[dict[str, Any]]:
+    """Customers as LiteLLM shows them: with `litellm_budget_table`, the linked budget (or the
+    customer's own budget fields)."""
+    linked = [r.budget_id for r in rows if r.budget_id]
+    budgets = {b.budget_id: b for b in await budget_store.budgets_by_id(linked, session=session)}
+    shown = []
+    for row in rows:
+        budget = budgets.get(row.budget_id) if row.budget_id else None
+        table = budget_public(budget) if budget is not None else _own_budget(row)
+        shown.append({**CUSTOMERS.public(row), "litellm_budget_table": table})
+    return shown
+
+
+async def _check_links(session: AsyncSession, row: CustomerRow, body: CustomerFields) -> None:
+    """The budget a customer links exists, and so does the default_model the body names (LiteLLM
+    refuses a default model the gateway does not serve)."""
+    await require_budget(row.budget_id, session=session)
+    if body.default_model:
+        served = select(DeploymentRow.model_id).where(DeploymentRow.model_name == body.default_model)
+        if (await session.exec(served.limit(1))).first() is None:
+            raise UnprocessableEntityError(
+                f"default_model: {body.default_model!r} is not a model of this gateway", param="default_model"
+            )
+
+
 async def new(request: web.Request) -> web.Response:
     """POST /customer/new: an end user of the caller's scope (or of team_id / organization_id)."""
     caller = await admin_caller(request)
-    body = await read_request(request, CustomerFields)
+    body = await read_request(request, NewCustomerFields)
     scope = customer_scope(caller, body.team_id, body.organization_id, write=True)
     if body.user_id is None:
         raise InvalidRequestError("user_id is required", param="user_id")
@@ -163,10 +251,12 @@ async def new(request: web.Request) -> web.Response:
         await _check_scope_exists(session, scope)
         if await session.get(CustomerRow, row.name) is not None:
             raise ConflictError(f"customer {body.user_id!r} already exists", param="user_id")
+        await _check_links(session, row, body)
         await save_resources(row, session=session)
         CUSTOMERS.record(session, caller, "new", row, None)
+        [shown] = await shown_customers(session, [row])
         await session.commit()
-    return json_response(CUSTOMERS.public(row))
+    return json_response(shown)
 
 
 async def update(request: web.Request) -> web.Response:
@@ -180,10 +270,12 @@ async def update(request: web.Request) -> web.Response:
         row = await _load(session, scope, body.user_id, for_update=True)
         before = CUSTOMERS.public(row)
         CUSTOMERS.apply(row, body)
+        await _check_links(session, row, body)
         await save_resources(row, session=session)
         CUSTOMERS.record(session, caller, "update", row, before)
+        [shown] = await shown_customers(session, [row])
         await session.commit()
-    return json_response(CUSTOMERS.public(row))
+    return json_response(shown)
 
 
 async def delete(request: web.Request) -> web.Response:
@@ -197,7 +289,9 @@ async def delete(request: web.Request) -> web.Response:
             CUSTOMERS.record(session, caller, "delete", row, CUSTOMERS.public(row))
         await write_resources(session=session, removals=rows)
         await session.commit()
-    return json_response({"deleted_customers": body.user_ids})
+    return json_response(
+        {"deleted_customers": body.user_ids, "message": f"deleted customers with ids: {body.user_ids}"}
+    )
 
 
 async def info(request: web.Request) -> web.Response:
@@ -211,7 +305,8 @@ async def info(request: web.Request) -> web.Response:
         raise InvalidRequestError("pass ?user_id=", param="user_id")
     async with request.app[SESSIONS]() as session:
         row = await _load(session, scope, customer_id, for_update=False)
-    return json_response(CUSTOMERS.public(row))
+        [shown] = await shown_customers(session, [row])
+    return json_response(shown)
 
 
 async def list_(request: web.Request) -> web.Response:
@@ -235,7 +330,8 @@ async def list_(request: web.Request) -> web.Response:
     query = select(CustomerRow).where(*where).order_by(text("created_at"), col(CustomerRow.name))
     async with request.app[SESSIONS]() as session:
         rows = (await session.exec(query.offset((page - 1) * size).limit(size))).all()
-    return json_response([CUSTOMERS.public(r) for r in rows])
+        shown = await shown_customers(session, rows)
+    return json_response(shown)
 
 
 async def _set_blocked(request: web.Request, blocked: bool) -> web.Response:
@@ -265,11 +361,15 @@ async def unblock(request: web.Request) -> web.Response:
 
 
 ROUTES = [
-    web.post("/customer/new", new),
-    web.post("/customer/update", update),
-    web.post("/customer/delete", delete),
-    web.get("/customer/info", info),
-    web.get("/customer/list", list_),
-    web.post("/customer/block", block),
-    web.post("/customer/unblock", unblock),
+    route
+    for prefix in ("/customer", "/end_user")
+    for route in (
+        web.post(f"{prefix}/new", new),
+        web.post(f"{prefix}/update", update),
+        web.post(f"{prefix}/delete", delete),
+        web.get(f"{prefix}/info", info),
+        web.get(f"{prefix}/list", list_),
+        web.post(f"{prefix}/block", block),
+        web.post(f"{prefix}/unblock", unblock),
+    )
 ]

@@ -1,10 +1,15 @@
 """Virtual keys: request schemas and the key routes (generate, update, delete, regenerate,
-block/unblock, info, list, health), and deleting keys along with their owner."""
+block/unblock, info, list, health), and deleting keys along with their owner.
+
+Who may write a key: an admin any key; a team admin the keys of its team's ordinary members; an
+internal user (LiteLLM's `internal_user`) its own personal keys, within its user's models and
+budget. An `internal_user_viewer` reads its own keys only.
+"""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -13,20 +18,25 @@ from aiohttp import web
 from pydantic import Field, field_validator, model_validator
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from hydite_common.allowlists import ALL_MODELS
 from hydite_common.errors import ConflictError, InvalidRequestError, NotFoundError, PermissionDeniedError
 from hydite_common.http import read_json_object
 from hydite_common.keys import generate_key, hash_key, key_or_hash_to_hash, mask_key
 from hydite_controlplane.admin.auth import AdminCaller, Role, admin_caller
+from hydite_controlplane.admin.budgets import require_budget
 from hydite_controlplane.admin.entities import row_public
 from hydite_controlplane.admin.key_groups import require_key_group
 from hydite_controlplane.admin.organizations import require_organization
 from hydite_controlplane.admin.responses import json_response
+from hydite_controlplane.admin.stored_fields import JsonList, shown_stored, stored_names, with_stored
 from hydite_controlplane.admin.updates import UpdateRules, apply_update
 from hydite_controlplane.admin.validation import (
     MAX_NAME,
     AdminRequest,
     Duration,
+    JsonObject,
     LimitFields,
+    ModelAliases,
     Name,
     Timestamp,
     page_of,
@@ -46,8 +56,47 @@ from hydite_controlplane.store.resources import delete_resources, save_resources
 CUSTOM_KEY_MIN_CHARS = 32
 
 
-class KeySettings(LimitFields):
-    """Fields of a key that generate, update and regenerate may set (LiteLLM names)."""
+LimitType = Literal["guaranteed_throughput", "best_effort_throughput", "dynamic"]
+
+KEY_TYPE_ROUTES: dict[str, list[str]] = {
+    "llm_api": ["llm_api_routes"],
+    "management": ["management_routes"],
+    "read_only": ["info_routes"],
+}
+"""LiteLLM's key_type -> the allowed_routes it gives the key ("default": no restriction)."""
+
+
+class KeyStoredFields(AdminRequest):
+    """LiteLLM's key fields Hydite keeps and shows but does not act on yet."""
+
+    agent_id: Name | None = None
+    allowed_cache_controls: list[Name] | None = None
+    config: JsonObject | None = None
+    permissions: JsonObject | None = None
+    model_max_budget: JsonObject | None = None
+    policies: list[Name] | None = None
+    prompts: list[Name] | None = None
+    object_permission: JsonObject | None = None
+    enforced_params: list[Name] | None = None
+    allowed_passthrough_routes: JsonList | None = None
+    allowed_vector_store_indexes: JsonList | None = None
+    rpm_limit_type: LimitType | None = None
+    tpm_limit_type: LimitType | None = None
+    router_settings: JsonObject | None = None
+    access_group_ids: list[Name] | None = None
+    send_invite_email: bool | None = None
+    key_type: Literal["llm_api", "management", "read_only", "default"] | None = None
+    auto_rotate: bool | None = None
+    rotation_interval: Duration | None = None
+    project_id: Name | None = None
+
+
+KEY_STORED = stored_names(KeyStoredFields)
+
+
+class KeySettings(LimitFields, KeyStoredFields):
+    """Fields of a key that generate, update and regenerate may set (LiteLLM names: its
+    GenerateKeyRequest, UpdateKeyRequest and RegenerateKeyRequest)."""
 
     key_alias: Name | None = None
     duration: Duration | None = None
@@ -61,6 +110,9 @@ class KeySettings(LimitFields):
     guardrails: list[str] | None = None
     allowed_routes: list[str] | None = None
     blocked: bool | None = None
+    aliases: ModelAliases | None = None
+    spend: float | None = Field(default=None, ge=0)
+    budget_id: Name | None = None
 
     @field_validator("key_alias")
     @classmethod
@@ -105,6 +157,14 @@ class UpdateKeyRequest(KeySettings):
     """Body of POST /key/update: the key (or its hash) and the fields to change."""
 
     key: str = Field(min_length=1)
+    temp_budget_increase: float | None = Field(default=None, ge=0)
+    temp_budget_expiry: Timestamp | None = None
+
+    @model_validator(mode="after")
+    def _temp_budget_together(self) -> UpdateKeyRequest:
+        if (self.temp_budget_increase is None) != (self.temp_budget_expiry is None):
+            raise ValueError("temp_budget_increase and temp_budget_expiry must be set together")
+        return self
 
 
 class RegenerateKeyRequest(KeySettings):
@@ -112,6 +172,8 @@ class RegenerateKeyRequest(KeySettings):
 
     key: str = Field(min_length=1)
     new_key: str | None = None
+    grace_period: Duration | None = None  # how long the old key keeps working; unset: not at all
+    new_master_key: str | None = None  # LiteLLM's master key rotation: refused, see regenerate
 
     @field_validator("new_key")
     @classmethod
@@ -140,7 +202,7 @@ class KeyRef(AdminRequest):
 
 def key_public(row: VirtualKeyRow) -> dict[str, Any]:
     """A key's settings as LiteLLM returns them (never the key itself)."""
-    return {
+    settings = {
         "token": row.token,
         "key_name": row.key_name,
         "key_alias": row.key_alias,
@@ -163,26 +225,45 @@ def key_public(row: VirtualKeyRow) -> dict[str, Any]:
         "guardrails": row.guardrails,
         "allowed_routes": row.allowed_routes,
         "blocked": row.blocked,
+        "aliases": row.aliases,
+        "spend": row.spend,
+        "budget_id": row.budget_id,
         "created_at": _iso(row.created_at),
         "updated_at": _iso(row.updated_at),
         "created_by": row.created_by,
     }
+    return shown_stored({**settings, "extra_fields": row.extra_fields})
 
 
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
-KEY_UPDATES = UpdateRules(not_columns=frozenset({"key", "new_key", "duration"}), null_clears=True)
-"""Key settings land on the row by name; null empties a list, a mapping or `blocked`."""
+UPDATE_STORED = frozenset({"temp_budget_increase", "temp_budget_expiry"})
+"""Stored-only fields of /key/update alone."""
+
+KEY_UPDATES = UpdateRules(
+    not_columns=frozenset(
+        {"key", "new_key", "duration", "grace_period", "new_master_key", *KEY_STORED, *UPDATE_STORED}
+    ),
+    null_clears=True,
+)
+"""Key settings land on the row by name; null empties a list, a mapping or `blocked`, and zeroes
+spend."""
 
 
 def apply_key_settings(row: VirtualKeyRow, body: KeySettings) -> None:
     """Copy the fields the body set onto the row (unset fields keep their value); a duration sets
-    `expires` from now."""
+    `expires` from now, a key_type other than "default" its routes, LiteLLM's other fields land in
+    extra_fields."""
     derived: dict[str, Any] = {}
     if "duration" in body.model_fields_set:
         derived["expires"] = utcnow() + parse_duration(body.duration) if body.duration else None
+    if body.key_type in KEY_TYPE_ROUTES:
+        derived["allowed_routes"] = KEY_TYPE_ROUTES[body.key_type]
+    stored = KEY_STORED | (UPDATE_STORED & type(body).model_fields.keys())
+    if stored & body.model_fields_set:
+        derived["extra_fields"] = with_stored(row.extra_fields, body, stored)
     apply_update(row, body, KEY_UPDATES, derived=derived)
 
 
@@ -216,6 +297,7 @@ async def _check_references(
                 )
         await require_organization(row.organization_id, session=session)
         await require_key_group(row.key_group, session=session)
+        await require_budget(row.budget_id, session=session)
         if row.key_alias is not None and await key_store.alias_taken(
             row.key_alias, session=session, other_than=row.token
         ):
@@ -258,33 +340,82 @@ async def _load_key(session: AsyncSession, key_or_hash: str, *, for_update: bool
     return row
 
 
-async def _may_manage(session: AsyncSession, caller: AdminCaller, row: VirtualKeyRow) -> None:
-    """403 unless the caller is an admin, or an admin of the key's team and the key's user (if any)
-    is an ordinary user: a team admin may not touch a key that carries more rights than its own."""
+OWNER_FIELDS = ("user_id", "team_id", "organization_id", "key_group", "budget_id", "spend")
+"""What places a key and counts against it: only an admin (or a team admin, within its team) sets
+these; an internal user's own key keeps them as they were."""
+
+
+async def _may_manage(session: AsyncSession, caller: AdminCaller, row: VirtualKeyRow) -> bool:
+    """403 unless the caller may change this key: an admin; an admin of the key's team, when the
+    key's user (if any) is an ordinary user (a team admin may not touch a key that carries more
+    rights than its own); or the internal user a personal key (no team) belongs to. True when the
+    caller changes it as its own key."""
+    if caller.can_write:
+        return False
+    if row.team_id is None and row.user_id is not None and row.user_id == caller.own_user_id:
+        if not caller.writes_own_keys:
+            raise PermissionDeniedError(
+                "an internal_user_viewer may read its own keys, not change them", code="read_only_user"
+            )
+        return True
     caller.require_team(row.team_id)
-    if caller.can_write or row.user_id is None:
-        return
+    if row.user_id is None:
+        return False
     user = await session.get(UserRow, row.user_id)
     if user is not None and user.user_role not in (Role.INTERNAL_USER, Role.INTERNAL_USER_VIEWER):
         raise PermissionDeniedError(
             "a team admin may only manage keys of ordinary members", code="team_admin_only"
         )
+    return False
 
 
-def _blocker(caller: AdminCaller) -> str:
-    """How a block by this caller is recorded on the key."""
-    return caller.role.value if caller.can_write else "team_admin"
+def _owner_fields(row: VirtualKeyRow) -> dict[str, Any]:
+    return {name: getattr(row, name) for name in OWNER_FIELDS}
 
 
-def set_blocked(caller: AdminCaller, row: VirtualKeyRow, blocked: bool) -> None:
-    """Block or unblock the key, remembering who blocked it; a team admin may not lift an admin's
-    block (nor one from before blocks were attributed, which counts as an admin's)."""
-    if not blocked and row.blocked and not caller.can_write and row.blocked_by != "team_admin":
+def _check_own_key(caller: AdminCaller, row: VirtualKeyRow, was: dict[str, Any]) -> None:
+    """403 unless an internal user's own key stays its own personal key (OWNER_FIELDS as `was`),
+    within its user's models and max_budget."""
+    user = caller.user
+    assert user is not None  # writes_own_keys
+    for name in OWNER_FIELDS:
+        if getattr(row, name) != was[name]:
+            raise PermissionDeniedError(
+                f"{name}: only an admin sets this on a key; an internal user's keys are its own",
+                code="own_keys_only", param=name,
+            )  # fmt: skip
+    if user.models and ALL_MODELS.isdisjoint(user.models):
+        outside = [m for m in row.models if m not in user.models]
+        if outside:
+            raise PermissionDeniedError(
+                f"models {outside} are not among your user's models", code="own_keys_only", param="models"
+            )
+    if user.max_budget is not None and row.max_budget is not None and row.max_budget > user.max_budget:
         raise PermissionDeniedError(
-            "this key was blocked by an admin; only an admin may unblock it", code="team_admin_only"
+            f"max_budget may be at most your user's max_budget ({user.max_budget})",
+            code="own_keys_only", param="max_budget",
+        )  # fmt: skip
+
+
+def _blocker(caller: AdminCaller, own: bool) -> str:
+    """How a block by this caller is recorded on the key."""
+    if caller.can_write:
+        return caller.role.value
+    return "user" if own else "team_admin"
+
+
+def set_blocked(caller: AdminCaller, row: VirtualKeyRow, blocked: bool, *, own: bool = False) -> None:
+    """Block or unblock the key, remembering who blocked it. A team admin may lift only its own
+    kind's block or a user's (never an admin's, nor one from before blocks were attributed, which
+    counts as an admin's); an internal user only its own."""
+    liftable = {"user"} if own else {"team_admin", "user"}
+    if not blocked and row.blocked and not caller.can_write and row.blocked_by not in liftable:
+        raise PermissionDeniedError(
+            "this key was blocked by someone with more rights; only they or an admin may unblock it",
+            code="team_admin_only",
         )
     if blocked and not row.blocked:
-        row.blocked_by = _blocker(caller)
+        row.blocked_by = _blocker(caller, own)
     elif not blocked:
         row.blocked_by = None
     row.blocked = blocked
@@ -294,18 +425,25 @@ async def generate(request: web.Request) -> web.Response:
     """POST /key/generate: a new virtual key, returned once in plaintext, stored as its hash."""
     caller = await admin_caller(request)
     body = await read_request(request, GenerateKeyRequest)
-    if body.team_id is None:
-        caller.require_write()
-    else:
+    own = body.team_id is None and not caller.can_write
+    if body.team_id is not None:
         caller.require_team(body.team_id)
+    elif own and not caller.writes_own_keys:
+        caller.require_write()
     key = body.key or generate_key()
     now = utcnow()
     row = VirtualKeyRow(
         token=hash_key(key), key_name=mask_key(key), created_at=now, created_by=caller.identity
     )
     apply_key_settings(row, body)
+    if own:
+        # An internal user's key is its own unless it names another user (refused below).
+        was = {**_owner_fields(VirtualKeyRow(token="", key_name="")), "user_id": caller.own_user_id}
+        if row.user_id is None:
+            row.user_id = caller.own_user_id
+        _check_own_key(caller, row, was)
     if row.blocked:
-        row.blocked_by = _blocker(caller)
+        row.blocked_by = _blocker(caller, own)
     async with request.app[SESSIONS]() as session:
         if await key_store.get_key(row.token, session=session) is not None:
             raise ConflictError("this key already exists", param="key")
@@ -319,20 +457,31 @@ async def generate(request: web.Request) -> web.Response:
     return json_response({"key": key, **key_public(row), "token_id": row.token})
 
 
+def _apply_change(caller: AdminCaller, row: VirtualKeyRow, body: KeySettings, own: bool) -> None:
+    """Apply body to a key the caller may manage (as its own when `own`) and check the result: a
+    block is recorded by who set it, a team admin's key stays in its teams, an internal user's
+    key stays its own."""
+    was = _owner_fields(row)
+    was_blocked = row.blocked
+    apply_key_settings(row, body)
+    if "blocked" in body.model_fields_set:
+        row.blocked = was_blocked
+        set_blocked(caller, row, bool(body.blocked), own=own)
+    if own:
+        _check_own_key(caller, row, was)
+    else:
+        caller.require_team(row.team_id)
+
+
 async def update(request: web.Request) -> web.Response:
     """POST /key/update: change the fields given; the key keeps its secret."""
     caller = await admin_caller(request)
     body = await read_request(request, UpdateKeyRequest)
     async with request.app[SESSIONS]() as session:
         row = await _load_key(session, body.key, for_update=True)
-        await _may_manage(session, caller, row)
+        own = await _may_manage(session, caller, row)
         before = key_public(row)
-        was_blocked = row.blocked
-        apply_key_settings(row, body)
-        if "blocked" in body.model_fields_set:
-            row.blocked = was_blocked
-            set_blocked(caller, row, bool(body.blocked))
-        caller.require_team(row.team_id)
+        _apply_change(caller, row, body, own)
         await _check_references(session, caller, row, body)
         await save_resources(row, session=session)
         record_audit(
@@ -344,28 +493,35 @@ async def update(request: web.Request) -> web.Response:
 
 
 async def regenerate(request: web.Request) -> web.Response:
-    """POST /key/regenerate or /key/{key}/regenerate: new secret, same settings, old key dead at once."""
+    """POST /key/regenerate or /key/{key}/regenerate: new secret, same settings; the old key stops
+    working at once, or after `grace_period`."""
     caller = await admin_caller(request)
     body = validate(RegenerateKeyRequest, await _body_with_path_key(request))
+    if body.new_master_key is not None:
+        raise InvalidRequestError(
+            "the master key is HYDITE_MASTER_KEY; change it in the control plane's settings",
+            param="new_master_key",
+        )
     new_key = body.new_key or generate_key()
     async with request.app[SESSIONS]() as session:
         old = await _load_key(session, body.key, for_update=True)
-        await _may_manage(session, caller, old)
+        own = await _may_manage(session, caller, old)
         before = key_public(old)
         fresh = VirtualKeyRow.model_validate(old.model_dump())
         fresh.token, fresh.key_name = hash_key(new_key), mask_key(new_key)
-        apply_key_settings(fresh, body)
-        if "blocked" in body.model_fields_set:
-            fresh.blocked = old.blocked
-            set_blocked(caller, fresh, bool(body.blocked))
-        caller.require_team(fresh.team_id)
+        _apply_change(caller, fresh, body, own)
         if await key_store.get_key(fresh.token, session=session) is not None:
             raise ConflictError("the new key already exists", param="new_key")
         # The alias moves to the new key; free it before the uniqueness check.
         old.key_alias = None
         await session.flush()
         await _check_references(session, caller, fresh, body)
-        await write_resources(session=session, removals=[old], upserts=[fresh])
+        if body.grace_period:
+            ends = utcnow() + parse_duration(body.grace_period)
+            old.expires = min(old.expires, ends) if old.expires else ends
+            await save_resources(old, fresh, session=session)
+        else:
+            await write_resources(session=session, removals=[old], upserts=[fresh])
         record_audit(
             session=session, actor=caller.identity, action="key.regenerate", object_type="key",
             object_id=fresh.token, before=before, after=key_public(fresh),
@@ -428,6 +584,7 @@ class KeyOwner:
 
     id_column: Literal["user_id", "team_id"]
     info_field: str  # where the owner's own row appears in its info response
+    public: Callable[[Any], dict[str, Any]] = row_public  # the owner's row as its info shows it
 
     async def delete_keys(
         self, session: AsyncSession, caller: AdminCaller, owners: list[Any]
@@ -450,7 +607,7 @@ class KeyOwner:
         if not (caller.can_read or (self.id_column == "team_id" and caller.manages_team(owner.team_id))):
             own_user = caller.key.user_id if caller.key is not None else None
             keys = [k for k in keys if k.token == caller.key_hash or (own_user and k.user_id == own_user)]
-        return {"keys": [key_public(k) for k in keys], self.info_field: row_public(owner)}
+        return {"keys": [key_public(k) for k in keys], self.info_field: self.public(owner)}
 
 
 async def _set_blocked(request: web.Request, blocked: bool) -> web.Response:
@@ -458,9 +615,9 @@ async def _set_blocked(request: web.Request, blocked: bool) -> web.Response:
     body = await read_request(request, KeyRef)
     async with request.app[SESSIONS]() as session:
         row = await _load_key(session, body.key, for_update=True)
-        await _may_manage(session, caller, row)
+        own = await _may_manage(session, caller, row)
         before = key_public(row)
-        set_blocked(caller, row, blocked)
+        set_blocked(caller, row, blocked, own=own)
         row.updated_at = utcnow()
         await save_resources(row, session=session)
         record_audit(
@@ -495,15 +652,22 @@ async def info(request: web.Request) -> web.Response:
             row = await _load_key(session, asked)
             # A key the caller may not see is answered exactly like one that does not exist, so no
             # caller can probe which keys exist.
-            if not (caller.can_read or own or caller.manages_team(row.team_id)):
+            if not (caller.can_read or own or caller.manages_team(row.team_id) or _owns(caller, row)):
                 raise _key_not_found()
     return json_response({"key": row.token, "info": key_public(row)})
 
 
+def _owns(caller: AdminCaller, row: VirtualKeyRow) -> bool:
+    """Whether the key belongs to the internal user (or viewer) calling."""
+    return caller.own_user_id is not None and row.user_id == caller.own_user_id
+
+
 async def list_(request: web.Request) -> web.Response:
-    """GET /key/list: keys page by page, filtered by user, team, organization or alias."""
+    """GET /key/list: keys page by page, filtered by user, team, organization or alias; a team
+    admin sees its teams' keys, an internal user (or viewer) its own."""
     caller = await admin_caller(request)
     team_id = request.query.get("team_id")
+    user_id = request.query.get("user_id")
     if caller.can_read:
         team_ids = [team_id] if team_id else None
     elif caller.admin_team_ids:
@@ -512,6 +676,10 @@ async def list_(request: web.Request) -> web.Response:
                 "you may only list keys of teams you administer", code="team_admin_only"
             )
         team_ids = [team_id] if team_id else sorted(caller.admin_team_ids)
+    elif caller.own_user_id is not None:
+        if team_id or user_id not in (None, caller.own_user_id):
+            raise PermissionDeniedError("you may only list your own keys", code="own_keys_only")
+        team_ids, user_id = None, caller.own_user_id
     else:
         raise PermissionDeniedError("listing keys needs an admin or a team admin", code="admin_only")
     page, size = page_of(request)
@@ -519,7 +687,7 @@ async def list_(request: web.Request) -> web.Response:
     async with request.app[SESSIONS]() as session:
         rows, total = await key_store.list_keys(
             session=session,
-            user_id=request.query.get("user_id"),
+            user_id=user_id,
             team_ids=team_ids,
             organization_id=request.query.get("organization_id"),
             key_alias=request.query.get("key_alias"),

@@ -28,7 +28,8 @@ class UpdateRules:
     columns: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({"metadata": "metadata_"}))
     """Request field -> column, where the names differ."""
     null_clears: bool = False
-    """Null for a column that cannot hold it: True sets the empty value ([], {}, False), False is a 422."""
+    """Null for a column that cannot hold it: True sets the column's default ([], {}, False, the
+    default role), False is a 422."""
     null_keeps: bool = False
     """Null for a column that cannot hold it leaves the column as it is (a new row: its default), as
     LiteLLM's bodies use null for "not set"; wins over null_clears."""
@@ -62,7 +63,7 @@ def apply_update(
             if not rules.null_clears:
                 param = rules.param_prefix + name
                 raise UnprocessableEntityError(rules.null_message.format(param=param), param=param)
-            value = type(getattr(row, column))()
+            value = row_fields[column].get_default(call_default_factory=True)
         elif isinstance(value, list):
             value = [v.model_dump(exclude_none=True) if isinstance(v, BaseModel) else v for v in value]
         changes[column] = value

@@ -147,6 +147,12 @@ def check_json_field(value: dict[str, Any]) -> dict[str, Any]:
 JsonObject = Annotated[dict[str, Any], AfterValidator(check_json_field)]
 """A free-form JSON object field (metadata, model_info): every value within the bounds."""
 
+ModelName = Annotated[str, Field(min_length=1, max_length=MAX_NAME)]
+"""A model name a request may ask for."""
+
+ModelAliases = Annotated[dict[ModelName, ModelName], AfterValidator(check_json_field)]
+"""LiteLLM's `aliases`: a requested model name -> the model that serves it."""
+
 
 class AdminRequest(BaseModel):
     """Base of admin request bodies: unknown fields are an error, floats must be finite."""

@@ -2,6 +2,7 @@
 
 from hydite_common.spend_tables import SpendLog
 from hydite_controlplane.models.audit import AuditEntry
+from hydite_controlplane.models.budgets import BudgetRow
 from hydite_controlplane.models.config import ConfigChange, ConfigNode
 from hydite_controlplane.models.deployments import DeploymentRow
 from hydite_controlplane.models.keys import VirtualKeyRow
@@ -15,6 +16,7 @@ from hydite_controlplane.models.principals import (
 
 __all__ = [
     "AuditEntry",
+    "BudgetRow",
     "ConfigChange",
     "ConfigNode",
     "CustomerRow",

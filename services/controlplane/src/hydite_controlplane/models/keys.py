@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import DateTime
 from sqlalchemy.dialects.postgresql import JSONB
@@ -33,3 +34,8 @@ class VirtualKeyRow(LimitColumns, RecordColumns, table=True):
     # may not lift an admin's block.
     blocked_by: str | None = None
     expires: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    # A requested model name -> the model that serves it (LiteLLM's key aliases).
+    aliases: dict[str, str] = Field(default_factory=dict, sa_type=JSONB)
+    spend: float = 0.0
+    budget_id: str | None = Field(default=None, index=True)
+    extra_fields: dict[str, Any] = Field(default_factory=dict, sa_type=JSONB)  # LiteLLM fields, stored only

@@ -22,6 +22,10 @@ class UserRow(LimitColumns, RecordColumns, table=True):
     teams: list[str] = Field(default_factory=list, sa_type=JSONB)
     models: list[str] = Field(default_factory=list, sa_type=JSONB)
     blocked: bool = False
+    # Model aliases every key of the user has (its team's and its own aliases win).
+    aliases: dict[str, str] = Field(default_factory=dict, sa_type=JSONB)
+    spend: float = 0.0
+    extra_fields: dict[str, Any] = Field(default_factory=dict, sa_type=JSONB)
 
 
 class TeamRow(LimitColumns, RecordColumns, table=True):
@@ -39,6 +43,7 @@ class TeamRow(LimitColumns, RecordColumns, table=True):
     blocked: bool = False
     model_aliases: dict[str, str] = Field(default_factory=dict, sa_type=JSONB)
     extra_fields: dict[str, Any] = Field(default_factory=dict, sa_type=JSONB)
+    budget_id: str | None = Field(default=None, index=True)
 
 
 class OrganizationRow(LimitColumns, RecordColumns, table=True):
@@ -71,6 +76,9 @@ class CustomerRow(LimitColumns, RecordColumns, table=True):
     alias: str | None = None
     allowed_models: list[str] = Field(default_factory=list, sa_type=JSONB)
     blocked: bool = False
+    spend: float = 0.0
+    budget_id: str | None = Field(default=None, index=True)
+    extra_fields: dict[str, Any] = Field(default_factory=dict, sa_type=JSONB)
 
 
 class KeyGroupRow(LimitColumns, RecordColumns, table=True):
