@@ -20,6 +20,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from hydite_common.http import read_json_object
 from hydite_controlplane.admin.auth import AdminCaller, admin_caller
+from hydite_controlplane.admin.budgets import require_budget
 from hydite_controlplane.admin.entities import Entity, entity_routes, row_public
 from hydite_controlplane.admin.key_groups import require_key_group
 from hydite_controlplane.admin.keys import KeyOwner
@@ -97,6 +98,7 @@ class TeamFields(LimitFields, TeamStoredFields):
     members_with_roles: list[TeamMember] | None = None
     blocked: bool | None = None
     model_aliases: ModelAliases | None = None
+    budget_id: Name | None = None  # a budget (/budget/new) the team links to
 
 
 class MemberAddRequest(AdminRequest):
@@ -164,6 +166,7 @@ def team_memberships(team: TeamRow, user_ids: set[str] | None = None) -> list[di
 async def _check_refs(session: AsyncSession, team: TeamRow) -> None:
     await require_organization(team.organization_id, session=session)
     await require_key_group(team.key_group, session=session)
+    await require_budget(team.budget_id, session=session)
 
 
 async def members_by_email(session: AsyncSession, caller: AdminCaller, team: TeamRow) -> list[SQLModel]:
