@@ -80,6 +80,8 @@ ALLOWED: dict[str, frozenset[str]] = {
     "POST /team/member_add": TEAM_MANAGERS,
     "POST /team/member_add [other team]": WRITERS,
     "POST /team/member_delete": TEAM_MANAGERS,
+    "POST /team/member_update": TEAM_MANAGERS,
+    "POST /team/member_update [other team]": WRITERS,
     "POST /team/block": WRITERS,
     "POST /team/unblock": WRITERS,
     "GET /team/info": TEAM_READERS,
@@ -88,6 +90,10 @@ ALLOWED: dict[str, frozenset[str]] = {
     "POST /organization/new": WRITERS,
     "POST /organization/update": WRITERS,
     "POST /organization/delete": WRITERS,
+    "DELETE /organization/delete": WRITERS,
+    "POST /organization/member_add": WRITERS,
+    "POST /organization/member_update": WRITERS,
+    "POST /organization/member_delete": WRITERS,
     "GET /organization/info": READERS,
     "GET /organization/list": READERS,
     # A team admin keeps end users of its own team (a global one is not in its scope: 404).
@@ -120,10 +126,14 @@ ALLOWED: dict[str, frozenset[str]] = {
     "GET /group/list": READERS,
     # models: admins write; every key reads the models it may call.
     "POST /model/new": WRITERS,
+    "POST /model/new [team model]": TEAM_MANAGERS,  # model_info.team_id=t-authz
+    "POST /model/new [other team's model]": WRITERS,
     "POST /model/update": WRITERS,
     "POST /model/delete": WRITERS,
     "GET /model/info": ANY_KEY,
     "GET /v1/model/info": ANY_KEY,
+    "GET /v2/model/info": ANY_KEY,
+    "GET /model_group/info": ANY_KEY,
     # spend, audit, config status.
     "GET /spend/logs": ANY_KEY,  # a plain key sees its own rows only
     "GET /spend/logs [another key's api_key]": READERS,
@@ -166,9 +176,22 @@ ADMIN_ROUTES = [
     *(f"POST /user/{r}" for r in ("new", "update", "delete")),
     *(
         f"POST /team/{r}"
-        for r in ("new", "update", "delete", "member_add", "member_delete", "block", "unblock")
+        for r in (
+            "new",
+            "update",
+            "delete",
+            "member_add",
+            "member_delete",
+            "member_update",
+            "block",
+            "unblock",
+        )
     ),
-    *(f"POST /organization/{r}" for r in ("new", "update", "delete")),
+    *(
+        f"POST /organization/{r}"
+        for r in ("new", "update", "delete", "member_add", "member_update", "member_delete")
+    ),
+    "DELETE /organization/delete",
     *(
         f"POST /{k}/{r}"
         for k in ("customer", "end_user")
@@ -186,6 +209,8 @@ ADMIN_ROUTES = [
     ),
     "GET /model/info",
     "GET /v1/model/info",
+    "GET /v2/model/info",
+    "GET /model_group/info",
     "GET /spend/logs",
     "GET /audit",
     "GET /config/status",
@@ -454,6 +479,42 @@ def _member_delete(w: World) -> Call:
     return Call("POST", "/team/member_delete", body, state=lambda: w.read("/team/info", team_id=TEAM))
 
 
+def _member_update(team: str) -> Callable[[World], Call]:
+    def build(w: World) -> Call:
+        member = _uid("authz-member")
+        _ok(w.admin.post("/team/member_add", json={"team_id": team, "member": {"user_id": member}}))
+        body = {"team_id": team, "user_id": member, "role": "admin", "max_budget_in_team": 1.0}
+        return Call("POST", "/team/member_update", body, state=lambda: w.read("/team/info", team_id=team))
+
+    return build
+
+
+def _org_member(action: str) -> Callable[[World], Call]:
+    def build(w: World) -> Call:
+        org, member = w.organization, _uid("authz-member")
+        adding: dict[str, Any] = {
+            "organization_id": org,
+            "member": {"user_id": member, "role": "internal_user"},
+        }
+        if action != "add":
+            _ok(w.admin.post("/organization/member_add", json=adding))
+        body: dict[str, Any] = {
+            "add": adding,
+            "update": {"organization_id": org, "user_id": member, "role": "org_admin"},
+            "delete": {"organization_id": org, "user_id": member},
+        }[action]
+        state = lambda: w.read("/organization/info", organization_id=org)  # noqa: E731
+        return Call("POST", f"/organization/member_{action}", body, state=state)
+
+    return build
+
+
+def _org_delete_by_delete(w: World) -> Call:
+    org = w.new("organization", "organization_id")
+    state = lambda: w.read("/organization/info", organization_id=org)  # noqa: E731
+    return Call("DELETE", "/organization/delete", {"organization_ids": [org]}, state=state)
+
+
 def _team_block(action: str) -> Callable[[World], Call]:
     def build(w: World) -> Call:
         team = w.new("team", "team_id", blocked=action == "unblock")
@@ -515,6 +576,19 @@ def _model_new(w: World) -> Call:
     return Call("POST", "/model/new", body, state=lambda: w.read("/model/info", model_id=model_id))
 
 
+def _team_model_new(team: str) -> Callable[[World], Call]:
+    def build(w: World) -> Call:
+        model_id = _uid("authz-team-model-id")
+        body = {
+            "model_name": _uid("authz-team-model"),
+            "litellm_params": {"model": "mock/authz"},
+            "model_info": {"id": model_id, "team_id": team},
+        }
+        return Call("POST", "/model/new", body, state=lambda: w.read("/model/info", model_id=model_id))
+
+    return build
+
+
 def _model_update(w: World) -> Call:
     body = {"model_id": w.model_id, "model_info": {"touched": uuid.uuid4().hex}}
     return Call("POST", "/model/update", body, state=lambda: w.read("/model/info", model_id=w.model_id))
@@ -572,6 +646,12 @@ REQUESTS: dict[str, Callable[[World], Call]] = {
     "POST /team/member_add": _member_add(TEAM),
     "POST /team/member_add [other team]": _member_add(OTHER_TEAM),
     "POST /team/member_delete": _member_delete,
+    "POST /team/member_update": _member_update(TEAM),
+    "POST /team/member_update [other team]": _member_update(OTHER_TEAM),
+    "POST /organization/member_add": _org_member("add"),
+    "POST /organization/member_update": _org_member("update"),
+    "POST /organization/member_delete": _org_member("delete"),
+    "DELETE /organization/delete": _org_delete_by_delete,
     "POST /team/block": _team_block("block"),
     "POST /team/unblock": _team_block("unblock"),
     "GET /team/info": _get("/team/info", team_id=TEAM),
@@ -594,10 +674,14 @@ REQUESTS: dict[str, Callable[[World], Call]] = {
     "GET /budget/info": lambda w: Call("GET", "/budget/info", params={"budget_id": w.budget}),
     "GET /budget/list": _get("/budget/list"),
     "POST /model/new": _model_new,
+    "POST /model/new [team model]": _team_model_new(TEAM),
+    "POST /model/new [other team's model]": _team_model_new(OTHER_TEAM),
     "POST /model/update": _model_update,
     "POST /model/delete": _model_delete,
     "GET /model/info": _get("/model/info"),
     "GET /v1/model/info": _get("/v1/model/info"),
+    "GET /v2/model/info": _get("/v2/model/info"),
+    "GET /model_group/info": _get("/model_group/info"),
     "GET /spend/logs": _get("/spend/logs"),
     "GET /spend/logs [another key's api_key]": lambda w: Call(
         "GET", "/spend/logs", params={"api_key": w.team_key}

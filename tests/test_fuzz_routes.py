@@ -22,6 +22,8 @@ from hydite_common.devstack import Stack, StackConfig
 from tests.harness import ok_post, synced
 
 ADMIN_WRITES = (
+    "/team/member_update", "/organization/member_add", "/organization/member_update",
+    "/organization/member_delete",
     "/key/generate", "/key/update", "/key/delete", "/key/regenerate", "/key/block", "/key/unblock",
     "/user/new", "/user/update", "/user/delete", "/team/new", "/team/update", "/team/delete",
     "/team/member_add", "/team/member_delete", "/team/block", "/team/unblock", "/organization/new",
@@ -31,6 +33,7 @@ ADMIN_WRITES = (
     "/budget/new", "/budget/update", "/budget/delete", "/budget/info",
 )  # fmt: skip
 ADMIN_READS = (
+    "/v2/model/info", "/model_group/info",
     "/key/info", "/key/list", "/user/info", "/user/list", "/team/info", "/team/list",
     "/organization/info", "/organization/list", "/customer/info", "/group/info", "/model/info",
     "/spend/logs", "/audit", "/config/status", "/end_user/info", "/budget/info", "/budget/list",
@@ -41,6 +44,8 @@ INFERENCE = (
     "/v1/engines/fuzz-mock/chat/completions",
 )  # fmt: skip
 ADMIN_FIELDS = (
+    "model_aliases", "max_budget_in_team", "max_budget_in_organization", "role", "router_settings",
+    "object_permission", "team_member_budget",
     "key", "keys", "key_alias", "key_aliases", "new_key", "duration", "expires", "models", "key_group",
     "user_id", "user_ids", "team_id", "organization_id", "tags", "metadata", "max_budget", "soft_budget",
     "budget_duration", "rpm_limit", "tpm_limit", "max_parallel_requests", "model_rpm_limit",
@@ -57,6 +62,7 @@ INFERENCE_FIELDS = (
     "response_format", "query", "documents", "voice", "instructions", "size", "mock_response",
 )  # fmt: skip
 QUERY_NAMES = (
+    "model_group", "search", "modelId", "sortBy", "sortOrder",
     "key", "team_id", "user_id", "organization_id", "page", "page_size", "size", "model_id", "api_key",
     "start_date", "end_date", "request_id", "end_user_id", "return_full_object", "key_alias", "budget_id",
 )  # fmt: skip

@@ -18,14 +18,13 @@ def _key_group(caller: Caller) -> tuple[str, pb.KeyGroup | None]:
     return name, caller.snapshot.key_groups.get(name) if name else None
 
 
-def allowlists(caller: Caller, *, with_team: bool = True) -> list[Sequence[str]]:
-    """Every allowlist that applies to the caller's key: its own, its user's, its team's (unless
-    with_team is False: for a model the team added itself), its key group's and its organization's;
-    a model must pass all of them."""
+def allowlists(caller: Caller) -> list[Sequence[str]]:
+    """Every allowlist that applies to the caller's key: its own, its user's, its team's, its key
+    group's and its organization's; a model must pass all of them."""
     lists: list[Sequence[str]] = [caller.key.models]
     if caller.user is not None:
         lists.append(caller.user.models)
-    if caller.team is not None and with_team:
+    if caller.team is not None:
         lists.append(caller.team.models)
     group_name, group = _key_group(caller)
     if group_name:
@@ -78,7 +77,9 @@ def team_scoped(
 ) -> tuple[tuple[DeploymentTarget, ...], bool]:
     """The deployments of one model the caller may reach, and whether they are its team's own: a
     deployment a team added (model_info.team_id) serves that team's keys only, and for them it
-    takes the place of the shared deployments of the same name."""
+    takes the place of the shared deployments of the same name. As in LiteLLM (where the team's
+    model is a team alias), a team's own model is outside the allowlists, which govern the
+    proxy's shared models."""
     if not any(_owning_team(d) for d in deployments):
         return deployments, False
     team_id = caller.key.team_id
@@ -91,10 +92,10 @@ def team_scoped(
 def authorize_model(caller: Caller, model: str) -> tuple[DeploymentTarget, ...]:
     """The deployments of model (or of the model its team alias names), or 403 (not on the caller's
     allowlists, whether or not it exists) / 404 (a model the caller may use that nothing serves,
-    or another team's own)."""
+    or another team's own). The team's own models pass (team_scoped)."""
     target = aliased_model(caller, model)
     deployments, own = team_scoped(caller, caller.snapshot.deployments_for(target) or ())
-    if not permits(allowlists(caller, with_team=not own), target):
+    if not own and not permits(allowlists(caller), target):
         raise PermissionDeniedError(f"this key may not use model {model!r}", param="model")
     if not deployments:
         raise NotFoundError(f"model {model!r} does not exist", code="model_not_found", param="model")

@@ -29,11 +29,11 @@ def model_object(name: str, deployments: tuple[DeploymentTarget, ...]) -> dict[s
 def visible_model_groups(caller: Caller) -> dict[str, tuple[DeploymentTarget, ...]]:
     """The model groups the caller may use, each with the deployments it may reach (a model a team
     added is its team's alone)."""
-    shared, own_team = allowlists(caller), allowlists(caller, with_team=False)
+    lists = allowlists(caller)
     visible = {}
     for name, group in caller.snapshot.model_groups.items():
         deployments, own = team_scoped(caller, group)
-        if deployments and permits(own_team if own else shared, name):
+        if deployments and (own or permits(lists, name)):
             visible[name] = deployments
     return visible
 

@@ -1,29 +1,37 @@
 """Model deployments: request schemas and the model routes (/model/new, /model/update, /model/delete,
-/model/info and /v1/model/info, in LiteLLM's shape)."""
+/model/info, /v1/model/info, /v2/model/info and /model_group/info, in LiteLLM's shape).
+
+A deployment whose model_info names a team_id is that team's own: its team admin may add, change
+and delete it, and only the team's keys reach it (the data plane does the same). Prices may sit in
+litellm_params or in model_info, as in LiteLLM; litellm_params' win.
+"""
 
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from collections import defaultdict
+from typing import Annotated, Any
 
 from aiohttp import web
-from pydantic import ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, ConfigDict, Field, field_validator, model_validator
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from hydite_common.allowlists import NOTHING, permits
 from hydite_common.credentials import CredentialCipher, mask_secret
-from hydite_common.errors import ConflictError, InvalidRequestError, NotFoundError
-from hydite_common.pricing import builtin_price
+from hydite_common.errors import ConflictError, InvalidRequestError, NotFoundError, PermissionDeniedError
 from hydite_common.providers import ACCEPTED_PROVIDERS, split_model
 from hydite_controlplane.admin.auth import AdminCaller, admin_caller
+from hydite_controlplane.admin.model_groups import billed_prices, model_group_info
 from hydite_controlplane.admin.responses import json_response
 from hydite_controlplane.admin.updates import UpdateRules, apply_update
 from hydite_controlplane.admin.validation import (
     MAX_COUNT,
+    MAX_NAME,
     AdminRequest,
     JsonObject,
     Name,
     check_json_field,
+    query_int,
     read_request,
 )
 from hydite_controlplane.appkeys import CIPHER, SESSIONS
@@ -91,12 +99,31 @@ class PartialLitellmParams(LitellmParams):
     weight: float | None = Field(default=None, gt=0)  # type: ignore[assignment]
 
 
+PRICES = ("input_cost_per_token", "output_cost_per_token")
+
+
+def _checked_model_info(value: dict[str, Any]) -> dict[str, Any]:
+    """model_info's prices are numbers of at least 0 and its team_id an id (when set)."""
+    for name in PRICES:
+        price = value.get(name)
+        if price is not None and (isinstance(price, bool) or not isinstance(price, int | float) or price < 0):
+            raise ValueError(f"{name} must be a number of at least 0")
+    team_id = value.get("team_id")
+    if team_id is not None and not (isinstance(team_id, str) and 0 < len(team_id) <= MAX_NAME):
+        raise ValueError(f"team_id must be a team id (a string of 1 to {MAX_NAME} characters)")
+    return value
+
+
+ModelInfo = Annotated[JsonObject, AfterValidator(_checked_model_info)]
+"""A deployment's model_info: free-form JSON, with LiteLLM's prices and team_id checked."""
+
+
 class NewModelRequest(AdminRequest):
     """Body of POST /model/new."""
 
     model_name: Name = Field(min_length=1)
     litellm_params: LitellmParams
-    model_info: JsonObject = Field(default_factory=dict)
+    model_info: ModelInfo = Field(default_factory=dict)
 
 
 class UpdateModelRequest(AdminRequest):
@@ -105,7 +132,7 @@ class UpdateModelRequest(AdminRequest):
     model_id: Name | None = None
     model_name: Name | None = Field(default=None, min_length=1)
     litellm_params: PartialLitellmParams | None = None
-    model_info: JsonObject | None = None
+    model_info: ModelInfo | None = None
 
 
 class DeleteModelRequest(AdminRequest):
@@ -126,18 +153,15 @@ def deployment_public(row: DeploymentRow, cipher: CredentialCipher | None) -> di
         **{name: getattr(row, name) for name in _COLUMN_PARAMS},
         **row.extra_params,
     }
-    listed = builtin_price(row.upstream_model)
+    input_price, output_price = billed_prices(row)
     info = {
         "id": row.model_id,
         "db_model": True,
         "litellm_provider": row.provider,
-        "input_cost_per_token": row.input_cost_per_token
-        if row.input_cost_per_token is not None
-        else listed.input_per_token,
-        "output_cost_per_token": row.output_cost_per_token
-        if row.output_cost_per_token is not None
-        else listed.output_per_token,
         **row.model_info,
+        # What a call is billed (litellm_params' price, else model_info's, else the list price).
+        "input_cost_per_token": input_price,
+        "output_cost_per_token": output_price,
     }
     return {
         "model_id": row.model_id,
@@ -191,11 +215,33 @@ def _audit(
     )  # fmt: skip
 
 
+def owning_team(model_info: dict[str, Any]) -> str | None:
+    """The team a deployment belongs to (model_info.team_id), None for a shared one."""
+    team_id = model_info.get("team_id")
+    return team_id if isinstance(team_id, str) and team_id else None
+
+
+async def _may_manage(session: AsyncSession, caller: AdminCaller, team_id: str | None) -> None:
+    """403 unless the caller may manage deployments of this team (None: shared ones, admins only);
+    an admin naming a team that does not exist is a 400."""
+    if team_id is None:
+        caller.require_write()
+        return
+    if not caller.manages_team(team_id):
+        raise PermissionDeniedError(
+            "a team's model needs an admin or an admin of that team", code="team_admin_only"
+        )
+    if await session.get(TeamRow, team_id) is None:
+        raise InvalidRequestError(f"team {team_id!r} does not exist", param="model_info.team_id")
+
+
 async def new_model(request: web.Request) -> web.Response:
-    """POST /model/new: add a deployment behind a public model name."""
+    """POST /model/new: add a deployment behind a public model name (a team's own one when
+    model_info.team_id names a team, which that team's admin may add)."""
     caller = await admin_caller(request)
-    caller.require_write()
     body = await read_request(request, NewModelRequest)
+    if owning_team(body.model_info) is None:
+        caller.require_write()
     cipher = request.app[CIPHER]
     model_id = str(body.model_info.get("id") or uuid.uuid4())
     provider, upstream_model = provider_of(body.litellm_params.model, body.litellm_params.custom_llm_provider)
@@ -209,6 +255,7 @@ async def new_model(request: web.Request) -> web.Response:
     )
     apply_params(row, body.litellm_params, cipher)
     async with request.app[SESSIONS]() as session:
+        await _may_manage(session, caller, owning_team(row.model_info))
         if await session.get(DeploymentRow, model_id) is not None:
             raise ConflictError(f"a model with id {model_id!r} already exists", param="model_info.id")
         await save_resources(row, session=session)
@@ -218,21 +265,31 @@ async def new_model(request: web.Request) -> web.Response:
     return json_response(public)
 
 
+async def _load_managed(
+    session: AsyncSession, caller: AdminCaller, model_id: str, param: str
+) -> DeploymentRow:
+    """The deployment, if the caller may change it (admins, or an admin of the team it belongs to)."""
+    if not caller.can_write and not caller.admin_team_ids:
+        caller.require_write()
+    row = await session.get(DeploymentRow, model_id)
+    if row is None:
+        raise NotFoundError(f"model {model_id!r} does not exist", code="model_not_found", param=param)
+    if not caller.can_write:
+        await _may_manage(session, caller, owning_team(row.model_info))
+    return row
+
+
 async def update_model(request: web.Request) -> web.Response:
-    """POST /model/update: change the given fields of one deployment."""
+    """POST /model/update: change the given fields of one deployment (a team admin: of its team's
+    own deployments, which stay its team's)."""
     caller = await admin_caller(request)
-    caller.require_write()
     body = await read_request(request, UpdateModelRequest)
     model_id = body.model_id or (body.model_info or {}).get("id")
     if not model_id:
         raise InvalidRequestError("give the deployment id as model_id or model_info.id", param="model_id")
     cipher = request.app[CIPHER]
     async with request.app[SESSIONS]() as session:
-        row = await session.get(DeploymentRow, str(model_id))
-        if row is None:
-            raise NotFoundError(
-                f"model {model_id!r} does not exist", code="model_not_found", param="model_id"
-            )
+        row = await _load_managed(session, caller, str(model_id), "model_id")
         before = deployment_public(row, cipher)
         if body.model_name:
             row.model_name = body.model_name
@@ -240,6 +297,8 @@ async def update_model(request: web.Request) -> web.Response:
             apply_params(row, body.litellm_params, cipher)
         if body.model_info is not None:
             row.model_info = {**row.model_info, **{k: v for k, v in body.model_info.items() if k != "id"}}
+            if not caller.can_write or owning_team(row.model_info) is not None:
+                await _may_manage(session, caller, owning_team(row.model_info))
         row.updated_at = utcnow()
         await save_resources(row, session=session)
         after = deployment_public(row, cipher)
@@ -249,14 +308,12 @@ async def update_model(request: web.Request) -> web.Response:
 
 
 async def delete_model(request: web.Request) -> web.Response:
-    """POST /model/delete: remove a deployment; the model name disappears with its last deployment."""
+    """POST /model/delete: remove a deployment; the model name disappears with its last deployment.
+    A team admin may delete its team's own deployments."""
     caller = await admin_caller(request)
-    caller.require_write()
     body = await read_request(request, DeleteModelRequest)
     async with request.app[SESSIONS]() as session:
-        row = await session.get(DeploymentRow, body.id)
-        if row is None:
-            raise NotFoundError(f"model {body.id!r} does not exist", code="model_not_found", param="id")
+        row = await _load_managed(session, caller, body.id, "id")
         before = deployment_public(row, request.app[CIPHER])
         await delete_resources(row, session=session)
         _audit(session, caller, "delete", body.id, before=before, after=None)
@@ -292,12 +349,25 @@ async def _allowlists_of(session: AsyncSession, key: VirtualKeyRow) -> list[list
 
 
 async def visible_deployments(session: AsyncSession, caller: AdminCaller) -> list[DeploymentRow]:
-    """Every deployment for admins; for a key, those of models it may call."""
+    """Every deployment for admins; for a key, those it may call, as the data plane routes it:
+    of a model its team added itself, the team's own deployments (past the allowlists, which
+    govern shared models), else the shared ones the allowlists permit (never another team's)."""
     rows = await deployments_by_name(session=session)
     if caller.can_read or caller.key is None:
         return rows
-    allowlists = await _allowlists_of(session, caller.key)
-    return [r for r in rows if permits(allowlists, r.model_name)]
+    shared = await _allowlists_of(session, caller.key)
+    team_id = caller.key.team_id
+    by_name: dict[str, list[DeploymentRow]] = defaultdict(list)
+    for row in rows:
+        by_name[row.model_name].append(row)
+    visible: list[DeploymentRow] = []
+    for name, group in by_name.items():
+        own = [r for r in group if team_id and owning_team(r.model_info) == team_id]
+        if own:
+            visible += own
+        elif permits(shared, name):
+            visible += [r for r in group if owning_team(r.model_info) is None]
+    return visible
 
 
 async def model_info(request: web.Request) -> web.Response:
@@ -313,10 +383,82 @@ async def model_info(request: web.Request) -> web.Response:
     return json_response({"data": [deployment_public(r, cipher) for r in rows]})
 
 
+def _flag(request: web.Request, name: str) -> bool:
+    value = request.query.get(name, "").lower()
+    if value not in ("", "true", "false", "1", "0"):
+        raise InvalidRequestError(f"{name} must be true or false", param=name)
+    return value in ("true", "1")
+
+
+V2_SORTS = ("model_name", "created_at", "updated_at")
+
+
+async def model_info_v2(request: web.Request) -> web.Response:
+    """GET /v2/model/info: the deployments /model/info shows, without credentials, filtered
+    (model, modelId, teamId, search, user_models_only), sorted (sortBy, sortOrder) and paged
+    (page, size) as LiteLLM's: {data, total_count, current_page, total_pages, size}."""
+    caller = await admin_caller(request)
+    page = query_int(request, "page", 1, minimum=1, maximum=1_000_000)
+    size = query_int(request, "size", 50, minimum=1, maximum=1000)
+    sort_by = request.query.get("sortBy") or "model_name"
+    order = request.query.get("sortOrder") or "asc"
+    if sort_by not in V2_SORTS:
+        raise InvalidRequestError(f"sortBy must be one of {list(V2_SORTS)}", param="sortBy")
+    if order not in ("asc", "desc"):
+        raise InvalidRequestError("sortOrder must be asc or desc", param="sortOrder")
+    own_only = _flag(request, "user_models_only")
+    async with request.app[SESSIONS]() as session:
+        rows = await visible_deployments(session, caller)
+    query = request.query
+    if model := query.get("model"):
+        rows = [r for r in rows if r.model_name == model]
+    if model_id := query.get("modelId"):
+        rows = [r for r in rows if r.model_id == model_id]
+    if team_id := query.get("teamId"):
+        rows = [r for r in rows if owning_team(r.model_info) == team_id]
+    if search := query.get("search"):
+        rows = [r for r in rows if search.lower() in r.model_name.lower()]
+    if own_only:
+        rows = [r for r in rows if r.created_by == caller.identity]
+    rows.sort(key=lambda r: (getattr(r, sort_by), r.model_id), reverse=order == "desc")
+    cipher = request.app[CIPHER] if caller.can_read else None
+    shown = []
+    for row in rows[(page - 1) * size : page * size]:
+        public = deployment_public(row, cipher)
+        public["litellm_params"].pop("api_key", None)
+        shown.append(public)
+    return json_response(
+        {
+            "data": shown,
+            "total_count": len(rows),
+            "current_page": page,
+            "total_pages": max(1, -(-len(rows) // size)),
+            "size": size,
+        }
+    )
+
+
+async def model_groups_info(request: web.Request) -> web.Response:
+    """GET /model_group/info: each model the caller may call as a LiteLLM model group (providers,
+    context window, prices, mode, limits, capabilities, supported OpenAI parameters);
+    ?model_group= picks one."""
+    caller = await admin_caller(request)
+    async with request.app[SESSIONS]() as session:
+        rows = await visible_deployments(session, caller)
+    groups: dict[str, list[DeploymentRow]] = defaultdict(list)
+    for row in rows:
+        groups[row.model_name].append(row)
+    wanted = request.query.get("model_group")
+    data = [model_group_info(name, group) for name, group in sorted(groups.items()) if wanted in (None, name)]
+    return json_response({"data": data})
+
+
 ROUTES = [
     web.post("/model/new", new_model),
     web.post("/model/update", update_model),
     web.post("/model/delete", delete_model),
     web.get("/model/info", model_info),
     web.get("/v1/model/info", model_info),
+    web.get("/v2/model/info", model_info_v2),
+    web.get("/model_group/info", model_groups_info),
 ]
