@@ -464,3 +464,24 @@ def test_a_users_models_restrict_every_key_of_the_user() -> None:
     assert _allowed(pb.VirtualKey(user_id="u1"), "claude", snap)
     assert not _allowed(pb.VirtualKey(user_id="u1"), "gpt-4o", snap)
     assert not _allowed(pb.VirtualKey(user_id="u1", models=["gpt-4o"]), "gpt-4o", snap)
+
+
+def test_aliases_of_the_team_then_the_key_then_the_user_name_the_model_served() -> None:
+    """A requested name maps through the team's model_aliases, else the key's aliases, else its
+    user's (LiteLLM puts a team's over a key's); the model it names is what the allowlists check."""
+    snap = snapshot(
+        deployment("d-team", "team-target"),
+        deployment("d-key", "key-target"),
+        deployment("d-user", "user-target"),
+        resource("t1", pb.Team(team_id="t1", model_aliases={"a": "team-target"})),
+        resource(
+            "u1", pb.User(user_id="u1", aliases={"a": "user-target", "b": "user-target", "c": "user-target"})
+        ),
+    )
+    aliases = {"a": "key-target", "b": "key-target"}
+    key = pb.VirtualKey(key_hash="h", team_id="t1", user_id="u1", aliases=aliases)
+    served = {name: authorize_model(Caller.of(snap, "h", key), name)[0].deployment_id for name in "abc"}
+    assert served == {"a": "d-team", "b": "d-key", "c": "d-user"}
+    narrow = pb.VirtualKey(key_hash="h", models=["b"], aliases=aliases)
+    with pytest.raises(PermissionDeniedError):
+        authorize_model(Caller.of(snap, "h", narrow), "b")

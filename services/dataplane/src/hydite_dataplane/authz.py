@@ -58,12 +58,16 @@ def authorize_customer(customer: pb.Customer | None, model: str) -> None:
 
 
 def aliased_model(caller: Caller, model: str) -> str:
-    """The model a requested name stands for: its entry in the caller's team's model_aliases
-    (LiteLLM's team model aliases), else the name itself. An alias never widens access: the model
-    it names must pass every allowlist."""
-    team = caller.team
-    if team is not None and team.model_aliases:
-        return team.model_aliases.get(model, model)
+    """The model a requested name stands for: its entry in the caller's team's model_aliases, else
+    in the key's aliases, else in its user's (LiteLLM puts a team's aliases over a key's), else the
+    name itself. An alias never widens access: the model it names must pass every allowlist."""
+    for aliases in (
+        caller.team.model_aliases if caller.team is not None else None,
+        caller.key.aliases,
+        caller.user.aliases if caller.user is not None else None,
+    ):
+        if aliases and model in aliases:
+            return aliases[model]
     return model
 
 

@@ -76,7 +76,7 @@ def limits_of(row: LimitColumns) -> pb.Limits:
 
 
 def key_message(row: VirtualKeyRow) -> pb.VirtualKey:
-    """A virtual key as the data plane sees it: hash, owner, allowlist, limits, expiry."""
+    """A virtual key as the data plane sees it: hash, owner, allowlist, limits, expiry, aliases."""
     return pb.VirtualKey(
         key_hash=row.token,
         key_alias=row.key_alias or "",
@@ -94,11 +94,12 @@ def key_message(row: VirtualKeyRow) -> pb.VirtualKey:
         allowed_routes=row.allowed_routes,
         guardrails=row.guardrails,
         metadata_json=_json(row.metadata_, "metadata"),
+        aliases=row.aliases or {},
     )
 
 
 def user_message(row: UserRow) -> pb.User:
-    """A user's allowlist and limits."""
+    """A user's allowlist, limits and model aliases."""
     return pb.User(
         user_id=row.user_id,
         user_role=row.user_role,
@@ -108,6 +109,7 @@ def user_message(row: UserRow) -> pb.User:
         blocked=row.blocked,
         limits=limits_of(row),
         metadata_json=_json(row.metadata_, "metadata"),
+        aliases=row.aliases or {},
     )
 
 

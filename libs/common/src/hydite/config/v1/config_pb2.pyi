@@ -154,7 +154,14 @@ class Limits(_message.Message):
     def __init__(self, rpm_limit: _Optional[int] = ..., tpm_limit: _Optional[int] = ..., max_parallel_requests: _Optional[int] = ..., max_budget: _Optional[float] = ..., soft_budget: _Optional[float] = ..., budget_duration: _Optional[str] = ..., model_rpm_limit: _Optional[_Mapping[str, int]] = ..., model_tpm_limit: _Optional[_Mapping[str, int]] = ...) -> None: ...
 
 class VirtualKey(_message.Message):
-    __slots__ = ("key_hash", "key_alias", "key_name", "user_id", "team_id", "organization_id", "customer_id", "key_group", "models", "blocked", "expires_unix_ms", "limits", "tags", "allowed_routes", "guardrails", "metadata_json")
+    __slots__ = ("key_hash", "key_alias", "key_name", "user_id", "team_id", "organization_id", "customer_id", "key_group", "models", "blocked", "expires_unix_ms", "limits", "tags", "allowed_routes", "guardrails", "metadata_json", "aliases")
+    class AliasesEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     KEY_HASH_FIELD_NUMBER: _ClassVar[int]
     KEY_ALIAS_FIELD_NUMBER: _ClassVar[int]
     KEY_NAME_FIELD_NUMBER: _ClassVar[int]
@@ -171,6 +178,7 @@ class VirtualKey(_message.Message):
     ALLOWED_ROUTES_FIELD_NUMBER: _ClassVar[int]
     GUARDRAILS_FIELD_NUMBER: _ClassVar[int]
     METADATA_JSON_FIELD_NUMBER: _ClassVar[int]
+    ALIASES_FIELD_NUMBER: _ClassVar[int]
     key_hash: str
     key_alias: str
     key_name: str
@@ -187,10 +195,18 @@ class VirtualKey(_message.Message):
     allowed_routes: _containers.RepeatedScalarFieldContainer[str]
     guardrails: _containers.RepeatedScalarFieldContainer[str]
     metadata_json: bytes
-    def __init__(self, key_hash: _Optional[str] = ..., key_alias: _Optional[str] = ..., key_name: _Optional[str] = ..., user_id: _Optional[str] = ..., team_id: _Optional[str] = ..., organization_id: _Optional[str] = ..., customer_id: _Optional[str] = ..., key_group: _Optional[str] = ..., models: _Optional[_Iterable[str]] = ..., blocked: _Optional[bool] = ..., expires_unix_ms: _Optional[int] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ..., tags: _Optional[_Iterable[str]] = ..., allowed_routes: _Optional[_Iterable[str]] = ..., guardrails: _Optional[_Iterable[str]] = ..., metadata_json: _Optional[bytes] = ...) -> None: ...
+    aliases: _containers.ScalarMap[str, str]
+    def __init__(self, key_hash: _Optional[str] = ..., key_alias: _Optional[str] = ..., key_name: _Optional[str] = ..., user_id: _Optional[str] = ..., team_id: _Optional[str] = ..., organization_id: _Optional[str] = ..., customer_id: _Optional[str] = ..., key_group: _Optional[str] = ..., models: _Optional[_Iterable[str]] = ..., blocked: _Optional[bool] = ..., expires_unix_ms: _Optional[int] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ..., tags: _Optional[_Iterable[str]] = ..., allowed_routes: _Optional[_Iterable[str]] = ..., guardrails: _Optional[_Iterable[str]] = ..., metadata_json: _Optional[bytes] = ..., aliases: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class User(_message.Message):
-    __slots__ = ("user_id", "user_role", "team_ids_csv", "organization_id", "models", "blocked", "limits", "metadata_json")
+    __slots__ = ("user_id", "user_role", "team_ids_csv", "organization_id", "models", "blocked", "limits", "metadata_json", "aliases")
+    class AliasesEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     USER_ID_FIELD_NUMBER: _ClassVar[int]
     USER_ROLE_FIELD_NUMBER: _ClassVar[int]
     TEAM_IDS_CSV_FIELD_NUMBER: _ClassVar[int]
@@ -199,6 +215,7 @@ class User(_message.Message):
     BLOCKED_FIELD_NUMBER: _ClassVar[int]
     LIMITS_FIELD_NUMBER: _ClassVar[int]
     METADATA_JSON_FIELD_NUMBER: _ClassVar[int]
+    ALIASES_FIELD_NUMBER: _ClassVar[int]
     user_id: str
     user_role: str
     team_ids_csv: str
@@ -207,7 +224,8 @@ class User(_message.Message):
     blocked: bool
     limits: Limits
     metadata_json: bytes
-    def __init__(self, user_id: _Optional[str] = ..., user_role: _Optional[str] = ..., team_ids_csv: _Optional[str] = ..., organization_id: _Optional[str] = ..., models: _Optional[_Iterable[str]] = ..., blocked: _Optional[bool] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ..., metadata_json: _Optional[bytes] = ...) -> None: ...
+    aliases: _containers.ScalarMap[str, str]
+    def __init__(self, user_id: _Optional[str] = ..., user_role: _Optional[str] = ..., team_ids_csv: _Optional[str] = ..., organization_id: _Optional[str] = ..., models: _Optional[_Iterable[str]] = ..., blocked: _Optional[bool] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ..., metadata_json: _Optional[bytes] = ..., aliases: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class Team(_message.Message):
     __slots__ = ("team_id", "team_alias", "organization_id", "models", "blocked", "limits", "key_group", "metadata_json", "model_aliases")
