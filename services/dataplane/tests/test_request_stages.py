@@ -320,7 +320,12 @@ def test_routes_are_unique_and_health_is_public() -> None:
     keyed = {r.path for r in ROUTES if r.path.startswith("/health") and r.auth == "inference"}
     assert keyed == {"/health", "/health/services"}
     health = {r.path: r for r in ROUTES if r.path.startswith("/health/") and r.auth == "public"}
-    assert set(health) == {"/health/liveliness", "/health/liveness", "/health/readiness"}
+    assert set(health) == {
+        "/health/liveliness",
+        "/health/liveness",
+        "/health/readiness",
+        "/health/readiness/details",
+    }
     for route in health.values():
         assert route.method == "GET"
         assert route.auth == "public"

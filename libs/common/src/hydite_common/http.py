@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -113,20 +114,33 @@ def _method_not_allowed(request: web.Request, exc: web.HTTPException) -> web.Res
     return response
 
 
+def service_version() -> str:
+    """The version of the installed Hydite packages."""
+    try:
+        return importlib.metadata.version("hydite-common")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
 def health_routes(readiness: ReadinessCheck) -> list[web.RouteDef]:
-    """GET /health/liveliness (process alive) and /health/readiness (dependencies ok)."""
+    """GET /health/liveliness (process alive) and /health/readiness (dependencies ok, with the
+    version; /health/readiness/details is the same answer, where LiteLLM's clients look for it)."""
+    version = service_version()
 
     async def liveliness(_: web.Request) -> web.Response:
         return json_response({"status": "healthy"})
 
     async def ready(_: web.Request) -> web.Response:
+        # litellm_version: the same version, under the name LiteLLM's clients and probes read.
+        versions = {"hydite_version": version, "litellm_version": version}
         reason = await readiness()
         if reason is None:
-            return json_response({"status": "ready"})
-        return json_response({"status": "not_ready", "reason": reason}, status=503)
+            return json_response({"status": "ready", **versions})
+        return json_response({"status": "not_ready", "reason": reason, **versions}, status=503)
 
     return [
         web.get("/health/liveliness", liveliness),
         web.get("/health/liveness", liveliness),
         web.get("/health/readiness", ready),
+        web.get("/health/readiness/details", ready),
     ]

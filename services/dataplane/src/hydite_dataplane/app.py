@@ -16,7 +16,7 @@ from aiohttp import web
 from nats.aio.client import Client as NatsClient
 
 from hydite_common.credentials import CredentialCipher
-from hydite_common.http import health_routes, rendering_errors, response_for_exception
+from hydite_common.http import health_routes, json_response, rendering_errors, response_for_exception
 from hydite_common.usage_stream import ensure_usage_streams, usage_subject
 from hydite_dataplane.caller import authenticated
 from hydite_dataplane.catalog import list_models, model_metrics, retrieve_model, supported_openai_params
@@ -126,6 +126,7 @@ def build_app(settings: DataplaneSettings) -> web.Application:
     for health_route in health_routes(readiness):
         app.router.add_route(health_route.method, health_route.path, rendering_errors(health_route.handler))
     app.router.add_get("/metrics", rendering_errors(app[METRICS].handle))
+    app.router.add_get("/routes", rendering_errors(route_table))
 
     in_flight = app[IN_FLIGHT] = set()
 
@@ -153,6 +154,13 @@ def build_app(settings: DataplaneSettings) -> web.Application:
 
     app.router.add_route("*", "/{tail:.*}", rendering_errors(forward))
     return app
+
+
+async def route_table(_: web.Request) -> web.Response:
+    """GET /routes: the paths this data plane serves itself, with their methods and operation
+    (every other path is the control plane's admin API, forwarded)."""
+    routes = [{"path": r.path, "methods": [r.method], "name": r.operation} for r in ROUTES]
+    return json_response({"routes": routes})
 
 
 def _metrics(

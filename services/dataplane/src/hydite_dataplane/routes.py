@@ -107,4 +107,6 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/health/liveliness", "liveliness", "public"),
     Route("GET", "/health/liveness", "liveliness", "public"),
     Route("GET", "/health/readiness", "readiness", "public"),
+    Route("GET", "/health/readiness/details", "readiness", "public"),
+    Route("GET", "/routes", "routes", "public"),
 )

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
@@ -29,6 +30,17 @@ def _json_dict(raw: bytes) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+ENVIRONMENT_REFERENCE = "os.environ/"
+
+
+def from_environment(value: str) -> str:
+    """LiteLLM's `os.environ/NAME`: the value of NAME in this data plane's environment (empty when
+    unset), so a secret can live in the pod's environment and never in the database or snapshot."""
+    if value.startswith(ENVIRONMENT_REFERENCE):
+        return os.environ.get(value.removeprefix(ENVIRONMENT_REFERENCE), "")
+    return value
+
+
 def deployment_target(message: pb.Deployment, cipher: CredentialCipher) -> DeploymentTarget:
     """Decode a deployment, decrypting its credential (raises if the salt key differs)."""
     price = (
@@ -36,21 +48,25 @@ def deployment_target(message: pb.Deployment, cipher: CredentialCipher) -> Deplo
         if message.input_cost_per_token or message.output_cost_per_token
         else builtin_price(message.upstream_model)
     )
+    extra_params = _json_dict(message.extra_params_json)
+    # A routing attribute, never a parameter of the provider's API.
+    region = extra_params.pop("region_name", "")
     return DeploymentTarget(
         deployment_id=message.deployment_id,
         model_name=message.model_name,
         provider=message.provider,
         upstream_model=message.upstream_model,
-        api_base=message.api_base or OPENAI_WIRE_PROVIDERS.get(message.provider, ""),
-        api_key=cipher.decrypt(message.api_key_encrypted),
-        api_version=message.api_version,
+        api_base=from_environment(message.api_base) or OPENAI_WIRE_PROVIDERS.get(message.provider, ""),
+        api_key=from_environment(cipher.decrypt(message.api_key_encrypted)),
+        api_version=from_environment(message.api_version),
         timeout_seconds=message.timeout_seconds,
         stream_timeout_seconds=message.stream_timeout_seconds,
         weight=message.weight or 1.0,
         price=price,
-        extra_params=_json_dict(message.extra_params_json),
+        extra_params=extra_params,
         model_info=_json_dict(message.model_info_json),
         max_retries=message.max_retries if message.HasField("max_retries") else None,
+        region=region if isinstance(region, str) else "",
     )
 
 

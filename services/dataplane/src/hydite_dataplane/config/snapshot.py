@@ -34,6 +34,8 @@ class DeploymentTarget:
     extra_params: dict[str, Any]
     model_info: dict[str, Any]
     max_retries: int | None = None  # None: the gateway default
+    region: str = ""
+    """LiteLLM's litellm_params.region_name: end users limited to a region are routed to it."""
 
 
 PARSED_KEYS_KEPT = 10_000
