@@ -330,16 +330,16 @@ def test_custom_keys_must_start_with_sk_and_be_long_enough(
 # ---------------------------------------------------------------- providers
 
 
-def test_model_new_with_an_unsupported_custom_provider_is_400(admin: httpx.Client) -> None:
-    """custom_llm_provider outside the supported set is a 400 naming litellm_params.model."""
-    body = {"model_name": _uid(), "litellm_params": {"model": "claude-3", "custom_llm_provider": "bedrock"}}
+def test_model_new_with_an_unknown_custom_provider_is_400(admin: httpx.Client) -> None:
+    """custom_llm_provider outside the accepted set is a 400 naming litellm_params.model."""
+    body = {"model_name": _uid(), "litellm_params": {"model": "claude-3", "custom_llm_provider": "bedrok"}}
     _error(admin.post("/model/new", json=body), 400, "litellm_params.model")
 
 
 def test_model_new_with_an_unknown_provider_prefix_is_400(admin: httpx.Client) -> None:
-    """/model/new with model 'anthropic/claude-3-haiku' (no such provider here) is a 400."""
+    """/model/new with model 'antropic/claude-3-haiku' (a provider no one knows) is a 400."""
     name = _uid()
-    body = {"model_name": name, "litellm_params": {"model": "anthropic/claude-3-haiku"}}
+    body = {"model_name": name, "litellm_params": {"model": "antropic/claude-3-haiku"}}
     response = admin.post("/model/new", json=body)
     if response.status_code == 200:
         _ok(admin.post("/model/delete", json={"id": response.json()["model_id"]}))
