@@ -167,6 +167,18 @@ def test_key_bodies_with_litellm_fields_are_stored_and_shown_back(
     assert half.status_code == 422, half.text
 
 
+def test_key_type_management_reaches_admin_routes_only(
+    stack: Stack, admin: httpx.Client, models: Models
+) -> None:
+    """key_type "management" limits a key to LiteLLM's management routes: its own /key/info works,
+    a chat does not."""
+    key = _generate_key(admin, [], {}, key_type="management")
+    assert key["allowed_routes"] == ["management_routes"]
+    info = httpx.get(stack.base_url + "/key/info", headers={"Authorization": f"Bearer {key['key']}"})
+    assert info.status_code == 200, info.text
+    assert _refused(stack, key["key"], models.served) == 403
+
+
 def test_regenerate_with_a_grace_period_keeps_the_old_key_working_for_it(
     stack: Stack, admin: httpx.Client, models: Models
 ) -> None:

@@ -38,6 +38,9 @@ ROUTE_GROUPS: dict[str, tuple[str, ...]] = {
                        "/models"),
     "info_routes": ("/key/info", "/key/health", "/model/info", "/v1/model/info", "/v2/model/info",
                     "/model_group/info", "/spend/logs", "/group/info", "/user/info", "/team/info"),
+    "management_routes": ("/key/", "/user/", "/team/", "/organization/", "/customer/", "/end_user/",
+                          "/budget/", "/group/", "/model/", "/v2/model/", "/model_group/", "/spend/",
+                          "/audit", "/config/status"),
 }  # fmt: skip
 
 
