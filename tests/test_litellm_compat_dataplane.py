@@ -147,3 +147,35 @@ def test_openai_wire_providers_route_and_native_ones_name_their_missing_adapter(
     # A provider no one knows stays a 400 at registration (a typo must not pass).
     typo = admin.post("/model/new", json={"model_name": prefix, "litellm_params": {"model": "antrhopic/x"}})
     assert typo.status_code == 400
+
+
+def test_model_access_groups(stack: Stack, admin: httpx.Client, fake_openai: tuple[FakeOpenAI, str]) -> None:
+    """A key allowed an access group may call every model whose model_info names it, and
+    /models?only_model_access_groups=true lists the groups it reaches."""
+    _, base = fake_openai
+    group, inside, outside = unique("group"), unique("in-group"), unique("out-of-group")
+    for name, info in ((inside, {"access_groups": [group]}), (outside, {})):
+        ok_post(
+            admin,
+            "/model/new",
+            {
+                "model_name": name,
+                "litellm_params": {
+                    "model": "openai/gpt-4o-mini",
+                    "api_base": base,
+                    "api_key": FAKE_UPSTREAM_KEY,
+                },
+                "model_info": info,
+            },
+        )
+    key = ok_post(admin, "/key/generate", {"models": [group]})["key"]
+    client = openai.OpenAI(base_url=stack.base_url + "/v1", api_key=key, max_retries=0)
+    client.chat.completions.create(model=inside, messages=HI)  # type: ignore[arg-type]
+    with pytest.raises(openai.PermissionDeniedError):
+        client.chat.completions.create(model=outside, messages=HI)  # type: ignore[arg-type]
+    headers = {"Authorization": f"Bearer {key}"}
+    listed = httpx.get(
+        stack.base_url + "/models", headers=headers, params={"only_model_access_groups": "True"}
+    )
+    assert [m["id"] for m in listed.json()["data"]] == [group]
+    assert [m.id for m in client.models.list()] == [inside]

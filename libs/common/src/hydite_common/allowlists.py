@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 
 # Allowlist entries that mean "every model".
 ALL_MODELS = frozenset({"*", "all-proxy-models"})
@@ -13,12 +13,24 @@ ALL_MODELS = frozenset({"*", "all-proxy-models"})
 NOTHING: tuple[str, ...] = ("\x00no-such-group",)
 
 
-def list_permits(allowlist: Sequence[str], model: str) -> bool:
+AccessGroups = Mapping[str, Collection[str]]
+"""LiteLLM's model access groups: a group name (from deployments' model_info.access_groups) -> the
+model names in it. An allowlist naming a group allows every model in it."""
+NO_ACCESS_GROUPS: AccessGroups = {}
+
+
+def list_permits(
+    allowlist: Sequence[str], model: str, access_groups: AccessGroups = NO_ACCESS_GROUPS
+) -> bool:
     """Whether one allowlist lets model through; an entry such as `openai/*` allows every name
-    it matches (`*`: any run of characters)."""
+    it matches (`*`: any run of characters), and an access group's name every model in it."""
     if not allowlist or model in allowlist or not ALL_MODELS.isdisjoint(allowlist):
         return True
-    return any("*" in entry and _pattern(entry).fullmatch(model) is not None for entry in allowlist)
+    return any(
+        model in access_groups.get(entry, ())
+        or ("*" in entry and _pattern(entry).fullmatch(model) is not None)
+        for entry in allowlist
+    )
 
 
 @functools.lru_cache(maxsize=1024)
@@ -26,9 +38,11 @@ def _pattern(entry: str) -> re.Pattern[str]:
     return re.compile(".*".join(re.escape(part) for part in entry.split("*")), re.DOTALL)
 
 
-def permits(allowlists: Iterable[Sequence[str]], model: str) -> bool:
+def permits(
+    allowlists: Iterable[Sequence[str]], model: str, access_groups: AccessGroups = NO_ACCESS_GROUPS
+) -> bool:
     """Whether every allowlist lets model through."""
-    return all(list_permits(allowed, model) for allowed in allowlists)
+    return all(list_permits(allowed, model, access_groups) for allowed in allowlists)
 
 
 # Route groups a key's allowed_routes may name instead of paths (LiteLLM's names).

@@ -99,7 +99,7 @@ def authorize_model(caller: Caller, model: str) -> tuple[DeploymentTarget, ...]:
     or another team's own). The team's own models pass (team_scoped)."""
     target = aliased_model(caller, model)
     deployments, own = team_scoped(caller, caller.snapshot.deployments_for(target) or ())
-    if not own and not permits(allowlists(caller), target):
+    if not own and not permits(allowlists(caller), target, caller.snapshot.access_groups):
         raise PermissionDeniedError(f"this key may not use model {model!r}", param="model")
     if not deployments:
         raise NotFoundError(f"model {model!r} does not exist", code="model_not_found", param="model")

@@ -33,15 +33,30 @@ def visible_model_groups(caller: Caller) -> dict[str, tuple[DeploymentTarget, ..
     visible = {}
     for name, group in caller.snapshot.model_groups.items():
         deployments, own = team_scoped(caller, group)
-        if deployments and (own or permits(lists, name)):
+        if deployments and (own or permits(lists, name, caller.snapshot.access_groups)):
             visible[name] = deployments
     return visible
 
 
+def _flag(request: web.Request, name: str) -> bool:
+    return request.query.get(name, "").lower() in ("true", "1")
+
+
 async def list_models(gateway: Gateway, caller: Caller, request: web.Request) -> web.Response:
-    """Every model the key may call."""
+    """Every model the key may call; with LiteLLM's ?include_model_access_groups=true also the
+    access groups it reaches a model of, with ?only_model_access_groups=true only those."""
     visible = visible_model_groups(caller)
-    return json_response({"object": "list", "data": [model_object(n, g) for n, g in sorted(visible.items())]})
+    data = (
+        []
+        if _flag(request, "only_model_access_groups")
+        else [model_object(n, g) for n, g in sorted(visible.items())]
+    )
+    if _flag(request, "include_model_access_groups") or _flag(request, "only_model_access_groups"):
+        groups = sorted(
+            g for g, names in caller.snapshot.access_groups.items() if not names.isdisjoint(visible)
+        )
+        data += [{"id": g, "object": "model", "created": 0, "owned_by": "hydite"} for g in groups]
+    return json_response({"object": "list", "data": data})
 
 
 async def retrieve_model(gateway: Gateway, caller: Caller, request: web.Request) -> web.Response:

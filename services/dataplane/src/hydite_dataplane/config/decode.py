@@ -19,7 +19,7 @@ from hydite_common import config_types as types
 from hydite_common.credentials import CredentialCipher
 from hydite_common.pricing import TokenPrice, builtin_price
 from hydite_common.providers import OPENAI_WIRE_PROVIDERS
-from hydite_dataplane.config.snapshot import DeploymentTarget, Snapshot, wildcard_groups
+from hydite_dataplane.config.snapshot import DeploymentTarget, Snapshot, access_groups, wildcard_groups
 
 Decoder = Callable[[pb.Resource, CredentialCipher], Any]
 MessageT = TypeVar("MessageT", bound=Message)
@@ -142,7 +142,7 @@ def _with_changes(
             mutations[type_url][resource.name] = decode(resource, cipher)
     collections = {type_url: mutation.finish() for type_url, mutation in mutations.items()}
     groups = _model_groups(collections[types.DEPLOYMENT])
-    return Snapshot(version, collections, groups, wildcard_groups(groups))
+    return Snapshot(version, collections, groups, wildcard_groups(groups), access_groups(groups))
 
 
 def snapshot_from_resources(

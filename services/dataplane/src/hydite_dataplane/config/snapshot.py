@@ -83,6 +83,18 @@ def _fill(upstream_model: str, captured: tuple[str, ...]) -> str:
     return filled
 
 
+def access_groups(groups: Mapping[str, tuple[DeploymentTarget, ...]]) -> dict[str, frozenset[str]]:
+    """Each access group a deployment's model_info names, with the model names in it."""
+    members: dict[str, set[str]] = {}
+    for name, deployments in groups.items():
+        for deployment in deployments:
+            named = deployment.model_info.get("access_groups")
+            for group in named if isinstance(named, list) else ():
+                if isinstance(group, str):
+                    members.setdefault(group, set()).add(name)
+    return {group: frozenset(names) for group, names in members.items()}
+
+
 def wildcard_groups(groups: Mapping[str, tuple[DeploymentTarget, ...]]) -> tuple[WildcardGroup, ...]:
     """The wildcard model groups, most specific first (the most literal characters), so that
     `openai/*` wins over `*` for `openai/gpt-4o`."""
@@ -104,6 +116,8 @@ class Snapshot:
     """Derived: public model name -> its deployments."""
     wildcards: tuple[WildcardGroup, ...] = ()
     """Derived: the model groups whose name is a pattern, most specific first."""
+    access_groups: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    """Derived: LiteLLM's model access groups (deployments' model_info.access_groups) -> model names."""
     parsed_keys: dict[str, pb.VirtualKey] = field(default_factory=dict, init=False, repr=False, compare=False)
     """Keys parsed while this version serves; bounded, and gone with the version."""
     resolved_wildcards: dict[str, tuple[DeploymentTarget, ...]] = field(

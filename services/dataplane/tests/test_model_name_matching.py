@@ -1,4 +1,4 @@
-"""Wildcard model groups and wildcard allowlist entries, as LiteLLM routes and checks them."""
+"""Wildcard model groups, wildcard allowlist entries and model access groups, as LiteLLM has them."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import Callable
 import immutables
 
 from hydite_common.allowlists import list_permits, permits
-from hydite_dataplane.config.snapshot import DeploymentTarget, Snapshot, wildcard_groups
+from hydite_dataplane.config.snapshot import DeploymentTarget, Snapshot, access_groups, wildcard_groups
 
 TargetBuilder = Callable[..., DeploymentTarget]
 
@@ -65,3 +65,17 @@ def test_wildcard_allowlist_entries() -> None:
     # Literal characters stay literal.
     assert not list_permits(["a.b/*"], "axb/c")
     assert permits([[], ["*"], ["claude-*"]], "claude-3")
+
+
+def test_access_groups_allow_their_models(make_target: TargetBuilder) -> None:
+    groups = {
+        "a": (make_target("a1", model_name="a", model_info={"access_groups": ["beta", "all"]}),),
+        "b": (make_target("b1", model_name="b", model_info={"access_groups": ["all", 7]}),),
+        "c": (make_target("c1", model_name="c"),),
+    }
+    snapshot = Snapshot(1, {}, immutables.Map(groups), (), access_groups(groups))
+    assert snapshot.access_groups == {"beta": frozenset({"a"}), "all": frozenset({"a", "b"})}
+    assert permits([["beta"]], "a", snapshot.access_groups)
+    assert not permits([["beta"]], "b", snapshot.access_groups)
+    assert permits([["all"], ["b", "x"]], "b", snapshot.access_groups)
+    assert not permits([["all"]], "c", snapshot.access_groups)
