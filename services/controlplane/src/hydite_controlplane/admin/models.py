@@ -87,8 +87,8 @@ class LitellmParams(AdminRequest):
     @field_validator("api_base")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
-        if value is not None and not value.startswith(("http://", "https://")):
-            raise ValueError("api_base must be an http:// or https:// URL")
+        if value is not None and not value.startswith(("http://", "https://", "os.environ/")):
+            raise ValueError("api_base must be an http:// or https:// URL (or os.environ/NAME)")
         return value
 
 
