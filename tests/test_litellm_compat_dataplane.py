@@ -179,3 +179,22 @@ def test_model_access_groups(stack: Stack, admin: httpx.Client, fake_openai: tup
     )
     assert [m["id"] for m in listed.json()["data"]] == [group]
     assert [m.id for m in client.models.list()] == [inside]
+
+
+def test_a_comma_separated_model_list_answers_one_completion_per_model(
+    stack: Stack, admin: httpx.Client, fake_openai: tuple[FakeOpenAI, str]
+) -> None:
+    _, base = fake_openai
+    first, second = unique("batch-a"), unique("batch-b")
+    _deploy(admin, base, first, "openai/gpt-4o-mini")
+    _deploy(admin, base, second, "openai/gpt-4o")
+    key = ok_post(admin, "/key/generate", {"models": [first, second]})["key"]
+    response = httpx.post(
+        stack.base_url + "/chat/completions",
+        headers={"Authorization": f"Bearer {key}"},
+        json={"model": f"{first}, {second},{unique('not-allowed')}", "messages": HI},
+    )
+    assert response.status_code == 200, response.text
+    answers = response.json()
+    assert [a["model"] for a in answers[:2]] == ["gpt-4o-mini", "gpt-4o"]
+    assert answers[2]["error"]["type"] == "permission_error"

@@ -20,6 +20,7 @@ from aiohttp import web
 
 from hydite_common.errors import HyditeError, RequestTimeoutError
 from hydite_dataplane.authz import authorize_customer, authorize_model, key_group_strategy
+from hydite_dataplane.batch import batch_models, run_batch
 from hydite_dataplane.caller import authenticated
 from hydite_dataplane.config.snapshot import DeploymentTarget
 from hydite_dataplane.errors import ERROR_RENDERERS
@@ -52,18 +53,27 @@ async def _serve(gateway: Gateway, route: Route, http_request: web.Request) -> w
     request = await _decoded(gateway, inbound, route, http_request, caller)
     if gateway.tracer is not None:
         request.trace_parent = gateway.tracer.trace_parent(http_request.headers.get("traceparent"))
+    models = batch_models(request)
+    if models is not None:
+        return await run_batch(
+            request, models, gateway.next_request_id, functools.partial(_run, gateway, http_request)
+        )
+    return await _run(gateway, http_request, request)
+
+
+async def _run(gateway: Gateway, http_request: web.Request, request: InferenceRequest) -> web.StreamResponse:
+    """Admission, routing, the provider's call and the relay, settled once by the post-call hooks."""
     call = gateway.hooks.start(request)
     try:
-        operation = OPERATIONS[route.operation]
-        request.model = request.requested_model = inbound.requested_model(
-            http_request, operation, request.body
+        request.model = request.requested_model = INBOUND[request.wire_format].requested_model(
+            http_request, OPERATIONS[request.operation], request.body
         )
         deployments = _authorized(request, request.model)
         await call.before_call()
         return await gateway.router.call(
             request,
             deployments,
-            key_group_strategy(caller),
+            key_group_strategy(request.caller),
             functools.partial(_authorized, request),
             functools.partial(_call_provider, gateway, http_request, request, call),
         )
