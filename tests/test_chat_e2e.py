@@ -201,13 +201,19 @@ def test_bad_key_is_401_openai_shaped(stack: Stack, model_and_key: dict[str, Any
         )
 
 
-def test_unknown_model_is_404(stack: Stack, model_and_key: dict[str, Any]) -> None:
-    """A model no deployment serves is a 404 model_not_found."""
+def test_unknown_model_is_404(stack: Stack, admin: httpx.Client, model_and_key: dict[str, Any]) -> None:
+    """A model no deployment serves is a 404 model_not_found for a key that may call any model; for
+    a key limited to others it is a 403, whether or not the model exists (nothing is disclosed)."""
+    unrestricted = admin.post("/key/generate", json={}).json()["key"]
     with pytest.raises(openai.NotFoundError) as caught:
-        _client(stack, model_and_key["key"]["key"]).chat.completions.create(
+        _client(stack, unrestricted).chat.completions.create(
             model="no-such-model", messages=[{"role": "user", "content": "x"}]
         )
     assert caught.value.code == "model_not_found"
+    with pytest.raises(openai.PermissionDeniedError):
+        _client(stack, model_and_key["key"]["key"]).chat.completions.create(
+            model="no-such-model", messages=[{"role": "user", "content": "x"}]
+        )
 
 
 def test_model_outside_the_allowlist_is_403(stack: Stack, model_and_key: dict[str, Any]) -> None:
