@@ -198,3 +198,55 @@ def test_a_comma_separated_model_list_answers_one_completion_per_model(
     answers = response.json()
     assert [a["model"] for a in answers[:2]] == ["gpt-4o-mini", "gpt-4o"]
     assert answers[2]["error"]["type"] == "permission_error"
+
+
+def test_an_end_user_linked_to_a_budget_gets_its_limits(
+    stack: Stack, admin: httpx.Client, fake_openai: tuple[FakeOpenAI, str]
+) -> None:
+    _, base = fake_openai
+    model, budget, end_user = unique("budget-model"), unique("free-tier"), unique("end-user")
+    _deploy(admin, base, model, "openai/gpt-4o-mini")
+    ok_post(admin, "/budget/new", {"budget_id": budget, "rpm_limit": 2})
+    ok_post(admin, "/end_user/new", {"user_id": end_user, "budget_id": budget})
+    key = ok_post(admin, "/key/generate", {})["key"]
+    client = openai.OpenAI(base_url=stack.base_url + "/v1", api_key=key, max_retries=0)
+    for _ in range(2):
+        client.chat.completions.create(model=model, messages=HI, user=end_user)  # type: ignore[arg-type]
+    with pytest.raises(openai.RateLimitError):
+        client.chat.completions.create(model=model, messages=HI, user=end_user)  # type: ignore[arg-type]
+    # Another end user is not limited by it; raising the budget's limit holds at once.
+    client.chat.completions.create(model=model, messages=HI, user=unique("other"))  # type: ignore[arg-type]
+    ok_post(admin, "/budget/update", {"budget_id": budget, "rpm_limit": 100})
+    client.chat.completions.create(model=model, messages=HI, user=end_user)  # type: ignore[arg-type]
+
+
+def test_an_end_user_limited_to_a_region_is_served_there(
+    stack: Stack, admin: httpx.Client, fake_openai: tuple[FakeOpenAI, str]
+) -> None:
+    _, base = fake_openai
+    model, end_user = unique("regional"), unique("eu-user")
+    for region in ("eu", "us"):
+        ok_post(
+            admin,
+            "/model/new",
+            {
+                "model_name": model,
+                "litellm_params": {
+                    "model": "openai/gpt-4o-mini",
+                    "api_base": base,
+                    "api_key": FAKE_UPSTREAM_KEY,
+                    "region_name": region,
+                },
+                "model_info": {"id": f"{model}-{region}"},
+            },
+        )
+    ok_post(admin, "/end_user/new", {"user_id": end_user, "allowed_model_region": "eu"})
+    key = ok_post(admin, "/key/generate", {"models": [model]})["key"]
+    client = openai.OpenAI(base_url=stack.base_url + "/v1", api_key=key, max_retries=0)
+    for _ in range(6):
+        raw = client.chat.completions.with_raw_response.create(model=model, messages=HI, user=end_user)  # type: ignore[arg-type]
+        assert raw.headers["x-litellm-model-region"] == "eu"
+        assert raw.headers["x-hydite-deployment"] == f"{model}-eu"
+    # region_name steers routing and is never sent to the provider.
+    fake, _ = fake_openai
+    assert "region_name" not in fake.requests[-1]

@@ -18,6 +18,7 @@ RESOURCE_MESSAGES: dict[str, type[Message]] = {
         pb.Organization,
         pb.Customer,
         pb.KeyGroup,
+        pb.Budget,
         pb.Deployment,
         pb.Setting,
     )
@@ -35,6 +36,7 @@ TEAM = type_url(pb.Team)
 ORGANIZATION = type_url(pb.Organization)
 CUSTOMER = type_url(pb.Customer)
 KEY_GROUP = type_url(pb.KeyGroup)
+BUDGET = type_url(pb.Budget)
 DEPLOYMENT = type_url(pb.Deployment)
 SETTING = type_url(pb.Setting)
 

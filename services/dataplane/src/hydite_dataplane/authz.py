@@ -57,6 +57,23 @@ def authorize_customer(customer: pb.Customer | None, model: str) -> None:
         raise PermissionDeniedError(f"this end user may not use model {model!r}", param="model")
 
 
+def in_customer_region(
+    customer: pb.Customer | None, deployments: tuple[DeploymentTarget, ...]
+) -> tuple[DeploymentTarget, ...]:
+    """The deployments an end user limited to a region may use (those of its region), or a 403."""
+    region = customer.allowed_model_region if customer is not None else ""
+    if not region:
+        return deployments
+    kept = tuple(d for d in deployments if d.region == region)
+    if not kept:
+        raise PermissionDeniedError(
+            f"this end user may only use deployments in region {region!r}, and this model has none",
+            code="region_not_allowed",
+            param="model",
+        )
+    return kept
+
+
 def aliased_model(caller: Caller, model: str) -> str:
     """The model a requested name stands for: its entry in the caller's team's model_aliases, else
     in the key's aliases, else in its user's (LiteLLM puts a team's aliases over a key's), else the

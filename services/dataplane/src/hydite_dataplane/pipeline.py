@@ -19,7 +19,7 @@ import time
 from aiohttp import web
 
 from hydite_common.errors import HyditeError, RequestTimeoutError
-from hydite_dataplane.authz import authorize_customer, authorize_model, key_group_strategy
+from hydite_dataplane.authz import authorize_customer, authorize_model, in_customer_region, key_group_strategy
 from hydite_dataplane.batch import batch_models, run_batch
 from hydite_dataplane.caller import authenticated
 from hydite_dataplane.config.snapshot import DeploymentTarget
@@ -108,7 +108,7 @@ def _authorized(request: InferenceRequest, model: str) -> tuple[DeploymentTarget
     """The deployments of model, if the caller and the request's end user may use it."""
     deployments = authorize_model(request.caller, model)
     authorize_customer(request.customer, model)
-    return deployments
+    return in_customer_region(request.customer, deployments)
 
 
 async def _call_provider(

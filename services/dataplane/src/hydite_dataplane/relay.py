@@ -18,12 +18,16 @@ from hydite_dataplane.upstream.transport import UpstreamResponse
 
 
 def gateway_headers(request: InferenceRequest, target: DeploymentTarget) -> dict[str, str]:
-    """The x-request-id and x-hydite-* headers of an answer from target."""
-    return {
+    """The x-request-id and x-hydite-* headers of an answer from target (and LiteLLM's
+    x-litellm-model-region when the deployment has a region)."""
+    headers = {
         "x-request-id": request.request_id,
         "x-hydite-deployment": target.deployment_id,
         "x-hydite-attempts": str(request.attempts),
     }
+    if target.region:
+        headers["x-litellm-model-region"] = target.region
+    return headers
 
 
 def overhead_ms(request: InferenceRequest, until: float, upstream_seconds: float = 0.0) -> str:

@@ -34,6 +34,7 @@ from hydite_controlplane.models.budgets import BudgetRow
 from hydite_controlplane.models.common import utcnow
 from hydite_controlplane.store import budgets as budget_store
 from hydite_controlplane.store.audit import record_audit
+from hydite_controlplane.store.resources import delete_resources, save_resources
 
 
 class BudgetFields(AdminRequest):
@@ -120,7 +121,7 @@ async def new(request: web.Request) -> web.Response:
     async with request.app[SESSIONS]() as session:
         if await budget_store.get_budget(row.budget_id, session=session) is not None:
             raise ConflictError(f"budget {row.budget_id!r} already exists", param="budget_id")
-        session.add(row)
+        await save_resources(row, session=session)
         _record(session, caller, "new", row, None)
         await session.commit()
     return json_response(budget_public(row))
@@ -140,6 +141,7 @@ async def update(request: web.Request) -> web.Response:
         before = budget_public(row)
         apply_update(row, body, BUDGET_UPDATES)
         row.updated_by = caller.identity
+        await save_resources(row, session=session)
         _record(session, caller, "update", row, before)
         await session.commit()
     return json_response(budget_public(row))
@@ -160,7 +162,7 @@ async def delete(request: web.Request) -> web.Response:
             )
         answer = budget_public(row)
         _record(session, caller, "delete", row, answer)
-        await session.delete(row)
+        await delete_resources(row, session=session)
         await session.commit()
     return json_response(answer)
 

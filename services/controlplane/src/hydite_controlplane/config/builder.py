@@ -30,6 +30,7 @@ from hydite_controlplane.models import (
     UserRow,
     VirtualKeyRow,
 )
+from hydite_controlplane.models.budgets import BudgetRow
 from hydite_controlplane.models.common import LimitColumns
 
 
@@ -61,12 +62,12 @@ def _finite(value: Any) -> bool:
     return True
 
 
-def limits_of(row: LimitColumns) -> pb.Limits:
-    """The Limits message of any row that carries limit columns."""
+def limits_of(row: LimitColumns | BudgetRow) -> pb.Limits:
+    """The Limits message of any row that carries limit columns (a budget has no per-model ones)."""
     limits = pb.Limits(
         budget_duration=row.budget_duration or "",
-        model_rpm_limit=row.model_rpm_limit or {},
-        model_tpm_limit=row.model_tpm_limit or {},
+        model_rpm_limit=getattr(row, "model_rpm_limit", None) or {},
+        model_tpm_limit=getattr(row, "model_tpm_limit", None) or {},
     )
     for name in ("rpm_limit", "tpm_limit", "max_parallel_requests", "max_budget", "soft_budget"):
         value = getattr(row, name)
@@ -95,6 +96,7 @@ def key_message(row: VirtualKeyRow) -> pb.VirtualKey:
         guardrails=row.guardrails,
         metadata_json=_json(row.metadata_, "metadata"),
         aliases=row.aliases or {},
+        budget_id=row.budget_id or "",
     )
 
 
@@ -125,6 +127,7 @@ def team_message(row: TeamRow) -> pb.Team:
         key_group=row.key_group or "",
         metadata_json=_json(row.metadata_, "metadata"),
         model_aliases=row.model_aliases or {},
+        budget_id=row.budget_id or "",
     )
 
 
@@ -151,7 +154,14 @@ def customer_message(row: CustomerRow) -> pb.Customer:
         limits=limits_of(row),
         allowed_models=row.allowed_models,
         metadata_json=_json(row.metadata_, "metadata"),
+        budget_id=row.budget_id or "",
+        allowed_model_region=str((row.extra_fields or {}).get("allowed_model_region") or ""),
     )
+
+
+def budget_message(row: BudgetRow) -> pb.Budget:
+    """A budget's limits, for the keys, teams and end users that link it."""
+    return pb.Budget(budget_id=row.budget_id, limits=limits_of(row))
 
 
 def key_group_message(row: KeyGroupRow) -> pb.KeyGroup:
@@ -258,6 +268,7 @@ RESOURCE_TABLES: dict[str, ResourceTable] = {
         ),
         ResourceTable(types.CUSTOMER, CustomerRow, "name", customer_message, blocked_customer),
         ResourceTable(types.KEY_GROUP, KeyGroupRow, "name", key_group_message),
+        ResourceTable(types.BUDGET, BudgetRow, "budget_id", budget_message),
         ResourceTable(types.DEPLOYMENT, DeploymentRow, "model_id", deployment_message),
     )
 }

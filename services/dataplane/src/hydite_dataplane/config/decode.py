@@ -100,6 +100,7 @@ COLLECTIONS: dict[str, Decoder] = {
     types.ORGANIZATION: _message,
     types.CUSTOMER: _message,
     types.KEY_GROUP: _message,
+    types.BUDGET: _message,
     types.DEPLOYMENT: _deployment,
     types.SETTING: _setting_json,
 }

@@ -173,6 +173,11 @@ class Snapshot:
         return self.collections[types.KEY_GROUP]
 
     @property
+    def budgets(self) -> immutables.Map[str, pb.Budget]:
+        """Budgets (named limits that keys, teams and end users link) by id."""
+        return self.collections[types.BUDGET]
+
+    @property
     def deployments(self) -> immutables.Map[str, DeploymentTarget]:
         """Deployments by id, ready to call."""
         return self.collections[types.DEPLOYMENT]

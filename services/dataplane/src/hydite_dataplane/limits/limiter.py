@@ -1,5 +1,6 @@
 """Stage 4 (admit): rate limits. Requests per minute, tokens per minute and requests in flight, per key
-(and per model within a key), user, team, organization and customer.
+(and per model within a key), user, team, organization and customer; a key, team or customer that
+links a budget takes the budget's limits where it sets none of its own.
 
 Counts live in memory as sliding windows: the current minute's count plus the previous
 minute's, weighted by how much of it still overlaps the last 60 s. A request is admitted
@@ -17,25 +18,43 @@ from collections.abc import Callable, Iterator, Sequence
 from hydite.config.v1 import config_pb2 as pb
 from hydite_common.config_types import customer_name
 from hydite_common.errors import RateLimitError
+from hydite_dataplane.config.snapshot import Snapshot
 from hydite_dataplane.limits.windows import WINDOW_SECONDS, RateWindow
-from hydite_dataplane.request import InferenceRequest, Outcome
+from hydite_dataplane.request import InferenceRequest, Outcome, Owner
+
+Limited = pb.VirtualKey | pb.Customer | Owner
 
 PRUNE_EVERY_SECONDS = 60.0
 
 
+def _limits_of(snapshot: Snapshot, entity: Limited) -> pb.Limits | None:
+    """An entity's limits: its own, with those of the budget it links filling what it leaves unset."""
+    own = entity.limits if entity.HasField("limits") else None
+    budget_id = getattr(entity, "budget_id", "")
+    budget = snapshot.budgets.get(budget_id) if budget_id else None
+    if budget is None:
+        return own
+    merged = pb.Limits()
+    merged.CopyFrom(budget.limits)
+    if own is not None:
+        merged.MergeFrom(own)
+    return merged
+
+
 def _limited(request: InferenceRequest) -> Iterator[tuple[str, str, pb.Limits]]:
     """(what, counter id, limits) for every entity of the request that carries limits."""
-    key = request.key
-    if key.HasField("limits"):
-        yield "key", request.key_hash, key.limits
+    snapshot = request.caller.snapshot
+    limits = _limits_of(snapshot, request.key)
+    if limits is not None:
+        yield "key", request.key_hash, limits
     for kind, entity_id, owner in request.caller.owners():
-        if owner is not None and owner.HasField("limits"):
-            yield kind, f"{kind}:{entity_id}", owner.limits
+        if owner is not None and (limits := _limits_of(snapshot, owner)) is not None:
+            yield kind, f"{kind}:{entity_id}", limits
     customer = request.customer
-    if customer is not None and customer.HasField("limits"):
+    if customer is not None and (limits := _limits_of(snapshot, customer)) is not None:
         # The resolved end user's resource name: two tenants' end users of one id never share.
         name = customer_name(customer.customer_id, customer.team_id, customer.organization_id)
-        yield "customer", f"customer:{name}", customer.limits
+        yield "customer", f"customer:{name}", limits
 
 
 class RateSlots:

@@ -154,7 +154,7 @@ class Limits(_message.Message):
     def __init__(self, rpm_limit: _Optional[int] = ..., tpm_limit: _Optional[int] = ..., max_parallel_requests: _Optional[int] = ..., max_budget: _Optional[float] = ..., soft_budget: _Optional[float] = ..., budget_duration: _Optional[str] = ..., model_rpm_limit: _Optional[_Mapping[str, int]] = ..., model_tpm_limit: _Optional[_Mapping[str, int]] = ...) -> None: ...
 
 class VirtualKey(_message.Message):
-    __slots__ = ("key_hash", "key_alias", "key_name", "user_id", "team_id", "organization_id", "customer_id", "key_group", "models", "blocked", "expires_unix_ms", "limits", "tags", "allowed_routes", "guardrails", "metadata_json", "aliases")
+    __slots__ = ("key_hash", "key_alias", "key_name", "user_id", "team_id", "organization_id", "customer_id", "key_group", "models", "blocked", "expires_unix_ms", "limits", "tags", "allowed_routes", "guardrails", "metadata_json", "aliases", "budget_id")
     class AliasesEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -179,6 +179,7 @@ class VirtualKey(_message.Message):
     GUARDRAILS_FIELD_NUMBER: _ClassVar[int]
     METADATA_JSON_FIELD_NUMBER: _ClassVar[int]
     ALIASES_FIELD_NUMBER: _ClassVar[int]
+    BUDGET_ID_FIELD_NUMBER: _ClassVar[int]
     key_hash: str
     key_alias: str
     key_name: str
@@ -196,7 +197,8 @@ class VirtualKey(_message.Message):
     guardrails: _containers.RepeatedScalarFieldContainer[str]
     metadata_json: bytes
     aliases: _containers.ScalarMap[str, str]
-    def __init__(self, key_hash: _Optional[str] = ..., key_alias: _Optional[str] = ..., key_name: _Optional[str] = ..., user_id: _Optional[str] = ..., team_id: _Optional[str] = ..., organization_id: _Optional[str] = ..., customer_id: _Optional[str] = ..., key_group: _Optional[str] = ..., models: _Optional[_Iterable[str]] = ..., blocked: _Optional[bool] = ..., expires_unix_ms: _Optional[int] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ..., tags: _Optional[_Iterable[str]] = ..., allowed_routes: _Optional[_Iterable[str]] = ..., guardrails: _Optional[_Iterable[str]] = ..., metadata_json: _Optional[bytes] = ..., aliases: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    budget_id: str
+    def __init__(self, key_hash: _Optional[str] = ..., key_alias: _Optional[str] = ..., key_name: _Optional[str] = ..., user_id: _Optional[str] = ..., team_id: _Optional[str] = ..., organization_id: _Optional[str] = ..., customer_id: _Optional[str] = ..., key_group: _Optional[str] = ..., models: _Optional[_Iterable[str]] = ..., blocked: _Optional[bool] = ..., expires_unix_ms: _Optional[int] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ..., tags: _Optional[_Iterable[str]] = ..., allowed_routes: _Optional[_Iterable[str]] = ..., guardrails: _Optional[_Iterable[str]] = ..., metadata_json: _Optional[bytes] = ..., aliases: _Optional[_Mapping[str, str]] = ..., budget_id: _Optional[str] = ...) -> None: ...
 
 class User(_message.Message):
     __slots__ = ("user_id", "user_role", "team_ids_csv", "organization_id", "models", "blocked", "limits", "metadata_json", "aliases")
@@ -228,7 +230,7 @@ class User(_message.Message):
     def __init__(self, user_id: _Optional[str] = ..., user_role: _Optional[str] = ..., team_ids_csv: _Optional[str] = ..., organization_id: _Optional[str] = ..., models: _Optional[_Iterable[str]] = ..., blocked: _Optional[bool] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ..., metadata_json: _Optional[bytes] = ..., aliases: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class Team(_message.Message):
-    __slots__ = ("team_id", "team_alias", "organization_id", "models", "blocked", "limits", "key_group", "metadata_json", "model_aliases")
+    __slots__ = ("team_id", "team_alias", "organization_id", "models", "blocked", "limits", "key_group", "metadata_json", "model_aliases", "budget_id")
     class ModelAliasesEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -245,6 +247,7 @@ class Team(_message.Message):
     KEY_GROUP_FIELD_NUMBER: _ClassVar[int]
     METADATA_JSON_FIELD_NUMBER: _ClassVar[int]
     MODEL_ALIASES_FIELD_NUMBER: _ClassVar[int]
+    BUDGET_ID_FIELD_NUMBER: _ClassVar[int]
     team_id: str
     team_alias: str
     organization_id: str
@@ -254,7 +257,8 @@ class Team(_message.Message):
     key_group: str
     metadata_json: bytes
     model_aliases: _containers.ScalarMap[str, str]
-    def __init__(self, team_id: _Optional[str] = ..., team_alias: _Optional[str] = ..., organization_id: _Optional[str] = ..., models: _Optional[_Iterable[str]] = ..., blocked: _Optional[bool] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ..., key_group: _Optional[str] = ..., metadata_json: _Optional[bytes] = ..., model_aliases: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    budget_id: str
+    def __init__(self, team_id: _Optional[str] = ..., team_alias: _Optional[str] = ..., organization_id: _Optional[str] = ..., models: _Optional[_Iterable[str]] = ..., blocked: _Optional[bool] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ..., key_group: _Optional[str] = ..., metadata_json: _Optional[bytes] = ..., model_aliases: _Optional[_Mapping[str, str]] = ..., budget_id: _Optional[str] = ...) -> None: ...
 
 class Organization(_message.Message):
     __slots__ = ("organization_id", "organization_alias", "models", "blocked", "limits", "metadata_json")
@@ -273,7 +277,7 @@ class Organization(_message.Message):
     def __init__(self, organization_id: _Optional[str] = ..., organization_alias: _Optional[str] = ..., models: _Optional[_Iterable[str]] = ..., blocked: _Optional[bool] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ..., metadata_json: _Optional[bytes] = ...) -> None: ...
 
 class Customer(_message.Message):
-    __slots__ = ("customer_id", "alias", "blocked", "limits", "allowed_models", "metadata_json", "team_id", "organization_id")
+    __slots__ = ("customer_id", "alias", "blocked", "limits", "allowed_models", "metadata_json", "team_id", "organization_id", "budget_id", "allowed_model_region")
     CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
     ALIAS_FIELD_NUMBER: _ClassVar[int]
     BLOCKED_FIELD_NUMBER: _ClassVar[int]
@@ -282,6 +286,8 @@ class Customer(_message.Message):
     METADATA_JSON_FIELD_NUMBER: _ClassVar[int]
     TEAM_ID_FIELD_NUMBER: _ClassVar[int]
     ORGANIZATION_ID_FIELD_NUMBER: _ClassVar[int]
+    BUDGET_ID_FIELD_NUMBER: _ClassVar[int]
+    ALLOWED_MODEL_REGION_FIELD_NUMBER: _ClassVar[int]
     customer_id: str
     alias: str
     blocked: bool
@@ -290,7 +296,17 @@ class Customer(_message.Message):
     metadata_json: bytes
     team_id: str
     organization_id: str
-    def __init__(self, customer_id: _Optional[str] = ..., alias: _Optional[str] = ..., blocked: _Optional[bool] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ..., allowed_models: _Optional[_Iterable[str]] = ..., metadata_json: _Optional[bytes] = ..., team_id: _Optional[str] = ..., organization_id: _Optional[str] = ...) -> None: ...
+    budget_id: str
+    allowed_model_region: str
+    def __init__(self, customer_id: _Optional[str] = ..., alias: _Optional[str] = ..., blocked: _Optional[bool] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ..., allowed_models: _Optional[_Iterable[str]] = ..., metadata_json: _Optional[bytes] = ..., team_id: _Optional[str] = ..., organization_id: _Optional[str] = ..., budget_id: _Optional[str] = ..., allowed_model_region: _Optional[str] = ...) -> None: ...
+
+class Budget(_message.Message):
+    __slots__ = ("budget_id", "limits")
+    BUDGET_ID_FIELD_NUMBER: _ClassVar[int]
+    LIMITS_FIELD_NUMBER: _ClassVar[int]
+    budget_id: str
+    limits: Limits
+    def __init__(self, budget_id: _Optional[str] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ...) -> None: ...
 
 class KeyGroup(_message.Message):
     __slots__ = ("name", "models", "routing_strategy", "limits", "metadata_json")
