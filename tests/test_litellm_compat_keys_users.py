@@ -337,3 +337,19 @@ def test_user_delete_with_litellm_body(admin: httpx.Client) -> None:
     created = _new_user(admin, user_id=unique("compat-delete"))
     deleted = ok_post(admin, "/user/delete", {"user_ids": [created["user_id"]]})
     assert deleted["deleted_keys"] == [created["token"]]
+
+
+def test_user_info_lists_teams_as_team_objects_with_memberships(admin: httpx.Client) -> None:
+    """LiteLLM's /user/info answers `teams` as team objects and `team_memberships` with the
+    member's budget in each team (`user_info.teams` stays the ids)."""
+    user_id, team_id = unique("info-user"), unique("info-team")
+    ok_post(admin, "/user/new", {"user_id": user_id, "auto_create_key": False})
+    ok_post(
+        admin, "/team/new", {"team_id": team_id, "members_with_roles": [{"role": "user", "user_id": user_id}]}
+    )
+    ok_post(admin, "/team/member_update", {"team_id": team_id, "user_id": user_id, "max_budget_in_team": 3})
+    info = ok_get(admin, "/user/info", user_id=user_id)
+    assert [t["team_id"] for t in info["teams"]] == [team_id]
+    assert info["user_info"]["teams"] == [team_id]
+    [membership] = info["team_memberships"]
+    assert membership["litellm_budget_table"]["max_budget"] == 3

@@ -432,7 +432,6 @@ def test_missing_ids_are_4xx_naming_the_id(
         ("/key/regenerate", {"key": "sk-val-missing-key-000"}, "key"),
         ("/key/block", {"key": "sk-val-missing-key-000"}, "key"),
         ("/key/unblock", {"key": "sk-val-missing-key-000"}, "key"),
-        ("/user/update", {"user_id": "val-missing", "max_budget": 1}, "user_id"),
         ("/team/update", {"team_id": "val-missing", "max_budget": 1}, "team_id"),
         ("/team/member_add", {"team_id": "val-missing", "member": {"user_id": "u"}}, "team_id"),
         ("/team/block", {"team_id": "val-missing"}, "team_id"),
@@ -446,6 +445,16 @@ def test_missing_ids_are_4xx_naming_the_id(
 def test_unknown_ids_are_404(admin: httpx.Client, path: str, body: dict[str, Any], param: str) -> None:
     """Updating, blocking or deleting something that does not exist is a 404 naming the id."""
     _error(admin.post(path, json=body), 404, param)
+
+
+def test_user_update_of_an_unknown_user_creates_it(admin: httpx.Client) -> None:
+    """LiteLLM's /user/update creates a user it does not know (its tests reset the proxy budget
+    user this way); the user exists afterwards with the fields given."""
+    user_id = _uid()
+    _ok(admin.post("/user/update", json={"user_id": user_id, "spend": 0, "max_budget": 5}))
+    info = admin.get("/user/info", params={"user_id": user_id})
+    assert info.status_code == 200
+    assert info.json()["user_info"]["max_budget"] == 5
 
 
 def test_member_delete_of_a_non_member_is_404(admin: httpx.Client, objects: Objects) -> None:

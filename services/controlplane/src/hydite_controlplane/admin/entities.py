@@ -149,6 +149,7 @@ class Entity:
     derive: Derive = _nothing_derived
     shown: Shown = _columns_shown
     update_answer: Callable[[dict[str, Any]], dict[str, Any]] = _as_is  # /update's answer from public
+    update_creates: bool = False  # /update of an id that does not exist creates it (LiteLLM's users)
 
     @property
     def update_rules(self) -> UpdateRules:
@@ -260,6 +261,10 @@ def entity_routes(entity: Entity, *, new: Handler | None = None) -> list[web.Rou
         if not entity_id:
             raise InvalidRequestError(f"{entity.id_field} is required", param=entity.id_field)
         async with request.app[SESSIONS]() as session:
+            if entity.update_creates and await session.get(entity.row, entity_id) is None:
+                _, row, _ = await stage_new(request, session, entity)
+                await session.commit()
+                return json_response(entity.update_answer(entity.public(row)))
             [row] = await entity.lock(session, [entity_id], body)
             before = entity.public(row)
             entity.apply(row, body)

@@ -23,12 +23,13 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from hydite_common.errors import ConflictError, InvalidRequestError
 from hydite_common.http import read_json_object
 from hydite_common.keys import generate_key, hash_key, mask_key
-from hydite_controlplane.admin.auth import USER_ROLES
+from hydite_controlplane.admin.auth import USER_ROLES, AdminCaller
 from hydite_controlplane.admin.entities import Entity, entity_routes, stage_new
 from hydite_controlplane.admin.keys import KeyOwner, key_public
 from hydite_controlplane.admin.organizations import require_organization
 from hydite_controlplane.admin.responses import json_response
 from hydite_controlplane.admin.stored_fields import derive_stored, shown_stored, stored_names
+from hydite_controlplane.admin.teams import TEAMS, team_memberships
 from hydite_controlplane.admin.validation import (
     AdminRequest,
     Duration,
@@ -206,15 +207,27 @@ def _public(user: UserRow) -> dict[str, Any]:
 
 _KEYS = KeyOwner("user_id", info_field="user_info", public=_public)
 
+
+async def _user_info(session: AsyncSession, caller: AdminCaller, user: UserRow) -> dict[str, Any]:
+    """LiteLLM's /user/info: the user's keys, the user (user_info), its teams as team objects and
+    its budgets within them (team_memberships)."""
+    teams = await teams_with_member(user.user_id, session=session)
+    return {
+        **await _KEYS.info(session, caller, user),
+        "teams": [TEAMS.public(team) for team in teams],
+        "team_memberships": [m for team in teams for m in team_memberships(team, {user.user_id})],
+    }
+
+
 USER_BODY_ONLY = frozenset({"auto_create_key", "key_alias", "duration", "teams", "team_id", "password"})
 """Fields of a user's body that are no column of its own (the first key's, or derived)."""
 
 USERS = Entity(
     "user", "users", UserRow, "user_id", "user_id", UserFields, body_only=USER_BODY_ONLY | USER_STORED,
-    check_refs=_check_refs, companions=_teams_follow, on_delete=_KEYS.delete_keys, info_extra=_KEYS.info,
+    check_refs=_check_refs, companions=_teams_follow, on_delete=_KEYS.delete_keys, info_extra=_user_info,
     lock_first=_lock_teams_first, own_id=lambda key: key.user_id,
     list_filters=("user_role", "organization_id"), paged_list=True, null_keeps=True, derive=_derive,
-    shown=_shown,
+    shown=_shown, update_creates=True,  # LiteLLM's /user/update creates a user it does not know
 )  # fmt: skip
 
 
