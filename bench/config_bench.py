@@ -133,6 +133,9 @@ class Figures:
     propagation_seconds: list[float] = field(default_factory=list)
     propagation_after_reply_seconds: list[float] = field(default_factory=list)
     timeouts: int = 0
+    waited_write_seconds: list[float] = field(default_factory=list)
+    unwaited_write_seconds: list[float] = field(default_factory=list)
+    applied_everywhere: int = 0
 
 
 # ---------------------------------------------------------------- key rows
@@ -270,13 +273,21 @@ class AdminClient:
 
     def call(self, method: str, path: str, body: object | None = None) -> tuple[int, Any]:
         """Send one request (reconnecting once if the connection was closed); (status, JSON)."""
+        status, payload, _ = self.call_with_headers(method, path, body)
+        return status, payload
+
+    def call_with_headers(
+        self, method: str, path: str, body: object | None = None
+    ) -> tuple[int, Any, dict[str, str]]:
+        """As `call`, with the response headers (lower-cased names)."""
         payload = orjson.dumps(body) if body is not None else None
         for attempt in range(2):
             try:
                 self._conn.request(method, path, body=payload, headers=self._headers)
                 response = self._conn.getresponse()
                 data = response.read()
-                return response.status, orjson.loads(data) if data else None
+                headers = {k.lower(): v for k, v in response.getheaders()}
+                return response.status, orjson.loads(data) if data else None, headers
             except (http.client.HTTPException, ConnectionError):
                 self._conn.close()
                 self._conn = http.client.HTTPConnection("127.0.0.1", self._port, timeout=10)
@@ -338,6 +349,42 @@ def measure_propagation(
             figures.propagation_after_reply_seconds.append(acked - replied)
 
 
+def measure_ack_wait(stack: Stack, options: Options, figures: Figures) -> None:
+    """What read-your-writes costs a write: POST /key/generate through the replica that waits for
+    every data plane's ACK, interleaved with the same write through a second replica (same
+    database) that does not wait (HYDITE_CONFIG_APPLY_TIMEOUT_SECONDS=0)."""
+    port = free_port()
+    stack.spawn(
+        f"controlplane-{port}",
+        "hydite_controlplane",
+        port,
+        HYDITE_ADMIN_PORT=str(port),
+        HYDITE_GRPC_PORT=str(free_port()),
+        HYDITE_CONFIG_APPLY_TIMEOUT_SECONDS="0",
+    )
+    waiting = AdminClient(stack.config.admin_port, stack.config.master_key)
+    unwaiting = AdminClient(port, stack.config.master_key)
+    try:
+        for _ in range(options.writes):
+            for client, samples in (
+                (waiting, figures.waited_write_seconds),
+                (unwaiting, figures.unwaited_write_seconds),
+            ):
+                sent = time.perf_counter()
+                status, payload, headers = client.call_with_headers("POST", "/key/generate", {})
+                samples.append(time.perf_counter() - sent)
+                if status != 200:
+                    raise RuntimeError(f"/key/generate answered {status}: {payload!r}")
+                if (
+                    client is waiting
+                    and headers.get("x-hydite-config-applied") == f"{DATA_PLANES}/{DATA_PLANES}"
+                ):
+                    figures.applied_everywhere += 1
+    finally:
+        waiting.close()
+        unwaiting.close()
+
+
 def run_stack(stack: Stack, options: Options, figures: Figures) -> None:
     """Phases 1 and 2 against real processes: snapshot at N keys, then propagation to 3 nodes."""
     stack.start_dependencies()
@@ -372,6 +419,8 @@ def run_stack(stack: Stack, options: Options, figures: Figures) -> None:
         measure_propagation(stack, client, nodes, options, figures)
     finally:
         client.close()
+    print(f"  {options.writes} writes each with and without waiting for ACKs…")
+    measure_ack_wait(stack, options, figures)
 
 
 def log_tails(stack: Stack) -> str:
@@ -394,6 +443,8 @@ def figure_rows(figures: Figures) -> list[tuple[str, str, str, str]]:
     ms = [s * 1000 for s in figures.propagation_seconds]
     after_reply_ms = [s * 1000 for s in figures.propagation_after_reply_seconds]
     write_ms = [s * 1000 for s in figures.write_seconds]
+    waited_ms = [s * 1000 for s in figures.waited_write_seconds]
+    unwaited_ms = [s * 1000 for s in figures.unwaited_write_seconds]
     p99 = percentile(ms, 0.99) if not figures.timeouts else math.inf
     n = f"{figures.keys:,}"
     starts = ", ".join(f"{s:.2f}" for s in figures.dataplane_start_seconds)
@@ -461,8 +512,28 @@ def figure_rows(figures: Figures) -> list[tuple[str, str, str, str]]:
             "",
         ),
         (
-            "Admin write latency (POST /key/generate), p50 / p99",
+            "Admin write latency (POST /key/generate, answered once every node applied it), p50 / p99",
             f"{percentile(write_ms, 0.5):.1f} / {percentile(write_ms, 0.99):.1f} ms",
+            "",
+            "",
+        ),
+        (
+            f"Read-your-writes: POST /key/generate waiting for {DATA_PLANES} ACKs, p50 / p99"
+            f" ({figures.applied_everywhere} of {len(waited_ms)} answered {DATA_PLANES}/{DATA_PLANES})",
+            f"{percentile(waited_ms, 0.5):.1f} / {percentile(waited_ms, 0.99):.1f} ms",
+            "",
+            "",
+        ),
+        (
+            "Same write through a replica that does not wait, interleaved, p50 / p99",
+            f"{percentile(unwaited_ms, 0.5):.1f} / {percentile(unwaited_ms, 0.99):.1f} ms",
+            "",
+            "",
+        ),
+        (
+            "What waiting adds to a write, p50 / p99",
+            f"{percentile(waited_ms, 0.5) - percentile(unwaited_ms, 0.5):.1f} / "
+            f"{percentile(waited_ms, 0.99) - percentile(unwaited_ms, 0.99):.1f} ms",
             "",
             "",
         ),
