@@ -11,20 +11,21 @@ import pytest
 
 from hydite_common.devstack import Stack
 from tests.fakes.openai_server import FakeOpenAI
-from tests.harness import deploy_fake, synced, unique, wait_until
+from tests.harness import deploy_fake, unique, wait_until
 
 NORMAL_CALLS = 12
 
 
 @pytest.fixture(scope="module")
 def billed(admin: httpx.Client, fake_openai: tuple[FakeOpenAI, str]) -> dict[str, str]:
-    """A model on the fake upstream and a key that may call it."""
+    """A model on the fake upstream, a key that may call it, and one that may call any model (a
+    name nothing serves is a 404 for it; for the first key, a 403)."""
     _, base = fake_openai
     model = unique("billed")
     deploy_fake(admin, base, model, "gpt-4o-mini")
     key = admin.post("/key/generate", json={"models": [model]}).json()["key"]
-    synced(admin)
-    return {"model": model, "key": key}
+    any_model = admin.post("/key/generate", json={}).json()["key"]
+    return {"model": model, "key": key, "any_model_key": any_model}
 
 
 def _chat(stack: Stack, key: str, body: dict[str, Any], path: str = "/v1/chat/completions") -> httpx.Response:
@@ -69,7 +70,7 @@ def test_a_huge_model_name_is_a_400_and_billing_goes_on(
     assert error["code"] == "string_above_max_length" and len(response.content) < 1000
     in_path = _chat(stack, billed["key"], {}, path=f"/v1/engines/{'L' * 5000}/chat/completions")
     assert in_path.status_code == 400, in_path.text[:300]
-    unknown = _chat(stack, billed["key"], {"model": "U" * 256})
+    unknown = _chat(stack, billed["any_model_key"], {"model": "U" * 256})
     assert unknown.status_code == 404
     _normal_calls_are_billed(stack, admin, billed)
 
@@ -78,7 +79,7 @@ def test_a_flood_of_unknown_model_names_keeps_one_metrics_label(stack: Stack, bi
     """Unique unknown model names are all counted under one label; none appears in /metrics."""
     names = [unique("no-such-model") for _ in range(30)]
     for name in names:
-        assert _chat(stack, billed["key"], {"model": name}).status_code == 404
+        assert _chat(stack, billed["any_model_key"], {"model": name}).status_code == 404
     text = httpx.get(stack.base_url + "/metrics").text
     assert not any(name in text for name in names)
     assert 'hydite_requests_total{model="(unknown)"' in text

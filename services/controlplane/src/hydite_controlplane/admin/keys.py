@@ -26,7 +26,7 @@ from hydite_controlplane.admin.auth import AdminCaller, Role, admin_caller
 from hydite_controlplane.admin.budgets import require_budget
 from hydite_controlplane.admin.entities import row_public
 from hydite_controlplane.admin.key_groups import require_key_group
-from hydite_controlplane.admin.organizations import require_organization
+from hydite_controlplane.admin.references import require_organization
 from hydite_controlplane.admin.responses import json_response
 from hydite_controlplane.admin.stored_fields import JsonList, shown_stored, stored_names, with_stored
 from hydite_controlplane.admin.updates import UpdateRules, apply_update

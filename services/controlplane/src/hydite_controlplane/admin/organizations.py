@@ -1,6 +1,6 @@
 """Organizations: their request schema (LiteLLM's organization fields), admin routes, members
 (/organization/member_add, /organization/member_update, /organization/member_delete, by user_id or
-user_email) and the check that one a row names exists.
+user_email).
 
 Members carry their role in the organization (org_admin, internal_user, internal_user_viewer) and
 their budget in it; both are kept and shown, and an org_admin may manage the members. Like
@@ -17,13 +17,14 @@ from pydantic import Field
 from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from hydite_common.errors import InvalidRequestError, PermissionDeniedError
+from hydite_common.errors import PermissionDeniedError
 from hydite_common.http import read_json_object
 from hydite_controlplane.admin.auth import AdminCaller, admin_caller
 from hydite_controlplane.admin.entities import Entity, entity_routes, row_public
 from hydite_controlplane.admin.members import MemberRef, existing_member_id, member_user_id
 from hydite_controlplane.admin.responses import json_response
 from hydite_controlplane.admin.stored_fields import derive_stored, shown_stored, stored_names
+from hydite_controlplane.admin.teams import TEAMS
 from hydite_controlplane.admin.validation import AdminRequest, JsonObject, LimitFields, Name, validate
 from hydite_controlplane.appkeys import SESSIONS
 from hydite_controlplane.models.common import utcnow
@@ -84,12 +85,6 @@ class OrgMemberUpdateRequest(OrgMemberDeleteRequest):
     max_budget_in_organization: float | None = Field(default=None, ge=0)
 
 
-async def require_organization(organization_id: str | None, *, session: AsyncSession) -> None:
-    """A 400 naming organization_id unless it is unset or the organization exists."""
-    if organization_id and await session.get(OrganizationRow, organization_id) is None:
-        raise InvalidRequestError(f"organization {organization_id!r} does not exist", param="organization_id")
-
-
 def budget_table(org: OrganizationRow) -> dict[str, Any]:
     """LiteLLM's litellm_budget_table of an organization: its budget and limits."""
     return {
@@ -123,8 +118,6 @@ async def _organization_info(
     session: AsyncSession, caller: AdminCaller, org: OrganizationRow
 ) -> dict[str, Any]:
     """The organization's teams, as LiteLLM's /organization/info lists them."""
-    from hydite_controlplane.admin.teams import TEAMS  # teams name organizations: import late
-
     teams, _ = await list_rows(
         TeamRow, session=session, filters=[("organization_id", org.organization_id)], offset=0, limit=1000
     )

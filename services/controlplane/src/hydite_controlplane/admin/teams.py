@@ -25,7 +25,7 @@ from hydite_controlplane.admin.entities import Entity, entity_routes, row_public
 from hydite_controlplane.admin.key_groups import require_key_group
 from hydite_controlplane.admin.keys import KeyOwner
 from hydite_controlplane.admin.members import MemberRef, existing_member_id, member_user_id, user_for_email
-from hydite_controlplane.admin.organizations import require_organization
+from hydite_controlplane.admin.references import require_organization
 from hydite_controlplane.admin.responses import json_response
 from hydite_controlplane.admin.stored_fields import JsonList, derive_stored, shown_stored, stored_names
 from hydite_controlplane.admin.validation import (

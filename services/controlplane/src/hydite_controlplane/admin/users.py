@@ -26,7 +26,7 @@ from hydite_common.keys import generate_key, hash_key, mask_key
 from hydite_controlplane.admin.auth import USER_ROLES, AdminCaller
 from hydite_controlplane.admin.entities import Entity, entity_routes, stage_new
 from hydite_controlplane.admin.keys import KeyOwner, key_public
-from hydite_controlplane.admin.organizations import require_organization
+from hydite_controlplane.admin.references import require_organization
 from hydite_controlplane.admin.responses import json_response
 from hydite_controlplane.admin.stored_fields import derive_stored, shown_stored, stored_names
 from hydite_controlplane.admin.teams import TEAMS, team_memberships
