@@ -6,6 +6,7 @@ planes, in loops; and with two control-plane replicas, on data planes connected 
 
 from __future__ import annotations
 
+import concurrent.futures
 import os
 import signal
 from collections.abc import Iterator
@@ -37,8 +38,12 @@ def _chat(base_url: str, key: str, model: str = MODEL) -> int:
     return response.status_code
 
 
+_pool = concurrent.futures.ThreadPoolExecutor(3)
+
+
 def _statuses(bases: list[str], key: str, model: str = MODEL) -> list[int]:
-    return [_chat(base, key, model) for base in bases]
+    """One chat call on each data plane, sent at once."""
+    return list(_pool.map(lambda base: _chat(base, key, model), bases))
 
 
 @pytest.fixture(scope="module")
@@ -82,9 +87,10 @@ def test_a_new_key_works_at_once_and_a_blocked_or_deleted_one_is_refused_at_once
 def test_with_the_openai_sdk_a_generated_key_answers_on_the_next_line(
     admin: httpx.Client, dataplanes: list[str]
 ) -> None:
+    clients = [openai.OpenAI(base_url=base + "/v1", api_key="unset", max_retries=0) for base in dataplanes]
     for round_ in range(ROUNDS):
         key = ok_post(admin, "/key/generate", {"models": [MODEL]})["key"]
-        client = openai.OpenAI(base_url=dataplanes[round_ % 3] + "/v1", api_key=key, max_retries=0)
+        client = clients[round_ % 3].with_options(api_key=key)
         reply = client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "hi"}])
         assert reply.choices[0].message.content
         ok_post(admin, "/key/delete", {"keys": [key]})

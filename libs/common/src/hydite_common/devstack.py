@@ -306,7 +306,27 @@ class Stack:
             "HYDITE_CONTROLPLANE_GRPC": f"127.0.0.1:{grpc_port}",
             **env,
         }
-        return self._spawn(f"dataplane-{port}", "hydite_dataplane", port, True, settings)
+        service = self._spawn(f"dataplane-{port}", "hydite_dataplane", port, True, settings)
+        self._await_recorded(settings["HYDITE_NODE_ID"])
+        return service
+
+    def _await_recorded(self, node_id: str, timeout: float = 10.0) -> None:
+        """Until the control plane has recorded the node's ACK of its first snapshot: from then on
+        every admin write waits for the node (a node still loading is not waited for)."""
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.config.admin_port}/config/status",
+            headers={"Authorization": f"Bearer {self.config.master_key}"},
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(request, timeout=2) as response:
+                    nodes = orjson.loads(response.read())["nodes"]
+            except (urllib.error.URLError, ConnectionError, TimeoutError, KeyError, orjson.JSONDecodeError):
+                return  # no control plane here to record it
+            if any(n["node_id"] == node_id and n["connected"] and not n["loading"] for n in nodes):
+                return
+            time.sleep(0.02)
 
     def stop_service(self, service: ServiceProcess) -> None:
         """Stop one process of the stack."""

@@ -28,7 +28,7 @@ class NodeStatusStore:
         self._sessions = sessions
         self._controlplane_id = controlplane_id
 
-    async def _upsert(self, node_id: str, announce: int | None = None, **values: object) -> None:
+    async def _upsert(self, node_id: str, announce: str | None = None, **values: object) -> None:
         now = utcnow()
         row = {
             "node_id": node_id,
@@ -49,7 +49,7 @@ class NodeStatusStore:
                 await run_sql(
                     session,
                     "SELECT pg_notify(:channel, :payload)",
-                    {"channel": ACK_CHANNEL, "payload": ack_payload(node_id, announce)},
+                    {"channel": ACK_CHANNEL, "payload": announce},
                 )
             await session.commit()
 
@@ -71,13 +71,19 @@ class NodeStatusStore:
 
     async def acked(self, node_id: str, version: int) -> None:
         """The node applied version."""
-        await self._upsert(node_id, announce=version, acked_version=version, loading=False, connected=True)
+        await self._upsert(
+            node_id,
+            announce=ack_payload(node_id, version, applied=True),
+            acked_version=version,
+            loading=False,
+            connected=True,
+        )
 
     async def nacked(self, node_id: str, version: int, reason: str) -> None:
         """The node refused version and keeps serving what it had."""
         await self._upsert(
             node_id,
-            announce=version,
+            announce=ack_payload(node_id, version, applied=False),
             nacked_version=version,
             last_error=reason[:1000],
             loading=False,

@@ -46,9 +46,9 @@ def note_written_version(version: int) -> None:
         versions.append(version)
 
 
-def ack_payload(node_id: str, version: int) -> str:
-    """What a replica announces when a node ACKed or NACKed `version` (both end a wait)."""
-    return f"{version} {node_id}"
+def ack_payload(node_id: str, version: int, applied: bool) -> str:
+    """What a replica announces when a node ACKed (applied) or NACKed `version`; both end a wait."""
+    return f"{version} {'ack' if applied else 'nack'} {node_id}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,11 +76,14 @@ class Applied:
 class _Wait:
     version: int
     settled: set[str] = field(default_factory=set)
+    applied: set[str] = field(default_factory=set)
     changed: asyncio.Event = field(default_factory=asyncio.Event)
 
-    def observe(self, node_id: str, version: int) -> None:
+    def observe(self, node_id: str, version: int, applied: bool) -> None:
         if version >= self.version:
             self.settled.add(node_id)
+            if applied:
+                self.applied.add(node_id)
             self.changed.set()
 
 
@@ -105,10 +108,12 @@ class Propagation:
             while True:
                 nodes = await self._live_nodes()
                 for node in nodes:
-                    wait.observe(node.node_id, max(node.acked_version, node.nacked_version or 0))
+                    wait.observe(node.node_id, node.acked_version, applied=True)
+                    wait.observe(node.node_id, node.nacked_version or 0, applied=False)
                 pending = {n.node_id for n in nodes if not n.loading} - wait.settled
                 if not pending or time.monotonic() >= deadline:
-                    return _report(version, nodes)
+                    # Replies heard while the rows were read count, though the rows predate them.
+                    return _report(version, nodes, wait.applied)
                 recheck_at = min(deadline, time.monotonic() + RECHECK_SECONDS)
                 while not pending <= wait.settled and (left := recheck_at - time.monotonic()) > 0:
                     wait.changed.clear()
@@ -124,13 +129,13 @@ class Propagation:
             return list((await session.exec(statement.order_by(col(ConfigNode.node_id)))).all())
 
     def _heard(self, payload: str) -> None:
-        version_text, _, node_id = payload.partition(" ")
+        version_text, kind, node_id = [*payload.split(" ", 2), "", ""][:3]
         try:
             version = int(version_text)
         except ValueError:
             return
         for wait in self._waits:
-            wait.observe(node_id, version)
+            wait.observe(node_id, version, applied=kind == "ack")
 
     async def listen(self) -> None:
         """Hear every replica's ACK/NACK announcements, forever; reconnect with backoff."""
@@ -150,6 +155,6 @@ class Propagation:
                 backoff = min(backoff * 2, 5.0)
 
 
-def _report(version: int, nodes: list[ConfigNode]) -> Applied:
-    lagging = tuple(n.node_id for n in nodes if n.acked_version < version)
+def _report(version: int, nodes: list[ConfigNode], heard_applied: set[str]) -> Applied:
+    lagging = tuple(n.node_id for n in nodes if n.acked_version < version and n.node_id not in heard_applied)
     return Applied(version=version, applied=len(nodes) - len(lagging), connected=len(nodes), lagging=lagging)
