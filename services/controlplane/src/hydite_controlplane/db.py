@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import psycopg
@@ -12,6 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from hydite_common.settings import with_database_name
+
+log = logging.getLogger(__name__)
 
 
 def create_engine(sqlalchemy_url: str) -> AsyncEngine:
@@ -43,3 +48,23 @@ async def run_sql(
     connection = await session.connection()
     executable = text(statement) if isinstance(statement, str) else statement
     return await connection.execute(executable, params or {})
+
+
+async def listen_forever(
+    libpq_url: str, channel: str, serve: Callable[[psycopg.AsyncConnection[Any]], Awaitable[None]]
+) -> None:
+    """LISTEN on channel and hand the connection to serve, forever: a dropped connection is opened
+    again with backoff (0.2 s doubling to 5 s), and serve runs again on the new one."""
+    backoff = 0.2
+    while True:
+        try:
+            async with await psycopg.AsyncConnection.connect(libpq_url, autocommit=True) as conn:
+                await conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
+                backoff = 0.2
+                await serve(conn)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.warning("listener on %s lost its connection; retrying", channel, exc_info=True)
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, 5.0)

@@ -15,6 +15,7 @@ import asyncio
 import logging
 from collections import defaultdict
 from collections.abc import Iterable
+from typing import Any
 
 import psycopg
 from sqlalchemy.ext.asyncio import async_sessionmaker
@@ -25,7 +26,7 @@ from hydite_controlplane.config.builder import RESOURCE_TABLES, Built, build_res
 from hydite_controlplane.config.cache import Changes, ResourceId, SnapshotCache
 from hydite_controlplane.config.changelog import NOTIFY_CHANNEL, ResourceChange, record_changes
 from hydite_controlplane.config.reader import read_rows
-from hydite_controlplane.db import run_sql
+from hydite_controlplane.db import listen_forever, run_sql
 from hydite_controlplane.models.config import ConfigChange
 
 log = logging.getLogger(__name__)
@@ -158,20 +159,11 @@ class ChangeFollower:
 
     async def run(self) -> None:
         """Follow NOTIFYs forever; reconnect with backoff; poll now and then as a safety net."""
-        backoff = 0.2
+        await listen_forever(self._libpq_url, NOTIFY_CHANNEL, self._follow)
+
+    async def _follow(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        await self.catch_up()
         while True:
-            try:
-                async with await psycopg.AsyncConnection.connect(self._libpq_url, autocommit=True) as conn:
-                    await conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
-                    backoff = 0.2
-                    await self.catch_up()
-                    while True:
-                        async for _ in conn.notifies(timeout=SAFETY_POLL_SECONDS, stop_after=1):
-                            pass
-                        await self.catch_up()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.warning("config change listener lost its connection; retrying", exc_info=True)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
+            async for _ in conn.notifies(timeout=SAFETY_POLL_SECONDS, stop_after=1):
+                pass
+            await self.catch_up()

@@ -12,20 +12,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
-import logging
 import time
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 import psycopg
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from hydite_controlplane.db import listen_forever
 from hydite_controlplane.models.common import utcnow
 from hydite_controlplane.models.config import ConfigNode
-
-log = logging.getLogger(__name__)
 
 ACK_CHANNEL = "hydite_config_acks"
 # Notifications are the fast path; the table is re-read this often in case one was missed
@@ -138,21 +137,12 @@ class Propagation:
             wait.observe(node_id, version, applied=kind == "ack")
 
     async def listen(self) -> None:
-        """Hear every replica's ACK/NACK announcements, forever; reconnect with backoff."""
-        backoff = 0.2
-        while True:
-            try:
-                async with await psycopg.AsyncConnection.connect(self._libpq_url, autocommit=True) as conn:
-                    await conn.execute(f"LISTEN {ACK_CHANNEL}")
-                    backoff = 0.2
-                    async for notice in conn.notifies():
-                        self._heard(notice.payload)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.warning("config ACK listener lost its connection; retrying", exc_info=True)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
+        """Hear every replica's ACK/NACK announcements, forever (reconnecting with backoff)."""
+        await listen_forever(self._libpq_url, ACK_CHANNEL, self._hear_all)
+
+    async def _hear_all(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        async for notice in conn.notifies():
+            self._heard(notice.payload)
 
 
 def _report(version: int, nodes: list[ConfigNode], heard_applied: set[str]) -> Applied:
