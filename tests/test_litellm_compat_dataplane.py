@@ -250,3 +250,12 @@ def test_an_end_user_limited_to_a_region_is_served_there(
     # region_name steers routing and is never sent to the provider.
     fake, _ = fake_openai
     assert "region_name" not in fake.requests[-1]
+
+
+def test_readiness_carries_the_version_and_routes_lists_the_data_planes_paths(stack: Stack) -> None:
+    for path in ("/health/readiness", "/health/readiness/details"):
+        ready = httpx.get(stack.base_url + path).json()
+        assert ready["status"] == "ready"
+        assert ready["litellm_version"] == ready["hydite_version"] != "unknown"
+    routes = httpx.get(stack.base_url + "/routes").json()["routes"]
+    assert {"path": "/v1/chat/completions", "methods": ["POST"], "name": "chat"} in routes
