@@ -114,8 +114,12 @@ class Propagation:
                     # Replies heard while the rows were read count, though the rows predate them.
                     return _report(version, nodes, wait.applied)
                 recheck_at = min(deadline, time.monotonic() + RECHECK_SECONDS)
-                while not pending <= wait.settled and (left := recheck_at - time.monotonic()) > 0:
+                while True:
+                    # Cleared before the check: a reply heard after it sets the event again.
                     wait.changed.clear()
+                    left = recheck_at - time.monotonic()
+                    if pending <= wait.settled or left <= 0:
+                        break
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(wait.changed.wait(), left)
         finally:
