@@ -251,12 +251,25 @@ async def new(request: web.Request) -> web.Response:
         await _check_scope_exists(session, scope)
         if await session.get(CustomerRow, row.name) is not None:
             raise ConflictError(f"customer {body.user_id!r} already exists", param="user_id")
-        await _check_links(session, row, body)
-        await save_resources(row, session=session)
-        CUSTOMERS.record(session, caller, "new", row, None)
-        [shown] = await shown_customers(session, [row])
-        await session.commit()
+        shown = await _saved(session, caller, "new", row, None, body)
     return json_response(shown)
+
+
+async def _saved(
+    session: AsyncSession,
+    caller: AdminCaller,
+    action: str,
+    row: CustomerRow,
+    before: Any,
+    body: CustomerFields,
+) -> dict[str, Any]:
+    """Check the links, save and audit the end user, commit; its answer."""
+    await _check_links(session, row, body)
+    await save_resources(row, session=session)
+    CUSTOMERS.record(session, caller, action, row, before)
+    [shown] = await shown_customers(session, [row])
+    await session.commit()
+    return shown
 
 
 async def update(request: web.Request) -> web.Response:
@@ -270,11 +283,7 @@ async def update(request: web.Request) -> web.Response:
         row = await _load(session, scope, body.user_id, for_update=True)
         before = CUSTOMERS.public(row)
         CUSTOMERS.apply(row, body)
-        await _check_links(session, row, body)
-        await save_resources(row, session=session)
-        CUSTOMERS.record(session, caller, "update", row, before)
-        [shown] = await shown_customers(session, [row])
-        await session.commit()
+        shown = await _saved(session, caller, "update", row, before, body)
     return json_response(shown)
 
 
