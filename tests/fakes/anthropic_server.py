@@ -43,6 +43,8 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from tests.fakes.schema_values import arguments_for
+
 ANSWER_WORDS = ["Hello", " from", " the", " fake", " Claude"]
 THINKING_WORDS = ["Let me", " think", " about", " this."]
 OUTPUT_TOKENS = 12
@@ -53,15 +55,6 @@ ANTHROPIC_VERSION_HEADER = "anthropic-version"
 
 Json = dict[str, Any]
 
-_SCHEMA_VALUES: dict[str, Any] = {
-    "string": "fake",
-    "integer": 1,
-    "number": 1.5,
-    "boolean": True,
-    "array": [],
-    "object": {},
-}
-
 
 def count_input_tokens(body: Mapping[str, Any]) -> int:
     """The fake's deterministic input token count: one per four characters of system, messages and tools."""
@@ -71,14 +64,7 @@ def count_input_tokens(body: Mapping[str, Any]) -> int:
 
 def tool_input(tool: Mapping[str, Any]) -> Json:
     """A tool call's input: each property of the tool's input_schema with a value of its JSON type."""
-    schema = tool.get("input_schema")
-    properties = schema.get("properties") if isinstance(schema, dict) else None
-    if not isinstance(properties, dict):
-        return {}
-    return {
-        name: _SCHEMA_VALUES.get(str(spec.get("type"))) if isinstance(spec, dict) else None
-        for name, spec in properties.items()
-    }
+    return arguments_for(tool.get("input_schema"))
 
 
 def _wants_tools(body: Mapping[str, Any], model: str) -> bool:

@@ -48,6 +48,7 @@ import orjson
 from aiohttp import web
 
 from tests.fakes.openai_server import fake_embedding
+from tests.fakes.schema_values import arguments_for
 
 ANSWER_WORDS = ["Hello", " from", " the", " fake", " Gemini"]
 THOUGHT_TEXT = "**Thinking it over**\n\nThe user greets me."
@@ -60,14 +61,6 @@ API_VERSIONS = ("v1beta", "v1")
 
 Json = dict[str, Any]
 
-_SCHEMA_VALUES: dict[str, Any] = {
-    "string": "fake",
-    "integer": 1,
-    "number": 1.5,
-    "boolean": True,
-    "array": [],
-    "object": {},
-}
 _HARM_CATEGORIES = (
     "HARM_CATEGORY_HATE_SPEECH",
     "HARM_CATEGORY_DANGEROUS_CONTENT",
@@ -104,14 +97,7 @@ def _texts(value: Any) -> str:
 
 def function_args(declaration: Mapping[str, Any]) -> Json:
     """A call's args: each property of the declaration's parameters with a value of its type."""
-    schema = _get(declaration, "parameters") or _get(declaration, "parametersJsonSchema")
-    properties = schema.get("properties") if isinstance(schema, dict) else None
-    if not isinstance(properties, dict):
-        return {}
-    return {
-        name: _SCHEMA_VALUES.get(str(spec.get("type", "")).lower()) if isinstance(spec, dict) else None
-        for name, spec in properties.items()
-    }
+    return arguments_for(_get(declaration, "parameters") or _get(declaration, "parametersJsonSchema"))
 
 
 def _declarations(body: Mapping[str, Any]) -> list[Json]:
