@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 PACKAGES := -e libs/common[embedded,db] -e services/controlplane -e services/dataplane -e services/spend-ingest
 PROTO_OUT := libs/common/src
 
-.PHONY: install dev test soak bench lint fmt proto proto-check migrate clean
+.PHONY: install dev test soak bench lint fmt proto proto-check migrate litellm-prices clean
 
 $(STAMP): constraints.txt requirements-dev.txt libs/common/pyproject.toml services/*/pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,7 +33,9 @@ bench: install
 	@command -v wrk >/dev/null || (command -v apt-get >/dev/null && (apt-get install -y -qq wrk || (apt-get update -qq && apt-get install -y -qq wrk))) || echo "wrk not installed; using the Python load generator"
 	@test -x $(BIN)/py-spy || $(BIN)/python -m pip install -q --disable-pip-version-check py-spy || echo "py-spy not installed; no profile"
 	$(BIN)/python -m bench.config_bench
+	$(BIN)/python -m bench.ingest_bench
 	$(BIN)/python -m bench.proxy_bench $(PROXY_BENCH_ARGS)
+	$(BIN)/python -m bench.limits_bench
 
 lint: install
 	$(BIN)/ruff format --check .
@@ -54,6 +56,11 @@ proto-check: install
 
 migrate: install
 	$(BIN)/hydite-controlplane migrate
+
+# The vendored LiteLLM price table (libs/common/src/hydite_common/data/README.md).
+LITELLM_VERSION ?= 1.110.2
+litellm-prices: install
+	$(BIN)/python scripts/refresh_litellm_prices.py $(LITELLM_VERSION)
 
 
 clean:

@@ -3,6 +3,12 @@ plane, spend-ingest), started the first time a test asks for it and removed afte
 
 from __future__ import annotations
 
+import os
+
+# Before anything imports grpc: its fork handlers, which restart its poller in a forked child, can
+# abort a child that the tests fork to exec a server (embedded NATS, Postgres) before the exec.
+os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
+
 from collections.abc import Iterator
 from pathlib import Path
 

@@ -35,7 +35,16 @@ import orjson
 import psycopg
 from psycopg import sql
 
-from bench.reporting import cpu_model, exit_on_sigterm, memory_of, percentile, verdict, write_section
+from bench.reporting import (
+    cpu_model,
+    exit_on_sigterm,
+    figures_markdown,
+    memory_of,
+    percentile,
+    print_figures,
+    verdict,
+    write_section,
+)
 from hydite.config.v1 import config_pb2 as pb
 from hydite_common import config_types as types
 from hydite_common.credentials import CredentialCipher
@@ -576,23 +585,13 @@ def markdown_section(figures: Figures) -> str:
         "readiness every 50 ms. 1 MB = 10^6 bytes.",
         "",
     ]
-    lines += [f"- {name}: {value}" for name, value in environment()]
-    lines += ["", "| Measure | Value | Target | Result |", "| --- | --- | --- | --- |"]
-    lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in figure_rows(figures)]
+    lines += figures_markdown(environment(), figure_rows(figures))
     return "\n".join(lines) + "\n"
 
 
 def print_report(figures: Figures) -> None:
     """The figures as an aligned table on stdout."""
-    rows = figure_rows(figures)
-    width = max(len(r[0]) for r in rows)
-    value_width = max(len(r[1]) for r in rows)
-    print()
-    for name, value in environment():
-        print(f"{name}: {value}")
-    print()
-    for measure, value, target, result in rows:
-        print(f"{measure:<{width}}  {value:<{value_width}}  {target:<12} {result}".rstrip())
+    print_figures(environment(), figure_rows(figures), target_width=12)
 
 
 # ---------------------------------------------------------------- entry point

@@ -48,6 +48,7 @@ from bench.processes import (
 )
 from bench.profile import profile_process
 from bench.proxy_report import (
+    ANTHROPIC_SCENARIO,
     BARE,
     DIRECT,
     HYDITE,
@@ -87,6 +88,15 @@ BODIES = {
         {"model": "bench", "messages": MESSAGES, "stream": True, "stream_options": {"include_usage": True}}
     ).decode(),
     "embeddings": orjson.dumps({"model": "bench-embed", "input": "Hello"}).decode(),
+    # The same stream, from an Anthropic upstream: the cost of translating it to OpenAI chunks.
+    "anthropic-stream": orjson.dumps(
+        {
+            "model": "bench-anthropic",
+            "messages": MESSAGES,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        }
+    ).decode(),
     "paced": orjson.dumps(
         {
             "model": "bench-paced",
@@ -117,6 +127,7 @@ class Target:
             "chat": CHAT_PATH,
             "stream": CHAT_PATH,
             "embeddings": EMBEDDINGS_PATH,
+            "anthropic-stream": CHAT_PATH,
             "paced": self.paced_prefix + CHAT_PATH,
             "paced-chat": self.paced_prefix + CHAT_PATH,
         }[kind]
@@ -184,6 +195,7 @@ def start_hydite(stack: Stack, upstream: str, pinned: bool) -> tuple[Target, Tar
         ("bench", "openai/gpt-4o-mini", upstream + "/v1", {}),
         ("bench-embed", "openai/text-embedding-3-small", upstream + "/v1", {"mode": "embedding"}),
         ("bench-paced", "openai/gpt-4o-mini", upstream + PACED_PREFIX + "/v1", {}),
+        ("bench-anthropic", "anthropic/claude-sonnet-4-5", upstream, {}),
     ):
         admin(
             stack.admin_url + "/model/new",
@@ -206,7 +218,7 @@ def start_hydite(stack: Stack, upstream: str, pinned: bool) -> tuple[Target, Tar
         key,
         (first.process.pid, second.process.pid),
     )
-    wait_answers(two, ("chat", "embeddings", "paced-chat"))
+    wait_answers(two, ("chat", "embeddings", "paced-chat", "anthropic-stream"))
     return one, two
 
 
@@ -223,9 +235,9 @@ def run(target: Target, scenario: Scenario, options: Options, pinned: bool, **ov
         concurrency=scenario.concurrency,
         duration=overrides.get("duration", options.duration),
         warmup=overrides.get("warmup", options.warmup),
-        stream=scenario.kind == "stream",
+        stream=scenario.streams,
     )
-    use_wrk = options.use_wrk and scenario.kind != "stream"
+    use_wrk = options.use_wrk and not scenario.streams
     # At concurrency 1 the load generator and the system under test never run at once, so they
     # share CPU 0: every target then has the same one cross-core round trip (to the upstream), and
     # the added latency is the proxy's own work rather than a second core's wake-ups.
@@ -250,6 +262,8 @@ def targets_of(scenario: Scenario) -> list[str]:
         return [DIRECT, BARE, HYDITE]
     if scenario.kind == "embeddings":
         return [BARE, HYDITE]
+    if scenario.kind == "anthropic-stream":
+        return [HYDITE]
     return [BARE, HYDITE, HYDITE_2DP]
 
 
@@ -523,6 +537,7 @@ def options_of(args: argparse.Namespace) -> Options:
         *(() if smoke else (Scenario("chat c=64", "chat", 64), Scenario("chat c=256", "chat", 256))),
         Scenario("stream50 c=16", "stream", 16),
         Scenario("embeddings c=16", "embeddings", 16),
+        Scenario(ANTHROPIC_SCENARIO, "anthropic-stream", 16),
     )
     use_wrk = not smoke and not args.python_load and wrk_path() is not None
     if not smoke and not args.python_load and not use_wrk:

@@ -32,15 +32,24 @@ TARGET_ADDED_P50_MS = 0.35
 TARGET_ADDED_P99_MS = 0.9
 TARGET_LEAK_GROWTH = 0.05
 TARGET_LEAK_GROWTH_BYTES = 10_000_000
+TARGET_ANTHROPIC_STREAM_RATIO = 1.3
+ANTHROPIC_SCENARIO = "anthropic50 c=16"
+NATIVE_STREAM_SCENARIO = "stream50 c=16"
 
 
 @dataclass(frozen=True)
 class Scenario:
-    """One load shape: kind is chat (non-stream), stream or embeddings."""
+    """One load shape: kind is chat (non-stream), stream, anthropic-stream (the same stream from an
+    Anthropic upstream, translated) or embeddings."""
 
     name: str
     kind: str
     concurrency: int
+
+    @property
+    def streams(self) -> bool:
+        """Whether the answer is an SSE stream."""
+        return self.kind in ("stream", "anthropic-stream")
 
     @property
     def judged(self) -> bool:
@@ -141,7 +150,7 @@ def result_rows(figures: Figures, options: Options) -> list[list[str]]:
                     f"{median_of(runs, 'rps'):.0f}",
                     "–" if target == DIRECT else f"{median_of(runs, 'cpu_us_per_request'):.0f}",
                     f"{ms(median_of(runs, 'ttfb_p50'))} / {ms(median_of(runs, 'ttfb_p99'))}"
-                    if scenario.kind == "stream"
+                    if scenario.streams
                     else "–",
                     " / ".join(ms(median_of(runs, name)) for name in ("p50", "p90", "p99", "max")),
                     errors_of(runs),
@@ -188,6 +197,30 @@ def ratio_rows(figures: Figures, options: Options) -> tuple[list[list[str]], lis
                     f"{TARGET_CAPACITY_RATIO}), {cpu - allowed:.0f} µs/request too many."
                 )
     return rows, misses
+
+
+def translation_lines(figures: Figures) -> list[str]:
+    """Hydite's CPU per request for a stream translated from Anthropic's events, against the same
+    stream from an OpenAI upstream in the same run."""
+    translated = figures.runs.get((ANTHROPIC_SCENARIO, HYDITE))
+    native = figures.runs.get((NATIVE_STREAM_SCENARIO, HYDITE))
+    if not translated or not native:
+        return []
+    cpu = median_of(translated, "cpu_us_per_request")
+    native_cpu = median_of(native, "cpu_us_per_request")
+    ratio = cpu / native_cpu
+    return [
+        "",
+        "### Anthropic stream translation",
+        "",
+        *textwrap.wrap(
+            f"The {STREAM_CHUNKS}-chunk stream at c=16 from an Anthropic upstream, translated to OpenAI "
+            f"chunks: Hydite {cpu:.0f} µs CPU/request against {native_cpu:.0f} µs for the same stream "
+            f"from an OpenAI upstream, {ratio:.2f}× (target ≤ {TARGET_ANTHROPIC_STREAM_RATIO}×): "
+            f"{verdict(ratio <= TARGET_ANTHROPIC_STREAM_RATIO)}.",
+            100,
+        ),
+    ]
 
 
 def latency_rows(figures: Figures, options: Options) -> tuple[list[list[str]], list[str]]:
@@ -418,6 +451,7 @@ def markdown_section(figures: Figures, options: Options) -> str:
         "Judged: Hydite's capacity for non-stream chat at c ≥ 16 and streams at c = 16. `hydite-2dp` and",
         "`litellm` rows are informational.",
     ]
+    lines += translation_lines(figures)
     latency, latency_misses = latency_rows(figures, options)
     if latency:
         lines += ["", "### Added latency at concurrency 1 (chat, over calling the upstream directly)", ""]

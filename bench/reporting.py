@@ -79,3 +79,29 @@ def write_section(title: str, section: str) -> None:
     existing = RESULTS_PATH.read_text() if RESULTS_PATH.exists() else ""
     RESULTS_PATH.write_text(replace_section(existing, title, section))
     print(f"wrote {RESULTS_PATH}")
+
+
+FigureRow = tuple[str, str, str, str]
+"""(measure, value, target, result) of a benchmark's figure table."""
+
+
+def figures_markdown(environment: Sequence[tuple[str, str]], rows: Sequence[FigureRow]) -> list[str]:
+    """The run's environment as a list, then the figures as a Markdown table."""
+    lines = [f"- {name}: {value}" for name, value in environment]
+    lines += ["", "| Measure | Value | Target | Result |", "| --- | --- | --- | --- |"]
+    lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows]
+    return lines
+
+
+def print_figures(
+    environment: Sequence[tuple[str, str]], rows: Sequence[FigureRow], target_width: int
+) -> None:
+    """The run's environment, then the figures as an aligned table, on stdout."""
+    width = max(len(r[0]) for r in rows)
+    value_width = max(len(r[1]) for r in rows)
+    print()
+    for name, value in environment:
+        print(f"{name}: {value}")
+    print()
+    for measure, value, target, result in rows:
+        print(f"{measure:<{width}}  {value:<{value_width}}  {target:<{target_width}} {result}".rstrip())

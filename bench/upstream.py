@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 
 CHAT_PATH = "/v1/chat/completions"
+ANTHROPIC_MESSAGES_PATH = "/v1/messages"
 EMBEDDINGS_PATH = "/v1/embeddings"
 PACED_PREFIX = "/paced"
 STREAM_CHUNKS = 50
@@ -90,12 +91,48 @@ def stream_events() -> tuple[list[bytes], bytes, bytes]:
     )
 
 
+def _anthropic_event(kind: str, payload: dict[str, Any]) -> bytes:
+    return b"event: " + kind.encode() + b"\ndata: " + orjson.dumps({"type": kind, **payload}) + b"\n\n"
+
+
+def anthropic_stream_events() -> list[bytes]:
+    """The same answer as `stream_events` in Anthropic's Messages stream: message_start, one text
+    block of STREAM_CHUNKS deltas, message_delta with usage, message_stop."""
+    message: dict[str, Any] = {
+        "id": "msg_bench",
+        "type": "message",
+        "role": "assistant",
+        "model": "claude-sonnet-4-5",
+        "content": [],
+        "stop_reason": None,
+        "stop_sequence": None,
+        "usage": {"input_tokens": 12, "output_tokens": 1},
+    }
+    block = {"index": 0, "content_block": {"type": "text", "text": ""}}
+    delta = {"index": 0, "delta": {"type": "text_delta", "text": "tok "}}
+    return [
+        _anthropic_event("message_start", {"message": message}),
+        _anthropic_event("content_block_start", block),
+        *(_anthropic_event("content_block_delta", delta) for _ in range(STREAM_CHUNKS)),
+        _anthropic_event("content_block_stop", {"index": 0}),
+        _anthropic_event(
+            "message_delta",
+            {
+                "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                "usage": {"output_tokens": STREAM_CHUNKS},
+            },
+        ),
+        _anthropic_event("message_stop", {}),
+    ]
+
+
 def serve_upstream(port: int, latency_ms: float, stream_interval_ms: float) -> None:
     """The fake OpenAI upstream; latency_ms before every answer, stream_interval_ms between paced chunks."""
     import uvloop
     from aiohttp import web
 
     chunks, final, usage = stream_events()
+    anthropic_events = anthropic_stream_events()
     latency = latency_ms / 1e3
     interval = stream_interval_ms / 1e3
 
@@ -122,6 +159,20 @@ def serve_upstream(port: int, latency_ms: float, stream_interval_ms: float) -> N
         await response.write_eof()
         return response
 
+    async def messages(request: web.Request) -> web.StreamResponse:
+        """POST /v1/messages: Anthropic's stream of the same answer (the benchmark only streams)."""
+        await request.read()
+        if latency:
+            await asyncio.sleep(latency)
+        response = web.StreamResponse(
+            headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
+        )
+        await response.prepare(request)
+        for event in anthropic_events:
+            await response.write(event)
+        await response.write_eof()
+        return response
+
     async def embeddings(request: web.Request) -> web.Response:
         """POST /v1/embeddings."""
         await request.read()
@@ -137,6 +188,7 @@ def serve_upstream(port: int, latency_ms: float, stream_interval_ms: float) -> N
     app.router.add_post(CHAT_PATH, chat)
     app.router.add_post(PACED_PREFIX + CHAT_PATH, chat)
     app.router.add_post(EMBEDDINGS_PATH, embeddings)
+    app.router.add_post(ANTHROPIC_MESSAGES_PATH, messages)
     app.router.add_get("/health", health)
     uvloop.install()
     web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None, backlog=4096)

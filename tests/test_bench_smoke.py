@@ -23,7 +23,8 @@ LONGEST_SMOKE_SECONDS = 120
 
 @pytest.mark.timeout(LONGEST_SMOKE_SECONDS + 60)
 @pytest.mark.parametrize(
-    ("benchmark", "limit_seconds"), [("bench.config_bench", 120), ("bench.proxy_bench", 120)]
+    ("benchmark", "limit_seconds"),
+    [("bench.config_bench", 120), ("bench.proxy_bench", 120), ("bench.ingest_bench", 120)],
 )
 def test_benchmark_smoke_runs(benchmark: str, limit_seconds: int) -> None:
     """`python -m <benchmark> --smoke` starts its processes, measures, cleans up and exits 0."""

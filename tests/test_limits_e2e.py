@@ -80,10 +80,16 @@ def test_parallel_limit_refuses_while_a_call_is_in_flight(
     slow = _model(admin, fake_openai[1], "slow")
     fast = _model(admin, fake_openai[1], "gpt-4o-mini")
     key = _key(admin, max_parallel_requests=1)
+    fake = fake_openai[0]
+    slow_calls_before = fake.calls.count(("/v1/chat/completions", "slow"))
     results: list[int] = []
     worker = threading.Thread(target=lambda: results.append(_chat(stack, key, slow).status_code))
     worker.start()
     try:
+        # Poll only once the slow call is upstream: a fast call admitted first would refuse the slow one.
+        wait_until(
+            lambda: fake.calls.count(("/v1/chat/completions", "slow")) > slow_calls_before, timeout=5.0
+        )
         refused = wait_until(lambda: (r := _chat(stack, key, fast)).status_code == 429 and r, timeout=5.0)
         assert refused.json()["error"]["code"] == "max_parallel_requests_exceeded"
     finally:

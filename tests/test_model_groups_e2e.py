@@ -79,11 +79,16 @@ def test_model_group_info_describes_each_model_the_caller_may_call(
     assert list(_groups(admin, model_group=other)) == [other]
 
 
-def test_model_group_params_are_the_data_planes(stack: Stack, admin: httpx.Client) -> None:
+@pytest.mark.parametrize(
+    "provider_model", ["mock/x", "anthropic/claude-sonnet-4-5", "gemini/gemini-2.5-flash"]
+)
+def test_model_group_params_are_the_data_planes(
+    stack: Stack, admin: httpx.Client, provider_model: str
+) -> None:
     """/model_group/info's supported_openai_params are what the data plane's
-    /utils/supported_openai_params says of the same model, less model and messages."""
+    /utils/supported_openai_params says of the same model, less model and messages, for each provider."""
     name = unique("params")
-    ok_post(admin, "/model/new", {"model_name": name, "litellm_params": {"model": "mock/x"}})
+    ok_post(admin, "/model/new", {"model_name": name, "litellm_params": {"model": provider_model}})
     with _http(stack, _key(admin, models=[name])) as client:
         data_plane = ok_get(client, "/utils/supported_openai_params", model=name)["supported_openai_params"]
         group = _groups(client)[name]

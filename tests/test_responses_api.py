@@ -14,7 +14,7 @@ import pytest
 from hydite_common.devstack import Stack
 from hydite_common.errors import InvalidRequestError
 from hydite_dataplane.providers.responses_via_chat import (
-    ChatToResponsesTranslator,
+    chat_to_responses_translator,
     from_chat_response,
     to_chat_request,
 )
@@ -146,7 +146,7 @@ def _sse(payload: dict[str, Any]) -> bytes:
 
 def test_stream_translation_emits_valid_events_in_order(check: Check) -> None:
     """Chat chunks become created, deltas, done and completed events, each valid per the spec."""
-    translator = ChatToResponsesTranslator({"model": "m", "input": "x"})
+    translator = chat_to_responses_translator({"model": "m", "input": "x"})
     chunk = {"id": "chatcmpl-s1", "created": 1700000000, "object": "chat.completion.chunk", "model": "m"}
     events: list[bytes] = []
     events += translator.translate(

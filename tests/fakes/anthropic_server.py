@@ -16,6 +16,8 @@ What a message holds follows the request:
   ``tool``: ``tool_use`` blocks (two for ``parallel-tools``, else one), ``stop_reason: tool_use``; the
   input fills each property of the tool's ``input_schema`` with a value of its type.
 - ``thinking`` of type ``enabled`` or ``adaptive``: a ``thinking`` block with ``signature`` comes first.
+- ``output_config.format`` of type ``json_schema`` (structured outputs): the text is JSON filling each
+  property of the schema with a value of its type.
 
 The request's ``model`` picks a failure mode for /v1/messages:
 
@@ -83,6 +85,15 @@ def _wants_thinking(body: Mapping[str, Any]) -> bool:
     """Whether extended thinking is on."""
     thinking = body.get("thinking")
     return isinstance(thinking, dict) and thinking.get("type") in ("enabled", "adaptive")
+
+
+def _output_schema(body: Mapping[str, Any]) -> Any:
+    """The JSON schema structured outputs asks the text to follow, or None."""
+    config = body.get("output_config")
+    output_format = config.get("format") if isinstance(config, dict) else None
+    if isinstance(output_format, dict) and output_format.get("type") == "json_schema":
+        return output_format.get("schema")
+    return None
 
 
 def _signature(text: str) -> str:
@@ -214,6 +225,8 @@ class FakeAnthropic:
                         "input": tool_input(tool),
                     }
                 )
+        elif (schema := _output_schema(body)) is not None:
+            blocks.append({"type": "text", "text": orjson.dumps(arguments_for(schema)).decode()})
         else:
             blocks.append({"type": "text", "text": "".join(ANSWER_WORDS)})
         return blocks
@@ -336,7 +349,8 @@ def _opening(block: Json) -> Json:
 def _deltas(block: Json) -> list[Json]:
     """The content_block_delta payloads that build a block."""
     if block["type"] == "text":
-        return [{"type": "text_delta", "text": word} for word in ANSWER_WORDS]
+        words = ANSWER_WORDS if block["text"] == "".join(ANSWER_WORDS) else [block["text"]]
+        return [{"type": "text_delta", "text": word} for word in words]
     if block["type"] == "thinking":
         return [
             *({"type": "thinking_delta", "thinking": word} for word in THINKING_WORDS),

@@ -19,7 +19,11 @@ What a response holds follows the request:
 - ``generationConfig.thinkingConfig.includeThoughts``: a ``thought: true`` text part comes first, and
   ``usageMetadata.thoughtsTokenCount`` counts it.
 - model ``blocked``: no content, ``finishReason: SAFETY`` with ``safetyRatings`` marking the block.
-- embeddings: ``outputDimensionality`` values (``EMBEDDING_DIMENSIONS`` by default), deterministic per text.
+- ``generationConfig.responseMimeType: application/json``: the text is a JSON object with a value of its
+  type for each property of ``responseJsonSchema`` (or ``responseSchema``).
+- embeddings: ``outputDimensionality`` values (``EMBEDDING_DIMENSIONS`` by default), deterministic per text,
+  with ``usageMetadata.promptTokenCount`` (``count_tokens`` of the texts) as Gemini's current embedding
+  models report it; model ``legacy-embedding`` reports no usage, as older ones did.
 
 Request fields are read by their lowerCamel or their proto (snake_case) name, as Google's JSON parser
 takes both: the SDK sends ``thinkingConfig.include_thoughts``.
@@ -29,6 +33,9 @@ The model in the path picks a failure mode for every endpoint:
 - ``fail-429``: 429 ``RESOURCE_EXHAUSTED``.
 - ``fail-500``: 500 ``INTERNAL``.
 - ``fail-400``: 400 ``INVALID_ARGUMENT``.
+- ``fail-400-too-long``: 400 ``INVALID_ARGUMENT``, "The input token count (...) exceeds the maximum number
+  of tokens allowed (...)".
+- ``flaky-N``: the first N calls with that exact model name are 500 ``INTERNAL``, later ones answer.
 - ``drop``: the TCP connection is closed without any response.
 
 A missing key is a 403 ``PERMISSION_DENIED`` and a wrong one a 400 ``INVALID_ARGUMENT`` with reason
@@ -56,7 +63,10 @@ THOUGHT_TOKENS = 9
 CACHED_TOKENS = 0
 EMBEDDING_DIMENSIONS = 768
 MODEL_VERSION_SUFFIX = "-001"
-FAILURE_MODELS = ("fail-429", "fail-500", "fail-400", "drop")
+FAILURE_MODELS = ("fail-429", "fail-500", "fail-400", "fail-400-too-long", "drop")
+LEGACY_EMBEDDING_MODEL = "legacy-embedding"
+MAX_INPUT_TOKENS = 1_048_576
+_FLAKY = re.compile(r"flaky-(\d+)")
 API_VERSIONS = ("v1beta", "v1")
 
 Json = dict[str, Any]
@@ -145,6 +155,7 @@ class FakeGemini:
     headers: list[dict[str, str]] = field(default_factory=list)
     calls: list[tuple[str, str]] = field(default_factory=list)
     _counter: int = 0
+    _flaky_seen: dict[str, int] = field(default_factory=dict)
 
     def next_id(self) -> str:
         """A response or function-call id the test can look for."""
@@ -212,11 +223,11 @@ class FakeGemini:
         if method == "countTokens":
             return self._count(body)
         if method == "embedContent":
-            return _json({"embedding": self._embedding(body)})
+            return _json(self._embedded(model, [body], "embedding"))
         requests = body.get("requests")
         if not isinstance(requests, list) or not all(isinstance(r, dict) for r in requests):
             return self.error(400, "INVALID_ARGUMENT", "* BatchEmbedContentsRequest.requests: required")
-        return _json({"embeddings": [self._embedding(r) for r in requests]})
+        return _json(self._embedded(model, requests, "embeddings"))
 
     def _failure(self, request: web.Request, model: str) -> web.Response | None:
         """The error the model names, or None to answer; drop closes the connection."""
@@ -241,6 +252,18 @@ class FakeGemini:
             )
         if model == "fail-400":
             return self.error(400, "INVALID_ARGUMENT", "Request contains an invalid argument.")
+        if model == "fail-400-too-long":
+            return self.error(
+                400,
+                "INVALID_ARGUMENT",
+                f"The input token count ({MAX_INPUT_TOKENS + 1}) exceeds the maximum number of tokens "
+                f"allowed ({MAX_INPUT_TOKENS}).",
+            )
+        if flaky := _FLAKY.fullmatch(model):
+            seen = self._flaky_seen.get(model, 0)
+            self._flaky_seen[model] = seen + 1
+            if seen < int(flaky[1]):
+                return self.error(500, "INTERNAL", "An internal error has occurred.")
         return None
 
     def _parts(self, body: Mapping[str, Any]) -> tuple[list[Json], str]:
@@ -254,7 +277,12 @@ class FakeGemini:
                 call = {"name": declaration.get("name", ""), "args": function_args(declaration)}
                 parts.append({"functionCall": {**call, "id": self.next_id()}})
             return parts, "STOP"
-        limit = _get(_generation_config(body), "maxOutputTokens")
+        config = _generation_config(body)
+        if _get(config, "responseMimeType") == "application/json":
+            schema = _get(config, "responseJsonSchema") or _get(config, "responseSchema")
+            parts.append({"text": orjson.dumps(arguments_for(schema)).decode()})
+            return parts, "STOP"
+        limit = _get(config, "maxOutputTokens")
         words = ANSWER_WORDS
         if isinstance(limit, int) and 0 < limit < len(ANSWER_WORDS):
             words = ANSWER_WORDS[:limit]
@@ -355,6 +383,19 @@ class FakeGemini:
     def _embedding(request: Mapping[str, Any]) -> Json:
         """One ContentEmbedding for an embed request."""
         return {"values": fake_embedding(_texts(request.get("content")), _dimensions(request))}
+
+    def _embedded(self, model: str, requests: list[Json], key: str) -> Json:
+        """An embedContent ("embedding") or batchEmbedContents ("embeddings") answer, with usage
+        unless the model is the legacy one."""
+        embeddings = [self._embedding(r) for r in requests]
+        answer: Json = {key: embeddings[0] if key == "embedding" else embeddings}
+        if model != LEGACY_EMBEDDING_MODEL:
+            tokens = sum(count_tokens(r.get("content")) for r in requests)
+            answer["usageMetadata"] = {
+                "promptTokenCount": tokens,
+                "promptTokenDetails": [{"modality": "TEXT", "tokenCount": tokens}],
+            }
+        return answer
 
     def app(self) -> web.Application:
         """The aiohttp app, under /v1beta and /v1."""

@@ -23,6 +23,11 @@ The request's ``model`` picks a failure mode for chat, completions and embedding
 - ``stream-error-echo-key``: a stream sends one content event, then an error event
   (``data: {"error": ...}``) and an ``event: error`` event, both echoing the caller's key, then [DONE].
 
+A chat model whose name contains ``reasoner`` (DeepSeek's ``deepseek-reasoner``) thinks first:
+its message carries ``reasoning_content`` (REASONING_TEXT) beside the content, its stream sends that
+text in ``delta.reasoning_content`` chunks before the content, and its usage counts reasoning tokens
+(REASONING_USAGE).
+
 Every call, failed or not, is recorded in ``calls`` as (path, model); ``requests`` and
 ``headers`` hold the body and headers of every authenticated call with a JSON object body.
 """
@@ -45,6 +50,12 @@ import orjson
 from aiohttp import web
 
 FAKE_USAGE = {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18}
+REASONING_WORDS = ["The user", " says hi."]
+REASONING_TEXT = "".join(REASONING_WORDS)
+REASONING_USAGE = {
+    "prompt_tokens": 11, "completion_tokens": 27, "total_tokens": 38,
+    "completion_tokens_details": {"reasoning_tokens": 20},
+}  # fmt: skip
 STREAM_WORDS = ["Hello", " from", " the", " fake", " upstream"]
 EMBEDDING_DIMENSIONS = 8
 MODEL_CREATED = 1_700_000_000
@@ -332,26 +343,20 @@ class FakeOpenAI:
             return failure
         completion_id = self.next_id()
         created = int(time.time())
+        reasons = "reasoner" in model
+        usage = REASONING_USAGE if reasons else FAKE_USAGE
         if not body.get("stream"):
+            message: Json = {"role": "assistant", "content": "".join(STREAM_WORDS), "refusal": None}
+            if reasons:
+                message["reasoning_content"] = REASONING_TEXT
             return _json(
                 {
                     "id": completion_id,
                     "object": "chat.completion",
                     "created": created,
                     "model": body["model"],
-                    "choices": [
-                        {
-                            "index": 0,
-                            "message": {
-                                "role": "assistant",
-                                "content": "".join(STREAM_WORDS),
-                                "refusal": None,
-                            },
-                            "logprobs": None,
-                            "finish_reason": "stop",
-                        }
-                    ],
-                    "usage": FAKE_USAGE,
+                    "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": "stop"}],
+                    "usage": usage,
                     "system_fingerprint": "fp_fake",
                 }
             )
@@ -366,10 +371,12 @@ class FakeOpenAI:
             }
 
         events = [chunk({"role": "assistant", "content": ""}, None)]
+        if reasons:
+            events += [chunk({"reasoning_content": word}, None) for word in REASONING_WORDS]
         events += [chunk({"content": word}, None) for word in STREAM_WORDS]
         events.append(chunk({}, "stop"))
         if (body.get("stream_options") or {}).get("include_usage"):
-            events.append({**chunk({}, None), "choices": [], "usage": FAKE_USAGE})
+            events.append({**chunk({}, None), "choices": [], "usage": usage})
         return await self._stream(request, model, events, content_events=3)
 
     async def completions(self, request: web.Request) -> web.StreamResponse:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from types import SimpleNamespace
 from typing import Any
 
 import orjson
@@ -14,6 +15,7 @@ from pydantic import ValidationError
 from hydite_common.credentials import CredentialCipher, CredentialDecryptError, mask_secret
 from hydite_common.errors import (
     AuthenticationError,
+    BudgetExceededError,
     ConflictError,
     HyditeError,
     InvalidRequestError,
@@ -45,7 +47,7 @@ from hydite_common.keys import (
     looks_like_hash,
     mask_key,
 )
-from hydite_common.pricing import BUILTIN_PRICES, FREE, TokenPrice, builtin_price, cost_of
+from hydite_common.pricing import UNKNOWN, UNPRICED, CompiledPrice, list_price, resolve_price
 from hydite_common.settings import (
     DEV_MASTER_KEY,
     DEV_SALT_KEY,
@@ -81,6 +83,7 @@ ERROR_TABLE: list[tuple[type[HyditeError], int, str, str]] = [
     (PayloadTooLargeError, 413, "invalid_request_error", "payload_too_large"),
     (UnprocessableEntityError, 422, "invalid_request_error", "invalid_value"),
     (RateLimitError, 429, "rate_limit_error", "rate_limit_exceeded"),
+    (BudgetExceededError, 429, "insufficient_quota", "budget_exceeded"),
     (UpstreamError, 502, "api_error", "upstream_error"),
     (ServiceUnavailableError, 503, "api_error", "service_unavailable"),
     (UpstreamTimeoutError, 504, "timeout_error", "timeout"),
@@ -415,7 +418,7 @@ POISON_CASES: dict[str, bytes] = {
     "json-array": b"[1, 2, 3]",
     "json-string": b'"hello"',
     "json-null": b"null",
-    "schema-version-2": _envelope(schema_version=2),
+    "schema-version-3": _envelope(schema_version=3),
     "schema-version-missing": _envelope(schema_version=_MISSING),
     "schema-version-string": _envelope(schema_version="1"),
     "node-id-missing": _envelope(node_id=_MISSING),
@@ -470,42 +473,58 @@ def test_a_poison_event_is_set_aside_alone(bad: Any) -> None:
     assert batch.rejected[0].reason.startswith("event 1")
 
 
-# ---------------------------------------------------------------- pricing
+# ---------------------------------------------------------------- pricing (more in test_pricing.py)
 
 
-def test_builtin_price_with_and_without_provider_prefix() -> None:
-    """'gpt-4o' and 'openai/gpt-4o' have the same built-in price."""
-    assert builtin_price("gpt-4o") == BUILTIN_PRICES["gpt-4o"]
-    assert builtin_price("openai/gpt-4o") == BUILTIN_PRICES["gpt-4o"]
-    assert builtin_price("gpt-4o").input_per_token == pytest.approx(2.50e-6)
-    assert builtin_price("gpt-4o").output_per_token == pytest.approx(10.00e-6)
+def _chat_usage(prompt: int, completion: int, cached: int = 0) -> Any:
+    return SimpleNamespace(
+        prompt_tokens=prompt, completion_tokens=completion, cached_tokens=cached, reasoning_tokens=0,
+        cache_write_tokens=0, audio_prompt_tokens=0, audio_completion_tokens=0, input_characters=0,
+        audio_seconds=0.0, images=0, image_size="", image_quality="", search_units=0,
+    )  # fmt: skip
 
 
-def test_unknown_model_is_free() -> None:
-    """A model without a built-in price costs nothing."""
-    assert builtin_price("acme/unknown-model") == FREE
-    assert builtin_price("") == FREE
-    assert cost_of(builtin_price("unknown"), 1000, 1000, 500) == 0.0
+def _deployment_price(**settings: float) -> CompiledPrice:
+    return resolve_price("openai", "my-model", settings, {}).price
 
 
-def test_cost_of_with_cached_tokens() -> None:
+def test_list_price_with_and_without_provider_prefix() -> None:
+    """'gpt-4o' and 'openai/gpt-4o' resolve to the same genai-prices list price."""
+    price = list_price("openai", "gpt-4o").price
+    assert list_price("openai", "openai/gpt-4o").price == price
+    assert price.source == "genai-prices"
+    assert price.default.base.input == pytest.approx(2.50e-6)
+    assert price.default.base.output == pytest.approx(10.00e-6)
+
+
+def test_unknown_model_is_unpriced() -> None:
+    """A model no source prices costs nothing and says so (source unknown)."""
+    assert list_price("openai", "acme/unknown-model").price == UNPRICED
+    assert list_price("openai", "").price == UNPRICED
+    assert UNPRICED.source == UNKNOWN and not UNPRICED.known
+    assert UNPRICED.cost(_chat_usage(1000, 1000, 500), 0.0) == 0.0
+
+
+def test_cost_with_cached_tokens() -> None:
     """Cached prompt tokens are billed at the cached rate, the rest at the input rate."""
-    price = builtin_price("gpt-4o")
+    price = list_price("openai", "gpt-4o").price
     expected = 600 * 2.50e-6 + 400 * 1.25e-6 + 100 * 10.00e-6
-    assert cost_of(price, 1000, 100, cached_tokens=400) == pytest.approx(expected)
-    assert cost_of(price, 1000, 100) == pytest.approx(1000 * 2.50e-6 + 100 * 10.00e-6)
+    assert price.cost(_chat_usage(1000, 100, 400), 0.0) == pytest.approx(expected)
+    assert price.cost(_chat_usage(1000, 100), 0.0) == pytest.approx(1000 * 2.50e-6 + 100 * 10.00e-6)
 
 
-def test_cost_of_caps_cached_tokens_at_prompt_tokens() -> None:
+def test_cost_caps_cached_tokens_at_prompt_tokens() -> None:
     """More cached tokens than prompt tokens are billed as if all prompt tokens were cached."""
-    price = TokenPrice(2e-6, 4e-6, 1e-6)
-    assert cost_of(price, 100, 10, cached_tokens=500) == pytest.approx(100 * 1e-6 + 10 * 4e-6)
+    price = _deployment_price(
+        input_cost_per_token=2e-6, output_cost_per_token=4e-6, cache_read_input_token_cost=1e-6
+    )
+    assert price.cost(_chat_usage(100, 10, 500), 0.0) == pytest.approx(100 * 1e-6 + 10 * 4e-6)
 
 
-def test_cost_of_without_cached_rate_bills_full_input() -> None:
+def test_cost_without_cached_rate_bills_full_input() -> None:
     """Without a cached rate, cached tokens cost the normal input rate."""
-    price = TokenPrice(2e-6, 4e-6)
-    assert cost_of(price, 100, 10, cached_tokens=60) == pytest.approx(100 * 2e-6 + 10 * 4e-6)
+    price = _deployment_price(input_cost_per_token=2e-6, output_cost_per_token=4e-6)
+    assert price.cost(_chat_usage(100, 10, 60), 0.0) == pytest.approx(100 * 2e-6 + 10 * 4e-6)
 
 
 # ---------------------------------------------------------------- settings

@@ -136,6 +136,16 @@ def _wait_for_banner(process: subprocess.Popen[bytes], tmp_path: pathlib.Path) -
         time.sleep(0.1)
 
 
+def _described(pids: set[Pid]) -> list[str]:
+    """Each of pids with its command line, for a failure message."""
+    described = []
+    for pid, _ in sorted(pids):
+        with contextlib.suppress(OSError):
+            argv = pathlib.Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            described.append(f"{pid}: {b' '.join(argv).decode(errors='replace').strip()}")
+    return described
+
+
 def _service_pid(children: set[Pid], module: str) -> int:
     """The process among children that runs `python -m module`."""
     for pid, _ in children:
@@ -174,7 +184,8 @@ def test_a_signal_to_the_group_stops_every_child_within_the_bound(
     deadline = time.monotonic() + STOP_BOUND_SECONDS
     while _alive(children) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not _alive(children), f"still running {STOP_BOUND_SECONDS}s after {stop_signal.name}"
+    left = _alive(children)
+    assert not left, f"still running {STOP_BOUND_SECONDS}s after {stop_signal.name}: {_described(left)}"
     assert process.wait(timeout=max(0.1, deadline - time.monotonic())) == exit_code
 
 

@@ -105,3 +105,14 @@ def test_hydite_config_names_the_bootstrap_file(monkeypatch: pytest.MonkeyPatch)
     """The control plane reads the file's path from HYDITE_CONFIG."""
     monkeypatch.setenv("HYDITE_CONFIG", "/etc/hydite/config.yaml")
     assert ControlplaneSettings().config_file == "/etc/hydite/config.yaml"
+
+
+def test_litellm_settings_drop_params_become_proxy_settings_and_the_rest_is_not_applied() -> None:
+    """drop_params and additional_drop_params are kept; LiteLLM's other settings are reported,
+    never a reason to refuse the file."""
+    parsed = parse_bootstrap(
+        "litellm_settings:\n  drop_params: true\n  additional_drop_params: [top_k]\n"
+        "  success_callback: [langfuse]\n"
+    )
+    assert parsed.proxy_settings() == {"drop_params": True, "additional_drop_params": ["top_k"]}
+    assert parse_bootstrap("model_list: []\n").proxy_settings() == {}

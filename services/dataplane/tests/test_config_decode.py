@@ -9,7 +9,7 @@ from hydite.config.v1 import config_pb2 as pb
 from hydite_common import config_types as types
 from hydite_common.credentials import CredentialCipher, CredentialDecryptError
 from hydite_common.keys import hash_key
-from hydite_common.pricing import BUILTIN_PRICES, FREE, TokenPrice
+from hydite_common.pricing import UNPRICED, list_price
 from hydite_dataplane.config.decode import apply_delta, snapshot_from_resources
 from hydite_dataplane.config.snapshot import Snapshot
 
@@ -83,12 +83,16 @@ def full_resources() -> list[pb.Resource]:
                 stream_timeout_seconds=40.0,
                 input_cost_per_token=1e-6,
                 output_cost_per_token=2e-6,
-                extra_params_json=orjson.dumps({"seed": 1, "service_tier": "flex"}),
+                extra_params_json=orjson.dumps(
+                    {"seed": 1, "service_tier": "flex", "cache_read_input_token_cost": 5e-7}
+                ),
                 model_info_json=orjson.dumps({"mode": "chat"}),
             ),
         ),
         resource("d1", deployment_message("d1", "gpt-4o", upstream_model="openai/gpt-4o")),
-        resource("d3", deployment_message("d3", "claude", upstream_model="claude-haiku-4-5")),
+        resource(
+            "d3", deployment_message("d3", "claude", upstream_model="claude-haiku-4-5", provider="anthropic")
+        ),
     ]
 
 
@@ -125,17 +129,19 @@ def test_full_snapshot_deployment_fields(base: Snapshot) -> None:
     assert d2.weight == 3.0
     assert d2.timeout_seconds == 12.5
     assert d2.stream_timeout_seconds == 40.0
-    assert d2.price == TokenPrice(1e-6, 2e-6)
-    assert d2.extra_params == {"seed": 1, "service_tier": "flex"}
+    rates = d2.price.default.base
+    assert (d2.price.source, rates.input, rates.output, rates.cache_read) == ("deployment", 1e-6, 2e-6, 5e-7)
+    assert d2.extra_params == {"seed": 1, "service_tier": "flex"}  # price settings never reach the provider
     assert d2.model_info == {"mode": "chat"}
     assert "sk-upstream-two" not in repr(d2)
 
 
 def test_full_snapshot_deployment_defaults(base: Snapshot) -> None:
-    """Without explicit prices, weight or JSON fields, builtin prices, weight 1 and {} apply."""
+    """Without explicit prices, weight or JSON fields, the model's list price, weight 1 and {} apply."""
     d1 = base.deployments["d1"]
     assert d1.api_key == "sk-upstream"
-    assert d1.price == BUILTIN_PRICES["gpt-4o"]
+    assert d1.price == list_price("openai", "gpt-4o").price
+    assert (d1.price.source, d1.price.default.base.input) == ("genai-prices", 2.5e-6)
     assert d1.weight == 1.0
     assert d1.extra_params == {}
     assert d1.model_info == {}
@@ -147,18 +153,24 @@ def test_full_snapshot_model_groups(base: Snapshot) -> None:
     assert set(base.model_groups) == {"gpt-4o", "claude"}
     assert [d.deployment_id for d in base.model_groups["gpt-4o"]] == ["d1", "d2"]
     assert base.model_groups["claude"] == (base.deployments["d3"],)
-    assert base.model_groups["claude"][0].price == BUILTIN_PRICES["claude-haiku-4-5"]
+    claude = base.model_groups["claude"][0].price
+    assert (claude.source, claude.model, claude.default.base.input) == (
+        "genai-prices",
+        "claude-haiku-4-5",
+        1e-6,
+    )
 
 
 def test_empty_credential_and_unknown_price() -> None:
-    """A deployment without a credential decodes to an empty key; an unknown model is free."""
+    """A deployment without a credential decodes to an empty key; an unknown model is unpriced
+    (billed 0 with source "unknown", never silently free)."""
     snap = snapshot_from_resources(
         1,
         [resource("local", deployment_message("local", "llama", upstream_model="llama3", api_key=""))],
         CIPHER,
     )
     assert snap.deployments["local"].api_key == ""
-    assert snap.deployments["local"].price == FREE
+    assert snap.deployments["local"].price == UNPRICED
 
 
 def test_non_object_json_fields_become_empty() -> None:

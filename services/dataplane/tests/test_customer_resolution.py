@@ -16,6 +16,7 @@ from hydite_dataplane.config.snapshot import Snapshot
 from hydite_dataplane.hooks import Hooks
 from hydite_dataplane.inbound.openai import resolve_customer
 from hydite_dataplane.limits.limiter import RateLimiter
+from hydite_dataplane.limits.shares import ClusterShares
 from hydite_dataplane.request import Caller, InferenceRequest
 
 CIPHER = CredentialCipher("test-salt")
@@ -88,7 +89,7 @@ async def test_end_users_of_one_id_in_two_teams_have_separate_counters() -> None
         pb.Customer(customer_id="e1", team_id="team-b", limits=limited),
         pb.Customer(customer_id="e1", limits=limited),
     )
-    limiter = RateLimiter()
+    limiter = RateLimiter(ClusterShares("node-a"))
     keys = {"a": pb.VirtualKey(team_id="team-a"), "b": pb.VirtualKey(team_id="team-b"), "g": pb.VirtualKey()}
     for name, key in keys.items():
         await Hooks(pre_call=[limiter]).start(_request(snapshot, key, f"hash-{name}")).before_call()

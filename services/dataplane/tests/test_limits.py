@@ -13,6 +13,7 @@ from hydite_dataplane.config.decode import snapshot_from_resources
 from hydite_dataplane.config.snapshot import Snapshot
 from hydite_dataplane.hooks import CallHooks, Hooks
 from hydite_dataplane.limits.limiter import RateLimiter
+from hydite_dataplane.limits.shares import ClusterShares
 from hydite_dataplane.limits.windows import RateWindow
 from hydite_dataplane.request import Caller, InferenceRequest, TokenUsage, outcome_of
 
@@ -62,6 +63,11 @@ def _request(
     )
 
 
+def _limiter(clock: Clock) -> RateLimiter:
+    """A limiter on one data plane alone (no peers: it holds every limit whole)."""
+    return RateLimiter(ClusterShares("node-a", clock=clock), clock)
+
+
 def _finish(call: CallHooks, tokens: int = 0) -> None:
     call.after_call(outcome_of(None, usage=TokenUsage(prompt_tokens=tokens)))
 
@@ -76,7 +82,7 @@ async def _admit(limiter: RateLimiter, request: InferenceRequest) -> CallHooks:
 async def test_rpm_refuses_the_request_past_the_limit_with_retry_after() -> None:
     """Two requests a minute: the third in the same minute is a 429 naming the limit."""
     clock = Clock()
-    limiter = RateLimiter(clock)
+    limiter = _limiter(clock)
     key = pb.VirtualKey(limits=pb.Limits(rpm_limit=2))
     for _ in range(2):
         _finish(await _admit(limiter, _request(key)))
@@ -89,7 +95,7 @@ async def test_rpm_refuses_the_request_past_the_limit_with_retry_after() -> None
 async def test_the_window_slides() -> None:
     """Requests of the previous minute count in proportion to how much of it is still in the last 60 s."""
     clock = Clock()
-    limiter = RateLimiter(clock)
+    limiter = _limiter(clock)
     key = pb.VirtualKey(limits=pb.Limits(rpm_limit=10))
     for _ in range(10):
         _finish(await _admit(limiter, _request(key)))
@@ -109,7 +115,7 @@ async def test_the_window_slides() -> None:
 async def test_tpm_counts_reported_tokens() -> None:
     """Tokens count when the request finishes; once the minute's tokens reach the limit, 429."""
     clock = Clock()
-    limiter = RateLimiter(clock)
+    limiter = _limiter(clock)
     key = pb.VirtualKey(limits=pb.Limits(tpm_limit=100))
     first = await _admit(limiter, _request(key))
     _finish(first, tokens=60)
@@ -124,7 +130,7 @@ async def test_tpm_counts_reported_tokens() -> None:
 
 async def test_parallel_requests_are_slots_released_once() -> None:
     """max_parallel_requests counts requests in flight; finishing twice releases once."""
-    limiter = RateLimiter(Clock())
+    limiter = _limiter(Clock())
     key = pb.VirtualKey(limits=pb.Limits(max_parallel_requests=1))
     first = await _admit(limiter, _request(key))
     with pytest.raises(RateLimitError) as refused:
@@ -140,7 +146,7 @@ async def test_parallel_requests_are_slots_released_once() -> None:
 
 async def test_a_refusal_uses_up_no_other_limit() -> None:
     """A request refused by its team's limit is not counted against its key."""
-    limiter = RateLimiter(Clock())
+    limiter = _limiter(Clock())
     key = pb.VirtualKey(team_id="t", limits=pb.Limits(rpm_limit=3))
     team = pb.Team(team_id="t", limits=pb.Limits(rpm_limit=1))
     snapshot = _snapshot(team)
@@ -165,7 +171,7 @@ async def test_owner_and_customer_limits_apply() -> None:
         (pb.VirtualKey(organization_id="o"), "", "organization"),
         (pb.VirtualKey(), "c", "customer"),
     ):
-        limiter = RateLimiter(Clock())
+        limiter = _limiter(Clock())
         await _admit(limiter, _request(key, customer=customer, snapshot=snapshot))
         with pytest.raises(RateLimitError, match=kind):
             await _admit(limiter, _request(key, customer=customer, snapshot=snapshot))
@@ -173,7 +179,7 @@ async def test_owner_and_customer_limits_apply() -> None:
 
 async def test_per_model_limits_within_a_key() -> None:
     """model_rpm_limit limits one model; the key's other models are not affected."""
-    limiter = RateLimiter(Clock())
+    limiter = _limiter(Clock())
     key = pb.VirtualKey(limits=pb.Limits(model_rpm_limit={"gpt-4o": 1}))
     await _admit(limiter, _request(key, model="gpt-4o"))
     with pytest.raises(RateLimitError, match="gpt-4o"):
@@ -184,10 +190,10 @@ async def test_per_model_limits_within_a_key() -> None:
 
 async def test_a_zero_limit_refuses_everything_and_no_limit_counts_nothing() -> None:
     """rpm_limit 0 is set and refuses; a key without limits keeps no counters."""
-    limiter = RateLimiter(Clock())
+    limiter = _limiter(Clock())
     with pytest.raises(RateLimitError):
         await _admit(limiter, _request(pb.VirtualKey(limits=pb.Limits(rpm_limit=0))))
-    unlimited = RateLimiter(Clock())
+    unlimited = _limiter(Clock())
     for _ in range(100):
         _finish(await _admit(unlimited, _request(pb.VirtualKey())))
     assert unlimited.tracked_entities == 0
@@ -196,7 +202,7 @@ async def test_a_zero_limit_refuses_everything_and_no_limit_counts_nothing() -> 
 async def test_idle_counters_are_forgotten() -> None:
     """Entities idle for two windows leave memory; one with a request in flight stays."""
     clock = Clock()
-    limiter = RateLimiter(clock)
+    limiter = _limiter(clock)
     limited = pb.Limits(rpm_limit=100)
     _finish(await _admit(limiter, _request(pb.VirtualKey(limits=limited))))
     await _admit(limiter, _request(pb.VirtualKey(limits=limited), key_hash="hash-2"))
@@ -216,7 +222,7 @@ def test_retry_after_is_when_the_sliding_count_drops_below_the_limit() -> None:
 
 async def test_the_organization_of_a_keys_team_limits_it() -> None:
     """A team key without an organization of its own counts against its team's organization."""
-    limiter = RateLimiter(Clock())
+    limiter = _limiter(Clock())
     snapshot = _snapshot(
         pb.Team(team_id="t", organization_id="o"),
         pb.Organization(organization_id="o", limits=pb.Limits(rpm_limit=1)),

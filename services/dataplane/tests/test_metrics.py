@@ -5,8 +5,11 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+import pytest
+
 from hydite_common.errors import NotFoundError, RateLimitError
-from hydite_common.pricing import TokenPrice
+from hydite_common.pricing import UNPRICED, CompiledPrice, Rates
+from hydite_common.pricing.compiled import TieredRates
 from hydite_dataplane.config.snapshot import DeploymentTarget
 from hydite_dataplane.metrics import OTHER_MODEL, RequestMetrics
 from hydite_dataplane.request import InferenceRequest, TokenUsage, outcome_of
@@ -14,7 +17,8 @@ from hydite_dataplane.request import InferenceRequest, TokenUsage, outcome_of
 SAMPLE = re.compile(r'^[a-z_]+(\{([a-z_]+="([^"\\]|\\.)*",?)*\})? -?[0-9.e+-]+$|^[a-z_]+(\{.*\})? \+?Inf$')
 
 
-PRICE = TokenPrice(input_per_token=1e-6, output_per_token=2e-6)
+PRICE = CompiledPrice("deployment", default=TieredRates(Rates(input=1e-6, output=2e-6)))
+CNY_PRICE = CompiledPrice("deployment", "CNY", TieredRates(Rates(input=1e-5, output=2e-5)))
 RequestBuilder = Callable[..., InferenceRequest]
 TargetBuilder = Callable[..., DeploymentTarget]
 
@@ -73,3 +77,22 @@ def test_unknown_model_names_share_one_label(
     assert set(metrics.durations) == {OTHER_MODEL, "gpt"}
     assert {labels[0] for labels in metrics.requests} == {OTHER_MODEL, "gpt"}
     assert metrics.requests[(OTHER_MODEL, "", "chat", 404)] == 1000
+
+
+def test_unpriced_requests_are_counted_and_spend_is_kept_per_currency(
+    make_request: RequestBuilder, make_target: TargetBuilder
+) -> None:
+    """A request to an unpriced deployment counts in hydite_unpriced_requests_total (never as free
+    spend); spend in another currency goes to hydite_spend_total only."""
+    metrics = RequestMetrics()
+    usage = TokenUsage(prompt_tokens=10, completion_tokens=5)
+    unpriced = make_target(model_name="local", upstream_model="llama", price=UNPRICED)
+    yuan = make_target("dep-cny", model_name="qwen", upstream_model="qwen", price=CNY_PRICE)
+    metrics.after_call(make_request(model="local"), outcome_of(unpriced, usage=usage))
+    metrics.after_call(make_request(model="local"), outcome_of(unpriced, usage=usage))
+    metrics.after_call(make_request(model="qwen"), outcome_of(yuan, usage=usage))
+    lines = metrics.exposition().splitlines()
+    assert 'hydite_unpriced_requests_total{model_group="local",provider="openai"} 2' in lines
+    assert not any(line.startswith("hydite_spend_usd_total{") for line in lines)
+    spent = next(line for line in lines if line.startswith('hydite_spend_total{model="qwen"'))
+    assert 'currency="CNY"' in spent and float(spent.rsplit(" ", 1)[1]) == pytest.approx(2e-4)

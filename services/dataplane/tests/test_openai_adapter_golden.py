@@ -15,7 +15,7 @@ import orjson
 import pytest
 
 from hydite.config.v1 import config_pb2 as pb
-from hydite_common.pricing import FREE
+from hydite_common.pricing import UNPRICED
 from hydite_dataplane.config.decode import empty_snapshot
 from hydite_dataplane.config.snapshot import DeploymentTarget
 from hydite_dataplane.inbound.openai import gateway_options
@@ -59,7 +59,7 @@ def _target(deployment: dict[str, Any]) -> DeploymentTarget:
         timeout_seconds=30.0,
         stream_timeout_seconds=0.0,
         weight=1.0,
-        price=FREE,
+        price=UNPRICED,
         extra_params=dict(deployment["extra_params"]),
         model_info={},
     )

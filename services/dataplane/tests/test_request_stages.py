@@ -310,7 +310,7 @@ def test_every_inference_operation_has_all_routes(operation: str) -> None:
     for route in routes:
         assert route.method == "POST"
         assert route.auth == "inference"
-        assert route.wire_format == "openai"
+        assert route.wire_format == ("anthropic" if operation == "messages" else "openai")
 
 
 def test_routes_are_unique_and_health_is_public() -> None:

@@ -16,7 +16,7 @@ from hydite_common.errors import (
     UpstreamError,
     UpstreamTimeoutError,
 )
-from hydite_common.pricing import FREE
+from hydite_common.pricing import UNPRICED
 from hydite_dataplane.config.decode import empty_snapshot
 from hydite_dataplane.config.snapshot import DeploymentTarget
 from hydite_dataplane.inbound.openai import gateway_options
@@ -39,7 +39,7 @@ POLICY = RetryPolicy(
 
 def _target(deployment_id: str, max_retries: int | None = None, **model_info: Any) -> DeploymentTarget:
     return DeploymentTarget(
-        deployment_id, "m", "openai", "m", "", "", "", 0.0, 0.0, 1.0, FREE, {}, model_info, max_retries
+        deployment_id, "m", "openai", "m", "", "", "", 0.0, 0.0, 1.0, UNPRICED, {}, model_info, max_retries
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from hydite_common.errors import InvalidRequestError
-from hydite_dataplane.token_counter import MAX_COUNTED_CHARS, count_chat_tokens, count_tokens, encoding_for
+from hydite_dataplane.encodings import MAX_COUNTED_CHARS, count_chat_tokens, count_tokens, encoding_for
 
 
 def test_encodings_are_chosen_by_model_and_bundled() -> None:

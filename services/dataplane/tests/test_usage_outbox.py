@@ -8,7 +8,7 @@ from typing import Any, cast
 import orjson
 
 from hydite_common.events import UsageEvent, decode_batch
-from hydite_dataplane.usage.outbox import UsageOutbox
+from hydite_dataplane.usage.outbox import SealedBatch, UsageOutbox
 
 
 def _event(request_id: str) -> UsageEvent:
@@ -96,7 +96,8 @@ async def test_an_event_too_large_alone_is_cut_and_one_too_large_even_cut_set_as
 
 
 async def test_a_refused_batch_is_replaced_by_its_halves_with_new_message_ids() -> None:
-    """Refused as too large, a batch becomes two new batches at the head, down to single events."""
+    """Refused as too large, a batch becomes an empty batch keeping its sequence number (so no
+    number is ever skipped) and two new batches, down to single events."""
     outbox = UsageOutbox(node_id="node", flush_seconds=60, max_batch_events=4, max_batches=100)
     for request_id in ("a", "b", "c", "d", "e"):
         outbox.record(_event(request_id))
@@ -104,16 +105,27 @@ async def test_a_refused_batch_is_replaced_by_its_halves_with_new_message_ids() 
     first = outbox.head()
     assert first is not None
     outbox.refused(first)
-    halves = [outbox.head()]
-    assert halves[0] is not None and halves[0].message_id != first.message_id
-    assert [e["request_id"] for e in decode_batch(halves[0].data).events] == ["a", "b"]
-    single = halves[0]
-    outbox.refused(single)
+    assert _void_published(outbox, first)
+    half = outbox.head()
+    assert half is not None and half.message_id != first.message_id
+    assert [e["request_id"] for e in decode_batch(half.data).events] == ["a", "b"]
+    outbox.refused(half)
+    assert _void_published(outbox, half)
     lone = outbox.head()
     assert lone is not None
     outbox.refused(lone)  # one event: cut (nothing to cut here), so set aside
+    assert _void_published(outbox, lone)
     assert outbox.set_aside_events == 1
     assert _events_of(outbox) == [["b"], ["c", "d"], ["e"]]
+
+
+def _void_published(outbox: UsageOutbox, refused: SealedBatch) -> bool:
+    """Whether the head is the empty batch standing for refused (then published)."""
+    void = outbox.head()
+    if void is None or void.message_id != refused.message_id or decode_batch(void.data).events:
+        return False
+    outbox.published(void)
+    return void.seq == refused.seq
 
 
 async def test_no_sealed_event_carries_a_nul() -> None:

@@ -6,39 +6,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator
 from typing import Any, cast
 
-import nats
 import pytest
 from nats.aio.client import Client as NatsClient
 from nats.js.api import StreamConfig
 
-from hydite_common.embedded import ensure_nats
 from hydite_common.events import UsageEvent, decode_batch
 from hydite_dataplane.usage.outbox import UsageOutbox
 from hydite_dataplane.usage.publisher import UsagePublisher
-
-
-@pytest.fixture(scope="module")
-def nats_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A JetStream server: the one at HYDITE_NATS_URL (or 127.0.0.1:4222), else an embedded one."""
-    server = ensure_nats(
-        os.environ.get("HYDITE_NATS_URL", "nats://127.0.0.1:4222"), Path(tmp_path_factory.mktemp("nats"))
-    )
-    yield server.url
-    server.stop()
-
-
-@pytest.fixture
-async def nc(nats_url: str) -> AsyncIterator[NatsClient]:
-    """A connection of the test's own."""
-    client = await nats.connect(nats_url)
-    yield client
-    await client.close()
 
 
 @pytest.fixture

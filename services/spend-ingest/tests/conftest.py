@@ -1,5 +1,5 @@
 """Fixtures of spend-ingest's unit tests: real Postgres and NATS JetStream (embedded ones when none
-is reachable), one database per run holding only spend_logs, and one NATS prefix per test."""
+is reachable), one database per run holding the spend tables, and one NATS prefix per test."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from sqlalchemy import create_engine
 
 from hydite_common.embedded import ensure_nats, ensure_postgres
 from hydite_common.settings import to_libpq_url, to_sqlalchemy_url, with_database_name
-from hydite_common.spend_tables import SPEND_LOGS
+from hydite_common.spend_tables import SPEND_TABLES
 from hydite_common.usage_stream import dead_letter_stream_name, ensure_usage_streams, usage_stream_name
 from hydite_spend_ingest.consumer import UsageConsumer
 from hydite_spend_ingest.settings import IngestSettings
@@ -41,7 +41,7 @@ def postgres_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[st
 
 @pytest.fixture(scope="session")
 def spend_database(postgres_server_url: str) -> Iterator[str]:
-    """Name of this run's own database, holding only the spend_logs table; dropped afterwards."""
+    """Name of this run's own database, holding every spend table; dropped afterwards."""
     name = f"spend_ingest_test_{secrets.token_hex(4)}"
     admin_url = with_database_name(to_libpq_url(postgres_server_url), "postgres")
     with psycopg.connect(admin_url, autocommit=True) as admin:
@@ -49,7 +49,8 @@ def spend_database(postgres_server_url: str) -> Iterator[str]:
     try:
         engine = create_engine(to_sqlalchemy_url(with_database_name(postgres_server_url, name)))
         try:
-            SPEND_LOGS.create(engine)
+            for table in SPEND_TABLES:
+                table.create(engine)
         finally:
             engine.dispose()
         yield name
@@ -120,9 +121,9 @@ async def subscription(consumer: UsageConsumer) -> AsyncIterator[JetStreamContex
 
 @pytest.fixture
 async def db(settings: IngestSettings) -> AsyncIterator[psycopg.AsyncConnection[TupleRow]]:
-    """The test's own autocommit connection to the run's database, with spend_logs emptied."""
+    """The test's own autocommit connection to the run's database, with every spend table emptied."""
     async with await psycopg.AsyncConnection.connect(settings.libpq_url, autocommit=True) as connection:
-        await connection.execute("TRUNCATE spend_logs")
+        await connection.execute("TRUNCATE " + ", ".join(table.name for table in SPEND_TABLES))
         yield connection
 
 
@@ -130,6 +131,6 @@ async def db(settings: IngestSettings) -> AsyncIterator[psycopg.AsyncConnection[
 async def conn(
     settings: IngestSettings, db: psycopg.AsyncConnection[TupleRow]
 ) -> AsyncIterator[psycopg.AsyncConnection[object]]:
-    """The consumer's connection, opened as its run loop opens it (after spend_logs is emptied)."""
+    """The consumer's connection, opened as its run loop opens it (after the tables are emptied)."""
     async with await psycopg.AsyncConnection.connect(settings.libpq_url) as connection:
         yield connection

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from psycopg.types.json import Jsonb
+import orjson
 
 from hydite_common.events import UsageBatch, UsageEvent
 from hydite_spend_ingest.decode import rows_of, spend_log_row, spend_log_rows
@@ -50,6 +50,8 @@ EXPECTED_ROW: dict[str, object] = {
     "api_key": "ab" * 32,
     "key_alias": "ci",
     "spend": 1.0,
+    "currency": "USD",
+    "cost_source": "",
     "prompt_tokens": 3,
     "completion_tokens": 5,
     "cached_tokens": 1,
@@ -81,9 +83,11 @@ EXPECTED_ROW: dict[str, object] = {
     "response_id": "chatcmpl-1",
 }
 
-# The writer's hand-written column list before it was derived from SpendLog, and the columns since.
+# The writer's hand-written column list before it was derived from SpendLog, and the columns since
+# (currency and cost_source came with prices that carry their currency and source).
 COLUMNS_BEFORE = (
-    "request_id", "response_id", "call_type", "api_key", "key_alias", "spend", "prompt_tokens",
+    "request_id", "response_id", "call_type", "api_key", "key_alias", "spend", "currency", "cost_source",
+    "prompt_tokens",
     "completion_tokens", "cached_tokens", "reasoning_tokens", "total_tokens", "start_time",
     "end_time", "ttft_ms", "model", "model_group", "model_id", "custom_llm_provider",
     "upstream_model", "api_base", "user_id", "team_id", "organization_id", "end_user",
@@ -98,8 +102,25 @@ def test_writer_columns_are_spend_log_columns_without_id() -> None:
 
 
 def test_row_of_a_full_event() -> None:
-    """Every event field lands in its column, times as aware UTC datetimes, numbers coerced."""
+    """Every event field lands in its column, times as aware UTC datetimes, numbers coerced; an
+    event from before prices carried a currency is in USD, of no stated source."""
     assert spend_log_row(UsageBatch(1, "node-a", 7, [EVENT]), EVENT) == EXPECTED_ROW
+
+
+def test_row_keeps_currency_source_and_billed_units() -> None:
+    """currency and cost_source land in their columns; units other than the token columns
+    (characters, seconds, images, search units, cache writes) in `extra`, the non-zero ones."""
+    event: UsageEvent = EVENT | {
+        "currency": "CNY", "cost_source": "deployment", "cache_write_tokens": 4, "audio_prompt_tokens": 0,
+        "audio_completion_tokens": 0, "input_characters": 0, "audio_seconds": 12.5, "images": 2,
+        "search_units": 0, "unmetered": "",
+    }  # fmt: skip
+    row = spend_log_row(UsageBatch(1, "node-a", 7, [event]), event)
+    assert row == EXPECTED_ROW | {
+        "currency": "CNY",
+        "cost_source": "deployment",
+        "extra": {"cache_write_tokens": 4, "audio_seconds": 12.5, "images": 2},
+    }
 
 
 def test_row_of_a_minimal_event_takes_defaults() -> None:
@@ -161,15 +182,16 @@ def test_rows_of_batches_keep_order_and_carry_their_batch() -> None:
     ]
 
 
-def test_copy_row_orders_by_columns_and_wraps_json() -> None:
-    """COPY gets the values in column order, with the JSON columns wrapped as jsonb."""
-    values = copy_row(EXPECTED_ROW)
-    plain = [v.obj if isinstance(v, Jsonb) else v for v in values]
-    assert plain == [EXPECTED_ROW[name] for name in COLUMNS]
-    assert [name for name, v in zip(COLUMNS, values, strict=True) if isinstance(v, Jsonb)] == [
-        "request_tags",
-        "extra",
-    ]
+def test_copy_row_orders_by_columns_and_writes_json_as_text() -> None:
+    """COPY gets the values in column order, with the JSON columns as their JSON text."""
+    values = dict(zip(COLUMNS, copy_row(EXPECTED_ROW), strict=True))
+    json_columns = ("request_tags", "extra")
+    texts = [values[name] for name in json_columns]
+    assert all(isinstance(text, str) for text in texts)
+    assert [orjson.loads(str(text)) for text in texts] == [EXPECTED_ROW[name] for name in json_columns]
+    assert {n: v for n, v in values.items() if n not in json_columns} == {
+        n: EXPECTED_ROW[n] for n in COLUMNS if n not in json_columns
+    }
 
 
 def test_rows_of_sets_aside_events_no_row_can_hold() -> None:

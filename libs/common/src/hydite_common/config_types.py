@@ -21,6 +21,9 @@ RESOURCE_MESSAGES: dict[str, type[Message]] = {
         pb.Budget,
         pb.Deployment,
         pb.Setting,
+        pb.Tag,
+        pb.GlobalLimits,
+        pb.DataPlaneNode,
     )
 }
 
@@ -39,6 +42,17 @@ KEY_GROUP = type_url(pb.KeyGroup)
 BUDGET = type_url(pb.Budget)
 DEPLOYMENT = type_url(pb.Deployment)
 SETTING = type_url(pb.Setting)
+TAG = type_url(pb.Tag)
+GLOBAL_LIMITS = type_url(pb.GlobalLimits)
+DATA_PLANE_NODE = type_url(pb.DataPlaneNode)
+
+DROP_PARAMS_SETTING = "drop_params"
+"""Proxy-wide LiteLLM `drop_params` (true): a request or deployment that says nothing drops."""
+ADDITIONAL_DROP_PARAMS_SETTING = "additional_drop_params"
+"""Proxy-wide parameters never sent to any provider (a JSON list of names)."""
+STORE_PROMPTS_SETTING = "store_prompts_in_spend_logs"
+"""Proxy-wide LiteLLM `store_prompts_in_spend_logs` (true): store every request's prompt and response
+with its spend row, as a key's or team's `store_prompts` does for theirs."""
 
 
 def customer_name(customer_id: str, team_id: str | None = None, organization_id: str | None = None) -> str:

@@ -236,6 +236,8 @@ class Stack:
         return self._spawn(name, module, port, wait, env)
 
     def _spawn(self, name: str, module: str, port: int, wait: bool, env: dict[str, str]) -> ServiceProcess:
+        # A data plane's usage spool stays inside the stack's directory, removed with it.
+        env = {"HYDITE_USAGE_SPOOL_DIR": str((self.config.data_dir / "spool" / name).resolve()), **env}
         log_path: Path | None = None
         log_file: IO[bytes] | None = None
         if self.config.log_to_files:
@@ -300,10 +302,12 @@ class Stack:
         env: extra HYDITE_* settings of this process."""
         port = port or self.config.dataplane_port
         grpc_port = grpc_port or self.config.grpc_port
+        node = node_id or f"dataplane-{port}"
         settings = {
             "HYDITE_PORT": str(port),
-            "HYDITE_NODE_ID": node_id or f"dataplane-{port}",
+            "HYDITE_NODE_ID": node,
             "HYDITE_CONTROLPLANE_GRPC": f"127.0.0.1:{grpc_port}",
+            "HYDITE_USAGE_SPOOL_DIR": str((self.config.data_dir / "spool" / node).resolve()),
             **env,
         }
         service = self._spawn(f"dataplane-{port}", "hydite_dataplane", port, True, settings)
@@ -403,8 +407,10 @@ async def _delete_streams(nats_url: str, prefix: str) -> None:
     nc = await nats.connect(nats_url)
     try:
         js = nc.jetstream()
+        # A KV bucket is the stream KV_<bucket>.
+        prefixes = (prefix, f"KV_{prefix}")
         for info in await js.streams_info():
-            if info.config.name and info.config.name.startswith(prefix):
+            if info.config.name and info.config.name.startswith(prefixes):
                 await js.delete_stream(info.config.name)
     finally:
         await nc.close()

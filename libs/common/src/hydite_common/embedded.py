@@ -206,6 +206,8 @@ def _pick_port(preferred: int) -> int:
     candidates = (preferred, 0) if preferred >= _FIRST_UNPRIVILEGED_PORT else (0,)
     for candidate in candidates:
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            # As the servers listen: a killed server's connections in TIME_WAIT do not hold its port.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 sock.bind((_LOCALHOST, candidate))
             except OSError:

@@ -112,6 +112,14 @@ class RateLimitError(HyditeError):
     default_code = "rate_limit_exceeded"
 
 
+class BudgetExceededError(HyditeError):
+    """A budget has no room for the request (429, OpenAI's insufficient_quota)."""
+
+    status = 429
+    error_type = "insufficient_quota"
+    default_code = "budget_exceeded"
+
+
 class UpstreamError(HyditeError):
     """The provider failed or answered something the gateway cannot use (502)."""
 

@@ -122,9 +122,12 @@ def service_version() -> str:
         return "unknown"
 
 
-def health_routes(readiness: ReadinessCheck) -> list[web.RouteDef]:
+def health_routes(
+    readiness: ReadinessCheck, details: Callable[[], dict[str, Any]] | None = None
+) -> list[web.RouteDef]:
     """GET /health/liveliness (process alive) and /health/readiness (dependencies ok, with the
-    version; /health/readiness/details is the same answer, where LiteLLM's clients look for it)."""
+    version and the service's details; /health/readiness/details is the same answer, where
+    LiteLLM's clients look for it)."""
     version = service_version()
 
     async def liveliness(_: web.Request) -> web.Response:
@@ -132,7 +135,9 @@ def health_routes(readiness: ReadinessCheck) -> list[web.RouteDef]:
 
     async def ready(_: web.Request) -> web.Response:
         # litellm_version: the same version, under the name LiteLLM's clients and probes read.
-        versions = {"hydite_version": version, "litellm_version": version}
+        versions: dict[str, Any] = {"hydite_version": version, "litellm_version": version}
+        if details is not None:
+            versions.update(details())
         reason = await readiness()
         if reason is None:
             return json_response({"status": "ready", **versions})

@@ -2,30 +2,18 @@
 
 from __future__ import annotations
 
+from hydite_common.provider_table import ROWS_BY_NAME
+
 # Providers the data plane has an adapter of their own for.
-SUPPORTED_PROVIDERS = frozenset({"openai", "mock", "cohere", "jina"})
+SUPPORTED_PROVIDERS = frozenset(
+    {"openai", "mock", "cohere", "jina", "anthropic", "gemini", "vertex_ai", "azure", "azure_ai", "bedrock"}
+)
 
-OPENAI_WIRE_PROVIDERS: dict[str, str] = {
-    "groq": "https://api.groq.com/openai/v1",
-    "deepseek": "https://api.deepseek.com/v1",
-    "xai": "https://api.x.ai/v1",
-    "together_ai": "https://api.together.xyz/v1",
-    "fireworks_ai": "https://api.fireworks.ai/inference/v1",
-    "openrouter": "https://openrouter.ai/api/v1",
-    "perplexity": "https://api.perplexity.ai",
-    "deepinfra": "https://api.deepinfra.com/v1/openai",
-}
-"""Providers whose API speaks OpenAI's wire format, served by the OpenAI adapter; the API base a
-deployment of theirs calls when it names none."""
+OPENAI_WIRE_PROVIDERS: dict[str, str] = {name: row.api_base for name, row in ROWS_BY_NAME.items()}
+"""Providers whose API speaks OpenAI's wire format with the differences their row in
+`provider_table` lists; the API base a deployment of theirs calls when it names none."""
 
-NATIVE_API_PROVIDERS: dict[str, str] = {
-    "anthropic": "the Anthropic Messages API",
-    "gemini": "the Google Gemini API",
-    "vertex_ai": "Google Vertex AI",
-    "bedrock": "Amazon Bedrock",
-    "azure": "Azure OpenAI",
-    "azure_ai": "Azure AI Foundry",
-}
+NATIVE_API_PROVIDERS: dict[str, str] = {}
 """Providers with an API of their own that no adapter translates yet: a deployment of theirs is
 stored and listed, and a call to it is refused with an error naming the adapter it needs."""
 

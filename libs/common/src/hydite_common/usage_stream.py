@@ -22,6 +22,11 @@ def usage_subject(settings: BaseServiceSettings) -> str:
     return settings.nats_subject("usage", "batch")
 
 
+def usage_tally_subject(settings: BaseServiceSettings) -> str:
+    """Subject the data planes' counts of emitted events are published on (in the usage stream)."""
+    return settings.nats_subject("usage", "tally")
+
+
 def dead_letter_stream_name(settings: BaseServiceSettings) -> str:
     """Name of the stream that keeps undecodable usage messages."""
     return settings.nats_name("USAGE_DEADLETTER")

@@ -15,11 +15,13 @@ from aiohttp import web
 from sqlalchemy.exc import IntegrityError
 
 from hydite.config.v1 import config_pb2_grpc as pb_grpc
+from hydite_common.config_types import DATA_PLANE_NODE
 from hydite_common.credentials import CredentialCipher
 from hydite_common.errors import ConflictError
 from hydite_common.grpc_keepalive import server_options
 from hydite_common.http import Handler, error_middleware, health_routes
 from hydite_common.keys import MASTER_KEY_SETTING, master_key_digest
+from hydite_controlplane import budget_tasks
 from hydite_controlplane.admin import (
     audit,
     budgets,
@@ -29,23 +31,29 @@ from hydite_controlplane.admin import (
     models,
     organizations,
     spend,
+    spend_reports,
+    tags,
     teams,
     users,
 )
-from hydite_controlplane.appkeys import CACHE, CIPHER, NODE_STATUS, PROPAGATION, SESSIONS, SETTINGS
-from hydite_controlplane.bootstrap import apply_bootstrap, read_bootstrap
+from hydite_controlplane.appkeys import CACHE, CIPHER, NATS, NODE_STATUS, PROPAGATION, SESSIONS, SETTINGS
+from hydite_controlplane.bootstrap import BootstrapFile, apply_bootstrap, read_bootstrap
 from hydite_controlplane.config import status
-from hydite_controlplane.config.builder import setting_resource
+from hydite_controlplane.config.builder import global_limits_resource, setting_resource
 from hydite_controlplane.config.cache import SnapshotCache
 from hydite_controlplane.config.follower import ChangeFollower
 from hydite_controlplane.config.node_status import HEARTBEAT_SECONDS, STALE_AFTER_SECONDS, NodeStatusStore
 from hydite_controlplane.config.propagation import Propagation, written_versions
 from hydite_controlplane.config.servicer import ConfigServicer
 from hydite_controlplane.db import create_engine, ensure_database, run_sql, session_factory
+from hydite_controlplane.messaging import NatsLink
 from hydite_controlplane.migrations.runner import upgrade_to_head
 from hydite_controlplane.settings import ControlplaneSettings
+from hydite_controlplane.spend_windows import publish_windows_middleware
 
 log = logging.getLogger(__name__)
+BOOTSTRAP: web.AppKey[BootstrapFile | None] = web.AppKey("bootstrap")
+"""HYDITE_CONFIG, read once at start (None without one)."""
 
 GRPC_MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 
@@ -96,16 +104,28 @@ async def read_your_writes_middleware(request: web.Request, handler: Handler) ->
 def build_app(settings: ControlplaneSettings) -> web.Application:
     """The admin HTTP app; its cleanup context owns the engine, follower and gRPC server."""
     app = web.Application(
-        middlewares=[error_middleware, conflict_middleware, read_your_writes_middleware],
+        middlewares=[
+            error_middleware,
+            conflict_middleware,
+            read_your_writes_middleware,
+            publish_windows_middleware,
+        ],
         client_max_size=32 * 1024 * 1024,
     )
     app[SETTINGS] = settings
     app[CIPHER] = CredentialCipher(settings.salt_key)
-    master_key = setting_resource(
-        MASTER_KEY_SETTING, master_key_digest(settings.master_key, settings.salt_key)
-    )
+    bootstrap = read_bootstrap(settings.config_file) if settings.config_file else None
+    app[BOOTSTRAP] = bootstrap
+    fixed = [setting_resource(MASTER_KEY_SETTING, master_key_digest(settings.master_key, settings.salt_key))]
+    if bootstrap is not None:
+        fixed += [setting_resource(name, value) for name, value in bootstrap.proxy_settings().items()]
+        proxy_budget = global_limits_resource(
+            bootstrap.litellm_settings.max_budget, bootstrap.litellm_settings.budget_duration
+        )
+        if proxy_budget is not None:
+            fixed.append(proxy_budget)
     app[CACHE] = SnapshotCache(
-        history=settings.delta_history, chunk_bytes=settings.snapshot_chunk_bytes, fixed=[master_key]
+        history=settings.delta_history, chunk_bytes=settings.snapshot_chunk_bytes, fixed=fixed
     )
 
     async def readiness() -> str | None:
@@ -118,20 +138,38 @@ def build_app(settings: ControlplaneSettings) -> web.Application:
             return f"database unreachable: {type(exc).__name__}"
         return None
 
+    app.cleanup_ctx.append(_nats)
     app.cleanup_ctx.append(_database_and_streaming)
+    app.cleanup_ctx.append(budget_tasks.run_budget_tasks)
     app.add_routes(health_routes(readiness))
     for module in (
-        keys, models, users, teams, organizations, customers, budgets, key_groups, spend, audit, status,
+        keys, models, users, teams, organizations, customers, budgets, key_groups, spend, spend_reports,
+        audit, status, budget_tasks, tags,
     ):  # fmt: skip
         app.add_routes(module.ROUTES)
     return app
+
+
+async def _nats(app: web.Application) -> AsyncIterator[None]:
+    """The NATS connection, opened in the background: the admin API serves before it is up (an
+    admin change of spend answers 503 until then)."""
+    link = NatsLink(app[SETTINGS], name=f"hydite-controlplane-{os.getpid()}")
+    app[NATS] = link
+    connecting = asyncio.create_task(link.run(), name="nats-connect")
+    try:
+        yield
+    finally:
+        connecting.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await connecting
+        await link.close()
 
 
 async def _database_and_streaming(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     if settings.run_migrations:
         await prepare_database(settings)
-    bootstrap = read_bootstrap(settings.config_file) if settings.config_file else None
+    bootstrap = app[BOOTSTRAP]
     engine = create_engine(settings.sqlalchemy_url)
     app[SESSIONS] = session_factory(engine)
     if bootstrap is not None:
@@ -161,7 +199,11 @@ async def _database_and_streaming(app: web.Application) -> AsyncIterator[None]:
         while True:
             await asyncio.sleep(HEARTBEAT_SECONDS)
             try:
-                await app[NODE_STATUS].heartbeat(set(servicer.connected_nodes))
+                await app[NODE_STATUS].heartbeat(servicer.connected_nodes)
+                members = [r.name for r in app[CACHE].resources_of(DATA_PLANE_NODE)]
+                departed = await app[NODE_STATUS].sweep_departed(members)
+                if departed:
+                    log.info("data planes gone stale left the snapshot: %s", ", ".join(departed))
             except Exception:
                 log.warning("could not refresh node status", exc_info=True)
 
@@ -171,6 +213,7 @@ async def _database_and_streaming(app: web.Application) -> AsyncIterator[None]:
     try:
         yield
     finally:
+        servicer.release()
         await server.stop(grace=1.0)
         for task in (heartbeat_task, follow_task, listen_task):
             task.cancel()

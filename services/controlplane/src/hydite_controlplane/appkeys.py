@@ -10,6 +10,7 @@ from hydite_common.credentials import CredentialCipher
 from hydite_controlplane.config.cache import SnapshotCache
 from hydite_controlplane.config.node_status import NodeStatusStore
 from hydite_controlplane.config.propagation import Propagation
+from hydite_controlplane.messaging import NatsLink
 from hydite_controlplane.settings import ControlplaneSettings
 
 SETTINGS = web.AppKey("settings", ControlplaneSettings)
@@ -18,3 +19,4 @@ CIPHER = web.AppKey("cipher", CredentialCipher)
 CACHE = web.AppKey("cache", SnapshotCache)
 NODE_STATUS = web.AppKey("node_status", NodeStatusStore)
 PROPAGATION = web.AppKey("propagation", Propagation)
+NATS = web.AppKey("nats", NatsLink)

@@ -1,6 +1,10 @@
 """Declarative bootstrap (HYDITE_CONFIG): a LiteLLM-style YAML applied idempotently at start.
 
-`model_list` entries become deployments and `key_groups` entries key groups.
+`model_list` entries become deployments and `key_groups` entries key groups; of
+`litellm_settings`, `drop_params` and `additional_drop_params`, and of `general_settings`,
+`store_prompts_in_spend_logs` become proxy-wide settings every data plane applies, and
+`litellm_settings.max_budget` / `budget_duration` the proxy's budget (the rest of those sections is
+reported as not applied).
 Applying the same file twice changes nothing (no new config version); entries
 missing from the file are left alone, since the admin API may have added them.
 `api_key: os.environ/NAME` reads the secret from the environment, as LiteLLM does.
@@ -21,11 +25,16 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from hydite_common.config_types import (
+    ADDITIONAL_DROP_PARAMS_SETTING,
+    DROP_PARAMS_SETTING,
+    STORE_PROMPTS_SETTING,
+)
 from hydite_common.credentials import CredentialCipher
 from hydite_controlplane.admin.entities import row_public
 from hydite_controlplane.admin.key_groups import KEY_GROUPS, KeyGroupFields
 from hydite_controlplane.admin.models import NewModelRequest, apply_params, deployment_public, provider_of
-from hydite_controlplane.admin.validation import AdminRequest, validate
+from hydite_controlplane.admin.validation import AdminRequest, Duration, validate
 from hydite_controlplane.config.changelog import CONFIG_WRITE_LOCK_ID
 from hydite_controlplane.db import run_sql
 from hydite_controlplane.models.deployments import DeploymentRow
@@ -37,7 +46,7 @@ log = logging.getLogger(__name__)
 
 ENV_PREFIX = "os.environ/"
 # LiteLLM config sections that Hydite configures elsewhere (environment, admin API).
-NOT_APPLIED = ("litellm_settings", "general_settings", "router_settings", "environment_variables")
+NOT_APPLIED = ("router_settings", "environment_variables")
 BOOTSTRAP_ACTOR = "bootstrap"
 
 
@@ -45,11 +54,40 @@ class BootstrapError(ValueError):
     """The bootstrap file cannot be used; the message names the entry and field."""
 
 
+class LitellmSettings(AdminRequest):
+    """The `litellm_settings` Hydite applies; LiteLLM's others are kept out by `parse_bootstrap`."""
+
+    drop_params: bool = False
+    additional_drop_params: list[str] = Field(default_factory=list)
+    max_budget: float | None = Field(default=None, ge=0)
+    """The proxy's budget: what every request together may spend (per budget_duration)."""
+    budget_duration: Duration | None = None
+
+
+class GeneralSettings(AdminRequest):
+    """The `general_settings` Hydite applies; LiteLLM's others are kept out by `parse_bootstrap`."""
+
+    store_prompts_in_spend_logs: bool = False
+
+
 class BootstrapFile(AdminRequest):
     """The sections Hydite applies."""
 
     model_list: list[NewModelRequest] = Field(default_factory=list)
     key_groups: list[KeyGroupFields] = Field(default_factory=list)
+    litellm_settings: LitellmSettings = Field(default_factory=LitellmSettings)
+    general_settings: GeneralSettings = Field(default_factory=GeneralSettings)
+
+    def proxy_settings(self) -> dict[str, object]:
+        """The proxy-wide settings the file sets (`hydite_common.config_types` names them)."""
+        found: dict[str, object] = {}
+        if self.litellm_settings.drop_params:
+            found[DROP_PARAMS_SETTING] = True
+        if self.litellm_settings.additional_drop_params:
+            found[ADDITIONAL_DROP_PARAMS_SETTING] = self.litellm_settings.additional_drop_params
+        if self.general_settings.store_prompts_in_spend_logs:
+            found[STORE_PROMPTS_SETTING] = True
+        return found
 
 
 def _resolve_env(value: Any) -> Any:
@@ -74,8 +112,16 @@ def parse_bootstrap(source: str) -> BootstrapFile:
     if not isinstance(raw, dict):
         raise BootstrapError("the bootstrap file must be a mapping with model_list / key_groups")
     ignored = [section for section in NOT_APPLIED if section in raw]
+    for section, applied in (("litellm_settings", LitellmSettings), ("general_settings", GeneralSettings)):
+        given = raw.get(section)
+        if isinstance(given, dict):
+            kept = {k: v for k, v in given.items() if k in applied.model_fields}
+            ignored += [f"{section}.{k}" for k in given if k not in kept]
+            raw = {**raw, section: kept}
+        elif given is None:
+            raw = {k: v for k, v in raw.items() if k != section}
     if ignored:
-        log.warning("bootstrap sections not applied by Hydite: %s", ", ".join(ignored))
+        log.warning("bootstrap settings not applied by Hydite: %s", ", ".join(ignored))
     wanted = {k: v for k, v in raw.items() if k not in NOT_APPLIED}
     try:
         return validate(BootstrapFile, _resolve_env(wanted))

@@ -101,17 +101,23 @@ async def model_metrics(gateway: Gateway, caller: Caller, request: web.Request) 
 
 
 async def supported_openai_params(gateway: Gateway, caller: Caller, request: web.Request) -> web.Response:
-    """GET /utils/supported_openai_params?model=&operation=: the parameters the model's providers take."""
+    """GET /utils/supported_openai_params?model=&operation=: the parameters the model's providers take
+    (a model group the caller may see, or `provider/model`)."""
     name = request.query.get("model")
     if not name:
         raise InvalidRequestError("pass ?model=", param="model")
     operation = request.query.get("operation", "chat")
     group = visible_model_groups(caller).get(name)
-    if group is None:
+    if group is not None:
+        entries = [gateway.providers[deployment.provider].for_deployment(deployment) for deployment in group]
+    elif (provider := name.partition("/")[0]) in gateway.providers and "/" in name:
+        # LiteLLM's form: a provider's model, asked for by provider/model
+        entries = [gateway.providers[provider]]
+    else:
         raise NotFoundError(f"The model '{name}' does not exist", code="model_not_found", param="model")
     params: set[str] = set()
-    for deployment in group:
-        adapter = gateway.providers[deployment.provider].operations.get(operation)
+    for entry in entries:
+        adapter = entry.operations.get(operation)
         if adapter is not None:
             params |= adapter.supported_params
     return json_response({"supported_openai_params": sorted(params)})

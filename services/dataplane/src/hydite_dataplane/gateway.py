@@ -12,6 +12,9 @@ from dataclasses import dataclass, field
 
 from hydite_dataplane.config.holder import SnapshotHolder
 from hydite_dataplane.hooks import Hooks, PostCallHook
+from hydite_dataplane.limits import ClusterLimits
+from hydite_dataplane.limits.budgets import BudgetLedger
+from hydite_dataplane.limits.deployments import DeploymentLimiter
 from hydite_dataplane.limits.limiter import RateLimiter
 from hydite_dataplane.metrics import RequestMetrics
 from hydite_dataplane.providers.registry import Provider, build_providers
@@ -21,7 +24,8 @@ from hydite_dataplane.settings import DataplaneSettings
 from hydite_dataplane.stats import LiveStats
 from hydite_dataplane.tracing import RequestTracer
 from hydite_dataplane.upstream.transport import HttpTransport
-from hydite_dataplane.usage.event import EventSink, UsageRecorder
+from hydite_dataplane.usage.event import UsageRecorder
+from hydite_dataplane.usage.outbox import UsageOutbox
 
 
 @dataclass
@@ -49,23 +53,39 @@ class Gateway:
 async def build_gateway(
     settings: DataplaneSettings,
     holder: SnapshotHolder,
-    usage: EventSink,
+    usage: UsageOutbox,
     metrics: RequestMetrics,
     node_id: str,
+    limits: ClusterLimits,
 ) -> AsyncIterator[Gateway]:
-    """The gateway, wired: limits before the call, cooldowns and statistics around each attempt,
-    then usage, statistics, metrics and traces after it. Closes the provider connections on exit."""
+    """The gateway, wired: budgets and rate limits before the call, cooldowns and statistics around
+    each attempt, then usage (budgets settled on its way to the outbox), statistics, metrics and
+    traces after it. Closes the provider connections on exit."""
     cooldowns = CooldownTracker(
         allowed_fails=settings.cooldown_allowed_fails,
         window_seconds=settings.cooldown_window_seconds,
         cooldown_seconds=settings.cooldown_seconds,
     )
     stats = LiveStats()
-    rate_limiter = RateLimiter()
+    rate_limiter = RateLimiter(limits.shares, default_output_tokens=settings.tpm_default_output_tokens)
+    budgets = BudgetLedger(
+        limits.shares,
+        limits.spend,
+        usage,
+        default_reservation=settings.budget_default_reservation,
+        wait_seconds=settings.limits_gossip_interval_ms / 1000,
+    )
+    usage.on_sequence = budgets.sealed
+    limits.gossip.on_tick = budgets.prune
     metrics.add_gauge(
         "hydite_rate_limit_entities",
         "Keys and owners with live rate-limit counters.",
         lambda: rate_limiter.tracked_entities,
+    )
+    metrics.add_gauge(
+        "hydite_budget_entities",
+        "Entities with budget spend reserved or settled here and not yet in the running totals.",
+        lambda: budgets.tracked_entities,
     )
     resource_ids = ResourceIdCodec(settings.salt_key)
     transport = HttpTransport(connect_timeout=settings.upstream_connect_timeout_seconds)
@@ -74,10 +94,16 @@ async def build_gateway(
         if settings.tracing_otlp_endpoint
         else None
     )
-    post_call: list[PostCallHook] = [UsageRecorder(usage), stats, metrics]
+    recorder = UsageRecorder(budgets, settings.salt_key)
+    deployment_limits = DeploymentLimiter(limits.shares)
+    post_call: list[PostCallHook] = [recorder, deployment_limits, stats, metrics]
     if tracer is not None:
         post_call.append(tracer)
-    hooks = Hooks(pre_call=[rate_limiter], deployment_filters=[cooldowns], post_call=post_call)
+    hooks = Hooks(
+        pre_call=[budgets, rate_limiter],
+        deployment_filters=[cooldowns, deployment_limits],
+        post_call=post_call,
+    )
     policy = RetryPolicy(
         num_retries=settings.num_retries,
         backoff_base_seconds=settings.retry_backoff_base_seconds,
@@ -90,13 +116,14 @@ async def build_gateway(
             holder=holder,
             providers=build_providers(transport, resource_ids),
             hooks=hooks,
-            router=Router(policy, hooks, [stats, cooldowns], stats),
+            router=Router(policy, hooks, [stats, cooldowns, deployment_limits], stats),
             cooldowns=cooldowns,
             stats=stats,
             resource_ids=resource_ids,
             tracer=tracer,
         )
     finally:
+        await recorder.drain(settings.usage_drain_seconds)
         await transport.close()
         if tracer is not None:
             await asyncio.get_running_loop().run_in_executor(None, tracer.shutdown)

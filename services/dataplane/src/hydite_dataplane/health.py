@@ -17,7 +17,6 @@ from hydite_dataplane.config.snapshot import DeploymentTarget, Snapshot
 from hydite_dataplane.gateway import Gateway
 from hydite_dataplane.providers.registry import Provider
 from hydite_dataplane.request import Caller, InferenceRequest
-from hydite_dataplane.upstream.errors import deployment_credentials, error_from_upstream
 from hydite_dataplane.upstream.transport import CallTimeouts
 
 CHECK_TIMEOUT = CallTimeouts(total=15)
@@ -42,6 +41,10 @@ def _endpoint(target: DeploymentTarget) -> dict[str, Any]:
 
 async def check_deployment(provider: Provider, target: DeploymentTarget, snapshot: Snapshot) -> str | None:
     """None when the deployment answers its probe, else why not (no secrets in the text)."""
+    try:
+        provider = provider.for_deployment(target)
+    except HyditeError as error:
+        return error.message
     mode = str(target.model_info.get("mode", "chat"))
     operation, body = PROBES.get(mode, PROBES["chat"])
     adapter = provider.operations.get(operation)
@@ -53,21 +56,9 @@ async def check_deployment(provider: Provider, target: DeploymentTarget, snapsho
         start_time=time.time(), start_perf=time.perf_counter(),
     )  # fmt: skip
     try:
-        upstream = await provider.transport.send(adapter.build_call(probe, target), CHECK_TIMEOUT)
-        try:
-            payload = await upstream.read()
-        finally:
-            upstream.release()
+        await provider.answer(adapter.build_call(probe, target), target, CHECK_TIMEOUT)
     except HyditeError as error:
         return error.message
-    if upstream.status >= 400:
-        return error_from_upstream(
-            upstream.status,
-            payload,
-            upstream.headers,
-            provider.error_format,
-            credentials=deployment_credentials(target),
-        ).message
     return None
 
 

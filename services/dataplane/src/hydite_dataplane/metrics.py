@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from hydite_common.pricing import cost_of
+from hydite_common.pricing.compiled import DEFAULT_CURRENCY
 from hydite_dataplane.request import InferenceRequest, Outcome
 
 DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
@@ -62,6 +62,8 @@ class RequestMetrics:
         self.requests: dict[tuple[str, str, str, int], int] = {}
         self.tokens: dict[tuple[str, str, str], int] = {}
         self.spend: dict[tuple[str, str], float] = {}
+        self.spend_by_currency: dict[tuple[str, str, str], float] = {}
+        self.unpriced: dict[tuple[str, str], int] = {}
         self.durations: dict[str, Histogram] = {}
         self.time_to_first_token: dict[str, Histogram] = {}
         self.gauges: list[Gauge] = []
@@ -87,15 +89,25 @@ class RequestMetrics:
             if ttft is None:
                 ttft = self.time_to_first_token[model] = Histogram()
             ttft.observe(outcome.ttft_ms / 1000)
+        if target is None:
+            return
         usage = outcome.usage
-        if target is not None and (usage.prompt_tokens or usage.completion_tokens):
+        if usage.prompt_tokens or usage.completion_tokens:
             prompt = (model, deployment, "prompt")
             completion = (model, deployment, "completion")
             self.tokens[prompt] = self.tokens.get(prompt, 0) + usage.prompt_tokens
             self.tokens[completion] = self.tokens.get(completion, 0) + usage.completion_tokens
-            cost = cost_of(target.price, usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens)
-            if cost:
+        price = target.price
+        if not price.known:
+            unpriced = (model, target.provider)
+            self.unpriced[unpriced] = self.unpriced.get(unpriced, 0) + 1
+            return
+        cost = price.cost(usage, request.start_time)
+        if cost:
+            if price.currency == DEFAULT_CURRENCY:
                 self.spend[(model, deployment)] = self.spend.get((model, deployment), 0.0) + cost
+            spent = (model, deployment, price.currency)
+            self.spend_by_currency[spent] = self.spend_by_currency.get(spent, 0.0) + cost
 
     def add_gauge(self, name: str, help_text: str, read: Callable[[], float], kind: str = "gauge") -> None:
         """A value to read at scrape time (config version, pending usage batches, ...)."""
@@ -127,9 +139,27 @@ class RequestMetrics:
         _family(
             lines,
             "hydite_spend_usd_total",
-            "Cost of the requests at the deployments' prices, in US dollars.",
+            "Cost of the requests priced in US dollars, at the deployments' prices.",
             "counter",
             ((f'model="{_label(m)}",deployment="{_label(d)}"', v) for (m, d), v in self.spend.items()),
+        )
+        _family(
+            lines,
+            "hydite_spend_total",
+            "Cost of the requests at the deployments' prices, in each price's currency.",
+            "counter",
+            (
+                (f'model="{_label(m)}",deployment="{_label(d)}",currency="{_label(c)}"', v)
+                for (m, d, c), v in self.spend_by_currency.items()
+            ),
+        )
+        _family(
+            lines,
+            "hydite_unpriced_requests_total",
+            "Requests to a deployment whose model no price source knows and that sets no price "
+            "(billed 0, cost_source unknown), by model group and provider.",
+            "counter",
+            ((f'model_group="{_label(m)}",provider="{_label(p)}"', n) for (m, p), n in self.unpriced.items()),
         )
         _histograms(
             lines,

@@ -27,15 +27,17 @@ from hydite_dataplane.errors import ERROR_RENDERERS
 from hydite_dataplane.gateway import Gateway
 from hydite_dataplane.hooks import CallHooks
 from hydite_dataplane.inbound import InboundFormat
+from hydite_dataplane.inbound.anthropic import ANTHROPIC
 from hydite_dataplane.inbound.openai import OPENAI
+from hydite_dataplane.params import for_provider
+from hydite_dataplane.providers.base import billed_usage
 from hydite_dataplane.relay import gateway_headers, overhead_ms, relay_bytes, relay_complete
 from hydite_dataplane.request import Caller, InferenceRequest, outcome_of
 from hydite_dataplane.routes import OPERATIONS, Route
 from hydite_dataplane.stream import relay_stream
-from hydite_dataplane.upstream.errors import deployment_credentials, error_from_upstream
 from hydite_dataplane.upstream.transport import call_timeouts
 
-INBOUND: dict[str, InboundFormat] = {"openai": OPENAI}
+INBOUND: dict[str, InboundFormat] = {"openai": OPENAI, "anthropic": ANTHROPIC}
 """Decoders by the route's wire format."""
 
 
@@ -119,11 +121,11 @@ async def _call_provider(
     target: DeploymentTarget,
 ) -> web.StreamResponse:
     """One attempt: the adapter's call to target, then the relay of its answer."""
-    provider = gateway.providers[target.provider]
+    provider = gateway.providers[target.provider].for_deployment(target)
     adapter = provider.operations.get(request.operation)
     if adapter is None:
         raise provider.refusal(target.provider, request.operation)
-    upstream_call = adapter.build_call(request, target)
+    upstream_call = adapter.build_call(for_provider(request, adapter, target), target)
     settings = gateway.settings
     timeouts = call_timeouts(
         request.stream,
@@ -132,22 +134,17 @@ async def _call_provider(
         settings.upstream_timeout_seconds,
     )
     sent_at = time.perf_counter()
-    upstream = await provider.transport.send(upstream_call, timeouts)
+    upstream = await provider.send(upstream_call, target, timeouts)
     headers = gateway_headers(request, target)
     if upstream.status >= 400:
         try:
             error_body = await upstream.read()
         finally:
             upstream.release()
-        raise error_from_upstream(
-            upstream.status,
-            error_body,
-            upstream.headers,
-            provider.error_format,
-            credentials=deployment_credentials(target),
-        )
+        raise provider.error_of(upstream, error_body, target)
     if OPERATIONS[request.operation].binary_response:
-        return await relay_bytes(http_request, call, target, upstream, headers)
+        usage = billed_usage(adapter, request, None)
+        return await relay_bytes(http_request, call, target, upstream, headers, usage)
     if request.stream:
         headers["x-hydite-overhead-ms"] = overhead_ms(request, sent_at)
         return await relay_stream(

@@ -12,14 +12,15 @@ from hydite_common.errors import HyditeError, UpstreamError
 from hydite_common.http import JSON_HEADERS
 from hydite_dataplane.config.snapshot import DeploymentTarget
 from hydite_dataplane.hooks import CallHooks
-from hydite_dataplane.providers.base import OperationAdapter, response_id_of
-from hydite_dataplane.request import NO_USAGE, InferenceRequest, outcome_of
+from hydite_dataplane.providers.base import OperationAdapter, billed_usage, response_id_of
+from hydite_dataplane.request import NO_USAGE, InferenceRequest, TokenUsage, outcome_of
 from hydite_dataplane.upstream.transport import UpstreamResponse
 
 
 def gateway_headers(request: InferenceRequest, target: DeploymentTarget) -> dict[str, str]:
-    """The x-request-id and x-hydite-* headers of an answer from target (and LiteLLM's
-    x-litellm-model-region when the deployment has a region)."""
+    """The x-request-id and x-hydite-* headers of an answer from target (LiteLLM's
+    x-litellm-model-region when the deployment has a region, and OpenAI's x-ratelimit-* when a
+    limit applies)."""
     headers = {
         "x-request-id": request.request_id,
         "x-hydite-deployment": target.deployment_id,
@@ -27,6 +28,8 @@ def gateway_headers(request: InferenceRequest, target: DeploymentTarget) -> dict
     }
     if target.region:
         headers["x-litellm-model-region"] = target.region
+    if request.limit_headers:
+        headers.update(request.limit_headers)
     return headers
 
 
@@ -54,8 +57,10 @@ async def relay_complete(
     received_at = time.perf_counter()
     content_type = upstream.content_type or "application/json"
     if not content_type.startswith("application/json"):
-        # Text answers (transcripts as text, srt, vtt) pass as they are; they report no tokens.
-        call.after_call(outcome_of(target, http_status=upstream.status))
+        # Text answers (transcripts as text, srt, vtt) pass as they are; they report no usage, so
+        # what they are billed by comes from the request (a WAV upload's length).
+        usage = billed_usage(adapter, request, None) if upstream.status < 300 else NO_USAGE
+        call.after_call(outcome_of(target, usage=usage, http_status=upstream.status))
         return web.Response(
             body=raw, status=upstream.status, headers={"Content-Type": content_type, **headers}
         )
@@ -65,7 +70,7 @@ async def relay_complete(
         parsed = None
     if not isinstance(parsed, dict):
         raise UpstreamError("the provider's answer is not a JSON object")
-    usage = adapter.usage_from_response(parsed)
+    usage = billed_usage(adapter, request, parsed)
     translated = adapter.translate_response(request, parsed)
     if call.hooks.before_response:
         translated = await call.before_response(translated if translated is not None else parsed)
@@ -73,7 +78,13 @@ async def relay_complete(
         raw = orjson.dumps(translated)
     shown = translated if translated is not None else parsed
     call.after_call(
-        outcome_of(target, usage=usage, http_status=upstream.status, response_id=response_id_of(shown))
+        outcome_of(
+            target,
+            usage=usage,
+            http_status=upstream.status,
+            response_id=response_id_of(shown),
+            answer=shown if request.caller.store_prompts else None,
+        )
     )
     headers["x-hydite-overhead-ms"] = overhead_ms(request, time.perf_counter(), received_at - sent_at)
     return web.Response(body=raw, status=upstream.status, headers={**JSON_HEADERS, **headers})
@@ -85,18 +96,20 @@ async def relay_bytes(
     target: DeploymentTarget,
     upstream: UpstreamResponse,
     headers: dict[str, str],
+    usage: TokenUsage = NO_USAGE,
 ) -> web.StreamResponse:
-    """A binary answer (audio), written to the client chunk by chunk as the provider sends it."""
+    """A binary answer (audio), written to the client chunk by chunk as the provider sends it;
+    usage is what the request is billed by (speech: the characters of its input)."""
     content_type = upstream.content_type or "application/octet-stream"
     response = web.StreamResponse(status=upstream.status, headers={"Content-Type": content_type, **headers})
-    outcome = outcome_of(target, http_status=upstream.status)
+    outcome = outcome_of(target, usage=usage, http_status=upstream.status)
     try:
         await response.prepare(http_request)
         async for chunk in upstream.chunks():
             await response.write(chunk)
         await response.write_eof()
     except ConnectionResetError:
-        outcome = outcome_of(target, http_status=upstream.status, client_gone=True)
+        outcome = outcome_of(target, usage=usage, http_status=upstream.status, client_gone=True)
     except HyditeError as exc:
         # Bytes already went out: the client sees a truncated body; the usage event says why.
         outcome = outcome_of(target, usage=NO_USAGE, error=exc)

@@ -273,6 +273,7 @@ class Router:
                     except HyditeError:
                         continue
                     request.model = candidate
+                    request.fallbacks += 1
                     break
                 else:
                     raise

@@ -2,6 +2,7 @@
 
 Each inference path answers with and without /v1; chat, completions and embeddings
 also answer under /engines/{model}/... and Azure's /openai/deployments/{model}/....
+Anthropic's Messages API (/v1/messages and its count_tokens) speaks Anthropic's wire format.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ class Operation:
     default_model: str | None = None
     binary_response: bool = False  # relayed chunk by chunk with the provider's content type
     multipart: bool = False  # the request is multipart/form-data (file uploads)
+    wire_format: str = "openai"  # how its requests are decoded and its errors rendered
 
 
 OPERATIONS: dict[str, Operation] = {
@@ -63,6 +65,7 @@ OPERATIONS: dict[str, Operation] = {
         ),
         Operation("transcriptions", "/audio/transcriptions", False, False, ("file",), multipart=True),
         Operation("translations", "/audio/translations", False, False, ("file",), multipart=True),
+        Operation("messages", "/messages", False, True, ("messages", "max_tokens"), wire_format="anthropic"),
     )
 }
 
@@ -70,7 +73,7 @@ OPERATIONS: dict[str, Operation] = {
 def inference_routes() -> list[Route]:
     """Every inference route of every operation."""
     return [
-        Route("POST", path, op.name, "inference")
+        Route("POST", path, op.name, "inference", op.wire_format)
         for op in OPERATIONS.values()
         for path in _inference_paths(op.path, model_in_path=op.model_in_path)
     ]
@@ -98,6 +101,8 @@ MODEL_ROUTES = (
         )
     ),
     Route("GET", "/health/services", "health.services", "inference"),
+    Route("POST", "/v1/messages/count_tokens", "messages.count_tokens", "inference", "anthropic"),
+    Route("POST", "/messages/count_tokens", "messages.count_tokens", "inference", "anthropic"),
 )
 
 

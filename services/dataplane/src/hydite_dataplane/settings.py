@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import AliasChoices, Field
 from pydantic_settings import SettingsConfigDict
 
@@ -42,6 +44,26 @@ class DataplaneSettings(BaseServiceSettings, SaltKeySettings, ConfigTokenSetting
     costs a few hundred microseconds of CPU, so fewer and larger batches leave more for requests."""
     usage_batch_max_events: int = 500
     usage_outbox_max_batches: int = 20_000
+    usage_spool_dir: str = ""
+    """Where usage batches wait on disk while NATS is away, and the emitted-events tally lives
+    (empty: `hydite-usage-spool/<node id>` in the system's temp directory). Give a restarted data
+    plane the same directory (on Kubernetes, a volume that outlives the container) and it replays
+    what its predecessor left."""
+    usage_spool_max_mb: int = Field(default=1024, ge=1)
+    """The most the spool holds; past it batches wait in memory (`usage_outbox_max_batches`)."""
+    limits_gossip_interval_ms: float = Field(default=100.0, ge=10.0, le=5_000.0)
+    """How often each data plane tells its peers what it uses of every limit and rebalances shares."""
+    limits_fallback: Literal["share", "local"] = "share"
+    """With NATS lost: "share" admits by limit / known replicas on each one (the cluster stays within
+    the limit); "local" lets each replica admit the whole limit alone."""
+    limits_epoch_seconds: float = Field(default=30.0, ge=1.0, le=3_600.0)
+    """How often shares start over from what each replica uses (idle state is forgotten)."""
+    limits_peer_timeout_ms: float = Field(default=2_000.0, ge=100.0)
+    """A peer unheard for this long gets no more of this replica's shares."""
+    tpm_default_output_tokens: int = Field(default=256, ge=1)
+    """Output tokens a tokens-per-minute reservation assumes for a request without max_tokens."""
+    budget_default_reservation: float = Field(default=0.05, gt=0)
+    """What a request reserves of its budgets when its cost cannot be estimated (no price known)."""
     stream_drain_max_seconds: float = 120.0
     stream_drain_max_bytes: int = 16 * 1024 * 1024
     num_retries: int = 2

@@ -1,4 +1,6 @@
-"""Stage 7 (relay), streams: relay an upstream SSE stream event by event, never buffered.
+"""Stage 7 (relay), streams: relay an upstream SSE stream event by event, never buffered (a
+provider with a framing of its own, such as Bedrock's binary event stream, hands its messages in as
+events through its adapter's `stream_batches`).
 
 One coroutine reads an event and writes it on, so the client's pace sets the upstream's
 (the HTTP client stops reading when too much is buffered). When the client goes away the
@@ -23,11 +25,13 @@ from aiohttp import web
 from hydite_common.errors import HyditeError, ServiceUnavailableError
 from hydite_dataplane.config.snapshot import DeploymentTarget
 from hydite_dataplane.hooks import CallHooks
-from hydite_dataplane.providers.base import OperationAdapter, StreamTranslator
+from hydite_dataplane.providers.base import OperationAdapter, StreamTranslator, stream_event_batches
 from hydite_dataplane.request import InferenceRequest, Outcome, TokenUsage, outcome_of
 from hydite_dataplane.upstream.errors import deployment_credentials, redacted_stream_event
-from hydite_dataplane.upstream.sse import event_batches
 from hydite_dataplane.upstream.transport import UpstreamResponse
+
+MAX_KEPT_BYTES = 4 * 1024 * 1024
+"""The most of a stream kept for counting, should it end without its usage."""
 
 SSE_HEADERS = {
     "Content-Type": "text/event-stream",
@@ -39,36 +43,63 @@ SSE_HEADERS = {
 class StreamProgress:
     """What the relay learned while the upstream was read."""
 
-    __slots__ = ("client_gone_at", "error", "event_count", "first_event_at", "response_id", "usage")
+    __slots__ = (
+        "client_gone_at",
+        "error",
+        "event_count",
+        "first_event_at",
+        "kept",
+        "kept_bytes",
+        "response_id",
+        "usage",
+        "usage_final",
+    )
 
     def __init__(self) -> None:
         self.usage: TokenUsage | None = None
+        self.usage_final = False
         self.response_id = ""
         self.error: HyditeError | None = None
         self.event_count = 0
         self.first_event_at = 0.0
         self.client_gone_at = 0.0
+        self.kept: list[bytes] = []
+        """The upstream's bytes as read (up to MAX_KEPT_BYTES): counted only if no usage comes."""
+        self.kept_bytes = 0
+
+    def keep(self, data: bytes) -> None:
+        """Keep a read's bytes, while the bound allows."""
+        if self.kept_bytes < MAX_KEPT_BYTES:
+            self.kept.append(data)
+            self.kept_bytes += len(data)
 
 
-def estimated_usage(request: InferenceRequest, event_count: int) -> TokenUsage:
-    """What a stream that reported no usage is billed: a prompt of a quarter token per byte, one
-    token per event."""
-    prompt = request.body.get("messages") or request.body.get("prompt") or ""
-    return TokenUsage(prompt_tokens=max(1, len(orjson.dumps(prompt)) // 4), completion_tokens=event_count)
+def quick_estimated_usage(request: InferenceRequest, usage: TokenUsage | None) -> TokenUsage:
+    """Until the stream's bytes are counted (off the event loop, for the bill): the provider's
+    counts so far, else a prompt of a quarter token per byte; no output is guessed."""
+    if usage is not None:
+        return usage
+    prompt = request.body.get("messages") or request.body.get("prompt") or request.body.get("input") or ""
+    return TokenUsage(prompt_tokens=max(1, len(orjson.dumps(prompt)) // 4))
 
 
 def stream_outcome(request: InferenceRequest, target: DeploymentTarget, progress: StreamProgress) -> Outcome:
-    """How a relayed stream ended."""
+    """How a relayed stream ended; one without its closing usage carries its bytes to be counted."""
     ttft = (progress.first_event_at - request.start_perf) * 1000 if progress.first_event_at else 0.0
-    usage = progress.usage
+    reported = progress.usage
+    estimated = not progress.usage_final
+    usage = quick_estimated_usage(request, reported) if estimated else reported
+    assert usage is not None
     return outcome_of(
         target,
-        usage=usage if usage is not None else estimated_usage(request, progress.event_count),
+        usage=usage,
         error=progress.error,
         client_gone=bool(progress.client_gone_at),
-        usage_estimated=usage is None,
+        usage_estimated=estimated,
         ttft_ms=ttft,
         response_id=progress.response_id,
+        kept_stream=b"".join(progress.kept) if estimated or request.caller.store_prompts else b"",
+        reported_usage=reported if estimated else None,
     )
 
 
@@ -99,10 +130,11 @@ async def relay_stream(
         except ConnectionResetError:
             progress.client_gone_at = time.monotonic()
         marker = adapter.stream_usage_marker
-        async for batch in event_batches(upstream.chunks()):
+        async for batch in stream_event_batches(adapter, upstream.chunks()):
             if not progress.event_count:
                 progress.first_event_at = time.perf_counter()
             data = batch[0] if len(batch) == 1 else b"".join(batch)
+            progress.keep(data)
             if translator is None and hooked is None and marker not in data and b"error" not in data:
                 progress.event_count += len(batch)  # nothing to bill or redact: relayed as they are
             else:
@@ -113,7 +145,7 @@ async def relay_stream(
                 continue
             drained += sum(len(event) for event in batch)
             if (
-                progress.usage is not None
+                progress.usage_final
                 or drained > drain_bytes
                 or (time.monotonic() - progress.client_gone_at > drain_seconds)
             ):
@@ -157,7 +189,9 @@ def _inspected(
             event = redacted_stream_event(event, deployment_credentials(target))
         info = adapter.inspect_stream_event(event)
         if info.usage is not None:
-            progress.usage = info.usage
+            earlier = progress.usage
+            progress.usage = info.usage if earlier is None else earlier.updated_by(info.usage)
+            progress.usage_final = info.usage_final
             progress.response_id = info.response_id or progress.response_id
         progress.event_count += 1
         if translator is not None:

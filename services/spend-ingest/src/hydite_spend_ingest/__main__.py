@@ -21,6 +21,8 @@ def main() -> None:
         port=settings.ingest_port,
         access_log=None,
         print=None,
+        # A scraper's keep-alive connection must not hold the exit for aiohttp's default 60 s.
+        shutdown_timeout=2.0,
     )
 
 

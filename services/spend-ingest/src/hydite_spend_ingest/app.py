@@ -1,9 +1,13 @@
-"""spend-ingest assembly: NATS connection, the consumer task, and health/metrics HTTP."""
+"""spend-ingest assembly: NATS connection, the consumer, KV totals and retention tasks, and
+health/metrics HTTP."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import os
+import threading
 from collections.abc import AsyncIterator
 
 import nats
@@ -13,15 +17,50 @@ from nats.aio.client import Client as NatsClient
 from hydite_common.http import error_middleware, health_routes
 from hydite_common.usage_stream import ensure_usage_streams
 from hydite_spend_ingest.consumer import UsageConsumer
+from hydite_spend_ingest.retention import SpendRetention
 from hydite_spend_ingest.settings import IngestSettings
+from hydite_spend_ingest.totals import TotalsWriter
 
 SETTINGS = web.AppKey("settings", IngestSettings)
 CONSUMER = web.AppKey("consumer", UsageConsumer)
+TOTALS = web.AppKey("totals", TotalsWriter)
+RETENTION = web.AppKey("retention", SpendRetention)
 NATS_CONNECTION = web.AppKey("nats", NatsClient)
 
 
+def metric_lines(app: web.Application) -> list[str]:
+    """The Prometheus text lines of every counter of the running service."""
+    counters = app[CONSUMER].counters
+    totals = app[TOTALS]
+    retention = app[RETENTION].counters
+    values: list[tuple[str, str, str, int]] = [
+        ("batches_total", "counter", "", counters.batches),
+        ("events_written_total", "counter", "", counters.events_written),
+        ("duplicate_events_total", "counter", "", counters.duplicates),
+        ("poison_messages_total", "counter", "", counters.poison),
+        ("write_errors_total", "counter", "", counters.write_errors),
+        ("tallies_total", "counter", "", counters.tallies),
+        ("totals_kv_written_total", "counter", "", totals.counters.written),
+        ("totals_kv_stale_total", "counter", "", totals.counters.stale),
+        ("totals_kv_failures_total", "counter", "", totals.counters.failures),
+        ("totals_kv_pending", "gauge", "", totals.dirty),
+        ("retention_passes_total", "counter", "", retention.passes),
+        ("retention_failures_total", "counter", "", retention.failures),
+    ]
+    values += [
+        ("retention_deleted_rows_total", "counter", f'{{table="{table}"}}', deleted)
+        for table, deleted in retention.deleted.items()
+    ]
+    lines: list[str] = []
+    for name, kind, labels, value in values:
+        if (declaration := f"# TYPE hydite_ingest_{name} {kind}") not in lines:
+            lines.append(declaration)
+        lines.append(f"hydite_ingest_{name}{labels} {value}")
+    return lines
+
+
 def build_app(settings: IngestSettings) -> web.Application:
-    """Health and metrics routes; the cleanup context runs the consumer."""
+    """Health and metrics routes; the cleanup context runs the consumer and its background tasks."""
     app = web.Application(middlewares=[error_middleware])
     app[SETTINGS] = settings
     app.cleanup_ctx.append(_consuming)
@@ -34,23 +73,25 @@ def build_app(settings: IngestSettings) -> web.Application:
         return None
 
     async def metrics(request: web.Request) -> web.Response:
-        counters = request.app[CONSUMER].counters
-        lines = [
-            "# TYPE hydite_ingest_batches_total counter",
-            f"hydite_ingest_batches_total {counters.batches}",
-            "# TYPE hydite_ingest_events_written_total counter",
-            f"hydite_ingest_events_written_total {counters.events_written}",
-            "# TYPE hydite_ingest_duplicate_events_total counter",
-            f"hydite_ingest_duplicate_events_total {counters.duplicates}",
-            "# TYPE hydite_ingest_poison_messages_total counter",
-            f"hydite_ingest_poison_messages_total {counters.poison}",
-            "# TYPE hydite_ingest_write_errors_total counter",
-            f"hydite_ingest_write_errors_total {counters.write_errors}",
-        ]
-        return web.Response(text="\n".join(lines) + "\n", content_type="text/plain")
+        return web.Response(text="\n".join(metric_lines(request.app)) + "\n", content_type="text/plain")
 
     app.add_routes([*health_routes(readiness), web.get("/metrics", metrics)])
     return app
+
+
+FLUSH_AT_EXIT_SECONDS = 1
+TASKS_STOP_SECONDS = 2.0
+"""How long the consumer and writers get to finish once cancelled."""
+CLOSE_SECONDS = 1.0
+STOP_BOUND_SECONDS = 5.0
+"""After this the process exits whatever is still running: a Postgres or NATS going away at the
+same moment (a whole stack stopped at once) can leave a cancelled query waiting on its server, and
+ingest is crash-safe (a message is acked only once its transaction committed)."""
+
+
+def _abandon_stop() -> None:
+    logging.getLogger(__name__).warning("stop still unfinished after %.0f s; exiting", STOP_BOUND_SECONDS)
+    os._exit(1)
 
 
 async def _consuming(app: web.Application) -> AsyncIterator[None]:
@@ -64,11 +105,31 @@ async def _consuming(app: web.Application) -> AsyncIterator[None]:
     js = nc.jetstream()
     await ensure_usage_streams(js, settings)
     app[NATS_CONNECTION] = nc
-    app[CONSUMER] = UsageConsumer(settings, js)
-    task = asyncio.create_task(app[CONSUMER].run(), name="usage-consumer")
+    app[TOTALS] = TotalsWriter(settings, js)
+    app[RETENTION] = SpendRetention(settings)
+    app[CONSUMER] = UsageConsumer(settings, js, on_totals=app[TOTALS].mark)
+    tasks = [
+        asyncio.create_task(app[TOTALS].run(), name="spend-totals-kv"),
+        asyncio.create_task(app[CONSUMER].run(), name="usage-consumer"),
+    ]
+    if settings.spend_log_retention is not None:
+        tasks.append(asyncio.create_task(app[RETENTION].run(), name="spend-log-retention"))
     yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
-    await nc.flush()
-    await nc.close()
+    watchdog = threading.Timer(STOP_BOUND_SECONDS, _abandon_stop)
+    watchdog.daemon = True
+    watchdog.start()
+    try:
+        for task in tasks:
+            task.cancel()
+        await asyncio.wait(tasks, timeout=TASKS_STOP_SECONDS)
+        if nc.is_connected:
+            # Bounded: a server that went away at the same moment must not hold the exit for nats-py's 10 s.
+            with contextlib.suppress(Exception):
+                await nc.flush(timeout=FLUSH_AT_EXIT_SECONDS)
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(nc.close(), CLOSE_SECONDS)
+    finally:
+        if all(task.done() for task in tasks):
+            # A stop that finished in time: the process (a test's, say) goes on living. A task
+            # still running would hold the event loop's own last wait: the watchdog stays.
+            watchdog.cancel()

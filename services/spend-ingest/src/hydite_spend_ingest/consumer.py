@@ -1,31 +1,47 @@
-"""Durable pull consumer: fetch envelopes, write them in one transaction, then ack.
+"""Durable pull consumer: fetch usage messages, write them in one transaction, then ack.
 
-Crash anywhere before the ack -> redelivery -> the unique request_id makes the
-second write a no-op. An undecodable message goes to the dead-letter stream and
-is terminated, so it never blocks the stream; an event that can never be billed
-goes there alone, and the rest of its batch is written.
+Batches (`<prefix>.usage.batch`) carry events and stored payloads; tallies (`<prefix>.usage.tally`)
+carry a data plane's own count of the events it emitted. Crash anywhere before the ack ->
+redelivery -> the unique request_id makes the second write a no-op, and rollups and totals move
+only for rows actually inserted. An undecodable message goes to the dead-letter stream and is
+terminated, so it never blocks the stream; an event (or payload) that can never be stored goes
+there alone, and the rest of its batch is written.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 
 import psycopg
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
-from hydite_common.events import PoisonMessage, UsageBatch, UsageEvent, decode_batch, encode_batch
+from hydite_common.events import (
+    PoisonMessage,
+    UsageBatch,
+    UsageEvent,
+    UsagePayload,
+    UsageTally,
+    decode_batch,
+    decode_tally,
+    encode_batch,
+)
 from hydite_common.usage_stream import dead_letter_subject, usage_stream_name
-from hydite_spend_ingest.decode import Row, rows_of
+from hydite_spend_ingest.decode import PayloadRow, payload_rows, rows_of
 from hydite_spend_ingest.settings import IngestSettings
-from hydite_spend_ingest.writer import write_rows
+from hydite_spend_ingest.writer import CopyRow, WriteResult, WriteSet, copy_row, write
 
 log = logging.getLogger(__name__)
 
 NAK_DELAY_SECONDS = 1.0
+
+TotalsChanged = Callable[[Iterable[tuple[str, str]]], None]
+"""Told, after each commit, which running totals (kind, entity) it moved."""
 
 
 @dataclass
@@ -37,14 +53,45 @@ class IngestCounters:
     duplicates: int = 0
     poison: int = 0
     write_errors: int = 0
+    tallies: int = 0
+
+
+@dataclass
+class Accepted:
+    """A decoded message and what it writes, piece by piece, so a piece Postgres refuses can be
+    dead-lettered alone."""
+
+    msg: Msg
+    batch: UsageBatch | None = None
+    tally: UsageTally | None = None
+    rows: list[tuple[UsageEvent, CopyRow]] = field(default_factory=list)
+    payloads: list[tuple[UsagePayload, PayloadRow]] = field(default_factory=list)
+
+    @property
+    def seqs(self) -> list[tuple[str, int]]:
+        """The (publisher, seq) this message moves the watermark with."""
+        return [(self.batch.node_id, self.batch.seq)] if self.batch is not None else []
+
+    def writes(self) -> WriteSet:
+        """Everything the message writes."""
+        return WriteSet(
+            rows=[row for _, row in self.rows],
+            seqs=self.seqs,
+            payloads=[row for _, row in self.payloads],
+            tallies=[self.tally] if self.tally is not None else [],
+        )
 
 
 class UsageConsumer:
-    """Moves usage envelopes from JetStream into spend_logs."""
+    """Moves usage messages from JetStream into the spend tables."""
 
-    def __init__(self, settings: IngestSettings, js: JetStreamContext) -> None:
+    def __init__(
+        self, settings: IngestSettings, js: JetStreamContext, on_totals: TotalsChanged | None = None
+    ) -> None:
         self._settings = settings
         self._js = js
+        self._tally_subject = settings.nats_subject("usage", "tally")
+        self._on_totals = on_totals
         self.counters = IngestCounters()
         self.db_ok = False
 
@@ -63,7 +110,7 @@ class UsageConsumer:
                 ack_policy=AckPolicy.EXPLICIT,
                 deliver_policy=DeliverPolicy.ALL,
                 ack_wait=settings.consumer_ack_wait_seconds,
-                max_ack_pending=10_000,
+                max_ack_pending=20_000,
             ),
         )
 
@@ -77,14 +124,7 @@ class UsageConsumer:
                 async with await psycopg.AsyncConnection.connect(settings.libpq_url) as conn:
                     self.db_ok = True
                     backoff = 0.2
-                    while True:
-                        try:
-                            messages = await subscription.fetch(
-                                settings.fetch_batch_messages, timeout=settings.fetch_wait_seconds
-                            )
-                        except TimeoutError:
-                            continue
-                        await self.ingest(conn, messages)
+                    await self._consume(conn, subscription)
             except asyncio.CancelledError:
                 raise
             except psycopg.Error as exc:
@@ -98,78 +138,198 @@ class UsageConsumer:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
 
-    async def ingest(self, conn: psycopg.AsyncConnection[object], messages: list[Msg]) -> None:
-        """Write one fetch's messages and settle each: ack once committed, nak on a database
-        outage (re-raised, so the caller reconnects), dead-letter what is poison: a message whose
-        envelope is unusable (then termed), or single events (the rest of the batch is written)."""
-        accepted: list[tuple[Msg, UsageBatch, list[tuple[UsageEvent, Row]]]] = []
-        for msg in messages:
+    async def fetch(self, subscription: JetStreamContext.PullSubscription) -> list[Msg]:
+        """The next messages for one transaction: up to `fetch_batch_messages` or `fetch_max_bytes`,
+        pulled `fetch_chunk_messages` at a time. Small pulls keep what the server has sent but this
+        process has not read yet small while the event loop is busy writing: a large backlog pulled
+        at once would overflow the server's buffer for this connection, which then drops it as a
+        slow consumer (and the messages come back only after the ack wait)."""
+        settings = self._settings
+        chunk = min(settings.fetch_chunk_messages, settings.fetch_batch_messages)
+        messages = await subscription.fetch(chunk, timeout=settings.fetch_wait_seconds)
+        size = sum(len(m.data) for m in messages)
+        pulled = len(messages)
+        while (
+            pulled == chunk
+            and len(messages) < settings.fetch_batch_messages
+            and size < settings.fetch_max_bytes
+        ):
+            chunk = min(chunk, settings.fetch_batch_messages - len(messages))
             try:
-                batch = decode_batch(msg.data)
-            except PoisonMessage as exc:
-                await self._dead_letter(msg.data, str(exc))
-                await msg.term()
-                continue
-            rows, rejected = rows_of(batch)
-            for event in rejected:
-                await self._dead_letter_event(batch, event.raw, event.reason)
-            accepted.append((msg, batch, rows))
+                more = await subscription.fetch(chunk, timeout=settings.fetch_wait_seconds)
+            except TimeoutError:
+                break
+            pulled = len(more)
+            messages += more
+            size += sum(len(m.data) for m in more)
+        return messages
+
+    async def _consume(
+        self, conn: psycopg.AsyncConnection[object], subscription: JetStreamContext.PullSubscription
+    ) -> None:
+        """Fetch and decode the next messages while Postgres works on the previous fetch's
+        transaction (one at a time on the connection, in fetch order), so the two overlap."""
+        writing: asyncio.Task[None] | None = None
+        try:
+            while True:
+                try:
+                    messages = await self.fetch(subscription)
+                except TimeoutError:
+                    if writing is not None:
+                        await writing
+                        writing = None
+                    continue
+                accepted = await self.accept(messages)
+                if writing is not None:
+                    try:
+                        await writing
+                    except BaseException:
+                        for message in accepted:
+                            await message.msg.nak(delay=NAK_DELAY_SECONDS)
+                        raise
+                    # They waited for the previous write: their ack wait starts again with their own.
+                    for message in accepted:
+                        await message.msg.in_progress()
+                writing = asyncio.create_task(self.write_accepted(conn, accepted)) if accepted else None
+        finally:
+            if writing is not None and not writing.done():
+                writing.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await writing
+
+    async def ingest(self, conn: psycopg.AsyncConnection[object], messages: list[Msg]) -> None:
+        """Write one fetch's messages in one transaction and settle each: ack once committed, nak
+        on a database outage (re-raised, so the caller reconnects), dead-letter what is poison: a
+        message whose envelope is unusable (then termed), or single events and payloads (the rest of
+        the batch is written)."""
+        await self.write_accepted(conn, await self.accept(messages))
+
+    async def accept(self, messages: list[Msg]) -> list[Accepted]:
+        """The fetched messages decoded; the poison ones dead-lettered and termed, and left out."""
+        return [a for a in [await self._accept(msg) for msg in messages] if a is not None]
+
+    async def write_accepted(self, conn: psycopg.AsyncConnection[object], accepted: list[Accepted]) -> None:
+        """Write decoded messages in one transaction and settle each (see `ingest`)."""
         if not accepted:
             return
+        writes = WriteSet()
+        for message in accepted:
+            writes.extend(message.writes())
         try:
-            inserted = await write_rows(conn, [row for _, _, rows in accepted for _, row in rows])
+            result = await write(conn, writes)
         except psycopg.OperationalError:
             self.counters.write_errors += 1
-            for msg, _, _ in accepted:
-                await msg.nak(delay=NAK_DELAY_SECONDS)
+            for message in accepted:
+                await message.msg.nak(delay=NAK_DELAY_SECONDS)
             raise
         except psycopg.Error:
-            # Something in the data is unstorable: find it by writing one message, then one event, at a time.
+            # Something in the data is unstorable: find it by writing one message, then one piece, at a time.
             self.counters.write_errors += 1
-            for msg, batch, rows in accepted:
-                await self._ingest_alone(conn, msg, batch, rows)
+            for message in accepted:
+                await self._ingest_alone(conn, message)
             return
-        self._count(len(accepted), sum(len(rows) for _, _, rows in accepted), inserted)
-        for msg, _, _ in accepted:
-            await msg.ack()
+        self._committed(result)
+        self._count(
+            sum(1 for a in accepted if a.batch is not None), len(writes.rows), result.inserted, accepted
+        )
+        for message in accepted:
+            await message.msg.ack()
 
-    async def _ingest_alone(
-        self,
-        conn: psycopg.AsyncConnection[object],
-        msg: Msg,
-        batch: UsageBatch,
-        rows: list[tuple[UsageEvent, Row]],
-    ) -> None:
-        """One message's rows on their own; if Postgres refuses them, each row on its own, and a
-        row it still refuses is dead-lettered alone."""
+    async def _accept(self, msg: Msg) -> Accepted | None:
+        """The message decoded into what it writes, or None once it is dead-lettered and termed."""
         try:
-            inserted = await write_rows(conn, [row for _, row in rows])
-            stored = len(rows)
+            if msg.subject == self._tally_subject:
+                return Accepted(msg, tally=decode_tally(msg.data))
+            batch = decode_batch(msg.data)
+        except PoisonMessage as exc:
+            await self._dead_letter(msg.data, str(exc))
+            await msg.term()
+            return None
+        rows, rejected = rows_of(batch)
+        for event in rejected:
+            await self._dead_letter_piece(batch, event.raw, event.reason)
+        payloads, unusable = payload_rows(batch)
+        for payload in unusable:
+            await self._dead_letter_piece(batch, payload.raw, payload.reason, payload=True)
+        return Accepted(
+            msg,
+            batch=batch,
+            rows=[(event, copy_row(row)) for event, row in rows],
+            payloads=payloads,
+        )
+
+    async def _ingest_alone(self, conn: psycopg.AsyncConnection[object], message: Accepted) -> None:
+        """One message on its own; if Postgres refuses it, each event, payload or tally on its own (a
+        piece it still refuses is dead-lettered alone), then the envelope's watermark move."""
+        try:
+            result = await self._write_or_nak(conn, message, message.writes())
+            self._committed(result)
+            self._count(1 if message.batch else 0, len(message.rows), result.inserted, [message])
+            await message.msg.ack()
+            return
         except psycopg.OperationalError:
-            await msg.nak(delay=NAK_DELAY_SECONDS)
             raise
         except psycopg.Error:
-            inserted = stored = 0
-            for event, row in rows:
-                try:
-                    inserted += await write_rows(conn, [row])
-                    stored += 1
-                except psycopg.OperationalError:
-                    await msg.nak(delay=NAK_DELAY_SECONDS)
-                    raise
-                except psycopg.Error as exc:
-                    await self._dead_letter_event(batch, event, f"unstorable: {type(exc).__name__}")
-        self._count(1 if stored else 0, stored, inserted)
-        await msg.ack()
+            pass
+        inserted = stored = 0
+        pieces: list[tuple[object, WriteSet, bool]] = [
+            (event, WriteSet(rows=[row]), False) for event, row in message.rows
+        ]
+        pieces += [(payload, WriteSet(payloads=[row]), True) for payload, row in message.payloads]
+        for piece, writes, is_payload in pieces:
+            try:
+                result = await self._write_or_nak(conn, message, writes)
+            except psycopg.OperationalError:
+                raise
+            except psycopg.Error as exc:
+                assert message.batch is not None  # only batches carry events and payloads
+                reason = f"unstorable: {type(exc).__name__}"
+                await self._dead_letter_piece(message.batch, piece, reason, payload=is_payload)
+                continue
+            self._committed(result)
+            inserted += result.inserted
+            stored += 0 if is_payload else 1
+        rest = WriteSet(seqs=message.seqs, tallies=[message.tally] if message.tally is not None else [])
+        counted = [message]
+        try:
+            self._committed(await self._write_or_nak(conn, message, rest))
+        except psycopg.OperationalError:
+            raise
+        except psycopg.Error as exc:
+            # Its pieces are stored or dead-lettered; a replay from the dead-letter stream adds nothing twice.
+            await self._dead_letter(message.msg.data, f"unstorable envelope: {type(exc).__name__}")
+            counted = []
+        self._count(1 if stored else 0, stored, inserted, counted)
+        await message.msg.ack()
 
-    def _count(self, batches: int, events: int, inserted: int) -> None:
+    async def _write_or_nak(
+        self, conn: psycopg.AsyncConnection[object], message: Accepted, writes: WriteSet
+    ) -> WriteResult:
+        try:
+            return await write(conn, writes)
+        except psycopg.OperationalError:
+            await message.msg.nak(delay=NAK_DELAY_SECONDS)
+            raise
+
+    def _committed(self, result: WriteResult) -> None:
+        if result.changed_totals and self._on_totals is not None:
+            self._on_totals(result.changed_totals)
+
+    def _count(self, batches: int, events: int, inserted: int, messages: list[Accepted]) -> None:
         self.counters.batches += batches
         self.counters.events_written += inserted
         self.counters.duplicates += events - inserted
+        self.counters.tallies += sum(1 for m in messages if m.tally is not None)
 
-    async def _dead_letter_event(self, batch: UsageBatch, event: object, reason: str) -> None:
-        """One event, as a batch of its own with its batch's node and sequence (so it can be replayed)."""
-        data = encode_batch(batch.node_id, batch.seq, [event])  # type: ignore[list-item]
+    async def _dead_letter_piece(
+        self, batch: UsageBatch, piece: object, reason: str, *, payload: bool = False
+    ) -> None:
+        """One event (or payload), as a batch of its own with its batch's node and sequence (so it can
+        be replayed)."""
+        if payload:
+            data = encode_batch(batch.node_id, batch.seq, [], [piece])  # type: ignore[list-item]
+        else:
+            data = encode_batch(batch.node_id, batch.seq, [piece])  # type: ignore[list-item]
         await self._dead_letter(data, reason, source=batch.message_id)
 
     async def _dead_letter(self, data: bytes, reason: str, source: str = "") -> None:

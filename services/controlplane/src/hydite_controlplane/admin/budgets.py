@@ -2,8 +2,8 @@
 /budget/list, and the check that a budget a customer, key or team links to exists.
 
 A budget is a named set of limits (max_budget, soft_budget, rpm/tpm, max_parallel_requests, a
-per-model budget, a reset period). Budgets are stored, linked and shown; the data plane does not
-enforce them yet, so they are not part of the config snapshot.
+per-model budget, a reset period, further periods). A key, team or end user linking a budget takes
+its periods where it sets none (their budget windows follow a change of the budget).
 """
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ import uuid
 from typing import Any
 
 from aiohttp import web
-from pydantic import Field
+from pydantic import Field, model_validator
+from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from hydite_common.errors import ConflictError, InvalidRequestError, NotFoundError
@@ -22,16 +23,23 @@ from hydite_controlplane.admin.updates import UpdateRules, apply_update
 from hydite_controlplane.admin.validation import (
     MAX_COUNT,
     AdminRequest,
+    BudgetWindowField,
     Duration,
     JsonObject,
     Name,
     Timestamp,
+    check_budget_windows,
+    check_stored_windows,
     parse_duration,
     read_request,
 )
 from hydite_controlplane.appkeys import SESSIONS
+from hydite_controlplane.budget_periods import periods_of
 from hydite_controlplane.models.budgets import BudgetRow
 from hydite_controlplane.models.common import utcnow
+from hydite_controlplane.models.keys import VirtualKeyRow
+from hydite_controlplane.models.principals import CustomerRow, TeamRow
+from hydite_controlplane.spend_windows import ensure_windows
 from hydite_controlplane.store import budgets as budget_store
 from hydite_controlplane.store.audit import record_audit
 from hydite_controlplane.store.resources import delete_resources, save_resources
@@ -49,6 +57,13 @@ class BudgetFields(AdminRequest):
     budget_duration: Duration | None = None
     model_max_budget: JsonObject | None = None
     budget_reset_at: Timestamp | None = None
+    budget_windows: list[BudgetWindowField] | None = None
+    """Further budgets over their own periods, for every key, team and end user linking it."""
+
+    @model_validator(mode="after")
+    def _distinct_windows(self) -> BudgetFields:
+        check_budget_windows(self.budget_windows, self.budget_duration)
+        return self
 
 
 class BudgetIds(AdminRequest):
@@ -68,7 +83,7 @@ BUDGET_UPDATES = UpdateRules(not_columns=frozenset({"budget_id"}), null_clears=T
 
 BUDGET_LIMITS = (
     "max_budget", "soft_budget", "max_parallel_requests", "tpm_limit", "rpm_limit", "budget_duration",
-    "model_max_budget", "budget_reset_at",
+    "model_max_budget", "budget_reset_at", "budget_windows",
 )  # fmt: skip
 """A budget's limits, in LiteLLM's order."""
 
@@ -141,10 +156,24 @@ async def update(request: web.Request) -> web.Response:
         before = budget_public(row)
         apply_update(row, body, BUDGET_UPDATES)
         row.updated_by = caller.identity
+        check_stored_windows(row)
         await save_resources(row, session=session)
         _record(session, caller, "update", row, before)
+        await _linked_windows(session, row)
         await session.commit()
     return json_response(budget_public(row))
+
+
+async def _linked_windows(session: AsyncSession, budget: BudgetRow) -> None:
+    """The budget windows of every key, team and end user linking the budget, after its change."""
+    linked: list[tuple[str, str, Any]] = []
+    for kind, model, id_column in (
+        ("key", VirtualKeyRow, "token"), ("team", TeamRow, "team_id"), ("customer", CustomerRow, "name"),
+    ):  # fmt: skip
+        rows = (await session.exec(select(model).where(model.budget_id == budget.budget_id))).all()
+        linked += [(kind, str(getattr(row, id_column)), row) for row in rows]
+    for kind, entity, row in sorted(linked, key=lambda item: item[:2]):
+        await ensure_windows(session, kind, entity, periods_of(row, budget))
 
 
 async def delete(request: web.Request) -> web.Response:

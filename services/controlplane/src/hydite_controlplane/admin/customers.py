@@ -34,6 +34,7 @@ from hydite_common.errors import (
 from hydite_controlplane.admin.auth import AdminCaller, admin_caller
 from hydite_controlplane.admin.budgets import budget_public, require_budget
 from hydite_controlplane.admin.entities import Entity
+from hydite_controlplane.admin.live_spend import period_fields, set_spend, spend_fields
 from hydite_controlplane.admin.responses import json_response
 from hydite_controlplane.admin.stored_fields import derive_stored, shown_stored, stored_names
 from hydite_controlplane.admin.validation import (
@@ -42,15 +43,19 @@ from hydite_controlplane.admin.validation import (
     LimitFields,
     Name,
     Timestamp,
+    check_stored_windows,
     page_of,
     read_request,
 )
-from hydite_controlplane.appkeys import SESSIONS
+from hydite_controlplane.appkeys import NATS, SESSIONS
 from hydite_controlplane.models.common import utcnow
 from hydite_controlplane.models.deployments import DeploymentRow
 from hydite_controlplane.models.principals import CustomerRow, OrganizationRow, TeamRow
+from hydite_controlplane.spend_windows import ensure_windows
 from hydite_controlplane.store import budgets as budget_store
 from hydite_controlplane.store.resources import save_resources, write_resources
+from hydite_controlplane.store.spend_totals import spend_of
+from hydite_controlplane.store.spend_windows import row_periods
 
 
 class CustomerStoredFields(AdminRequest):
@@ -206,14 +211,17 @@ def _own_budget(row: CustomerRow) -> dict[str, Any] | None:
 
 async def shown_customers(session: AsyncSession, rows: Sequence[CustomerRow]) -> list[dict[str, Any]]:
     """Customers as LiteLLM shows them: with `litellm_budget_table`, the linked budget (or the
-    customer's own budget fields)."""
+    customer's own budget fields), and their live spend (the running total of their scoped name, the
+    entity usage events count a registered end user by)."""
     linked = [r.budget_id for r in rows if r.budget_id]
     budgets = {b.budget_id: b for b in await budget_store.budgets_by_id(linked, session=session)}
+    spent = await spend_of("customer", [r.name for r in rows], session=session)
     shown = []
     for row in rows:
         budget = budgets.get(row.budget_id) if row.budget_id else None
         table = budget_public(budget) if budget is not None else _own_budget(row)
-        shown.append({**CUSTOMERS.public(row), "litellm_budget_table": table})
+        live = spend_fields(spent.get(row.name))
+        shown.append({**CUSTOMERS.public(row), **live, "litellm_budget_table": table})
     return shown
 
 
@@ -251,11 +259,12 @@ async def new(request: web.Request) -> web.Response:
         await _check_scope_exists(session, scope)
         if await session.get(CustomerRow, row.name) is not None:
             raise ConflictError(f"customer {body.user_id!r} already exists", param="user_id")
-        shown = await _saved(session, caller, "new", row, None, body)
+        shown = await _saved(request, session, caller, "new", row, None, body)
     return json_response(shown)
 
 
 async def _saved(
+    request: web.Request,
     session: AsyncSession,
     caller: AdminCaller,
     action: str,
@@ -263,12 +272,17 @@ async def _saved(
     before: Any,
     body: CustomerFields,
 ) -> dict[str, Any]:
-    """Check the links, save and audit the end user, commit; its answer."""
+    """Check the links, save and audit the end user, set its running total when the body sets
+    `spend`, commit; its answer."""
     await _check_links(session, row, body)
     await save_resources(row, session=session)
     CUSTOMERS.record(session, caller, action, row, before)
-    [shown] = await shown_customers(session, [row])
+    check_stored_windows(row)
+    await ensure_windows(session, "customer", row.name, await row_periods(row, session=session))
+    if "spend" in body.model_fields_set and body.spend is not None:
+        await set_spend(request.app[NATS], "customer", row.name, body.spend, session=session)
     await session.commit()
+    [shown] = await shown_customers(session, [row])
     return shown
 
 
@@ -283,7 +297,7 @@ async def update(request: web.Request) -> web.Response:
         row = await _load(session, scope, body.user_id, for_update=True)
         before = CUSTOMERS.public(row)
         CUSTOMERS.apply(row, body)
-        shown = await _saved(session, caller, "update", row, before, body)
+        shown = await _saved(request, session, caller, "update", row, before, body)
     return json_response(shown)
 
 
@@ -296,6 +310,7 @@ async def delete(request: web.Request) -> web.Response:
         rows = await _load_all(session, scope, body.user_ids)
         for row in rows:
             CUSTOMERS.record(session, caller, "delete", row, CUSTOMERS.public(row))
+            await ensure_windows(session, "customer", row.name, [])
         await write_resources(session=session, removals=rows)
         await session.commit()
     return json_response(
@@ -315,6 +330,7 @@ async def info(request: web.Request) -> web.Response:
     async with request.app[SESSIONS]() as session:
         row = await _load(session, scope, customer_id, for_update=False)
         [shown] = await shown_customers(session, [row])
+        shown.update(await period_fields("customer", row.name, row, session=session))
     return json_response(shown)
 
 

@@ -26,14 +26,16 @@ from hydite_common.errors import (
 )
 from hydite_common.http import Handler
 from hydite_controlplane.admin.auth import AdminCaller, admin_caller
+from hydite_controlplane.admin.live_spend import set_spend, spend_fields
 from hydite_controlplane.admin.responses import json_response
 from hydite_controlplane.admin.updates import UpdateRules, apply_update
 from hydite_controlplane.admin.validation import AdminRequest, LimitFields, page_of, read_request
-from hydite_controlplane.appkeys import SESSIONS
+from hydite_controlplane.appkeys import NATS, SESSIONS
 from hydite_controlplane.models.keys import VirtualKeyRow
 from hydite_controlplane.store.audit import record_audit
 from hydite_controlplane.store.principals import list_rows
 from hydite_controlplane.store.resources import save_resources, write_resources
+from hydite_controlplane.store.spend_totals import spend_of
 
 
 def row_public(row: SQLModel) -> dict[str, Any]:
@@ -150,6 +152,7 @@ class Entity:
     shown: Shown = _columns_shown
     update_answer: Callable[[dict[str, Any]], dict[str, Any]] = _as_is  # /update's answer from public
     update_creates: bool = False  # /update of an id that does not exist creates it (LiteLLM's users)
+    spend_kind: str | None = None  # its running total's kind: answers show it, `spend` in a body sets it
 
     @property
     def update_rules(self) -> UpdateRules:
@@ -212,6 +215,32 @@ class Entity:
             object_id=self.row_id(row), before=before, after=after,
         )  # fmt: skip
 
+    async def with_spend(
+        self, session: AsyncSession, answer: dict[str, Any], entity_id: str
+    ) -> dict[str, Any]:
+        """An answer about one row with its live spend: at the top and in any nested form of the row
+        (LiteLLM's user_info, team_info)."""
+        if self.spend_kind is None:
+            return answer
+        spent = spend_fields((await spend_of(self.spend_kind, [entity_id], session=session)).get(entity_id))
+        nested = {
+            name: {**value, **spent}
+            for name, value in answer.items()
+            if isinstance(value, dict) and value.get(self.id_field) == entity_id
+        }
+        return {**answer, **nested, **spent}
+
+    async def set_spend_from(
+        self, request: web.Request, session: AsyncSession, row: Any, body: LimitFields
+    ) -> None:
+        """A body that sets `spend` sets the row's running total (and its KV entry), in this
+        transaction."""
+        if self.spend_kind is None or "spend" not in body.model_fields_set:
+            return
+        amount = getattr(body, "spend", None)
+        if amount is not None:
+            await set_spend(request.app[NATS], self.spend_kind, self.row_id(row), amount, session=session)
+
     def is_own(self, caller: AdminCaller, entity_id: str) -> bool:
         """Whether a caller who may not read everything may still read this one."""
         own = self.own_id(caller.key) if caller.key is not None else None
@@ -240,6 +269,7 @@ async def stage_new(
     await entity.check_refs(session, row)
     await save_resources(row, *created, *await entity.companions(session, row, False), session=session)
     entity.record(session, caller, "new", row, None)
+    await entity.set_spend_from(request, session, row, body)
     return caller, row, body
 
 
@@ -251,7 +281,8 @@ def entity_routes(entity: Entity, *, new: Handler | None = None) -> list[web.Rou
         async with request.app[SESSIONS]() as session:
             _, row, _ = await stage_new(request, session, entity)
             await session.commit()
-        return json_response(entity.public(row))
+            answer = await entity.with_spend(session, entity.public(row), entity.row_id(row))
+        return json_response(answer)
 
     async def update(request: web.Request) -> web.Response:
         caller = await admin_caller(request)
@@ -264,7 +295,8 @@ def entity_routes(entity: Entity, *, new: Handler | None = None) -> list[web.Rou
             if entity.update_creates and await session.get(entity.row, entity_id) is None:
                 _, row, _ = await stage_new(request, session, entity)
                 await session.commit()
-                return json_response(entity.update_answer(entity.public(row)))
+                answer = await entity.with_spend(session, entity.public(row), entity_id)
+                return json_response(entity.update_answer(answer))
             [row] = await entity.lock(session, [entity_id], body)
             before = entity.public(row)
             entity.apply(row, body)
@@ -274,8 +306,10 @@ def entity_routes(entity: Entity, *, new: Handler | None = None) -> list[web.Rou
                 row, *created, *await entity.companions(session, row, False), session=session
             )
             entity.record(session, caller, "update", row, before)
+            await entity.set_spend_from(request, session, row, body)
             await session.commit()
-        return json_response(entity.update_answer(entity.public(row)))
+            answer = await entity.with_spend(session, entity.public(row), entity_id)
+        return json_response(entity.update_answer(answer))
 
     async def delete(request: web.Request) -> web.Response:
         caller = await admin_caller(request)
@@ -317,7 +351,8 @@ def entity_routes(entity: Entity, *, new: Handler | None = None) -> list[web.Rou
                 raise PermissionDeniedError(f"you may not read this {entity.kind}", code="admin_only")
             row = await entity.load(session, entity_id)
             extra = await entity.info_extra(session, caller, row)
-        return json_response({**entity.public(row), **extra})
+            answer = await entity.with_spend(session, {**entity.public(row), **extra}, entity_id)
+        return json_response(answer)
 
     async def list_(request: web.Request) -> web.Response:
         caller = await admin_caller(request)
@@ -330,7 +365,13 @@ def entity_routes(entity: Entity, *, new: Handler | None = None) -> list[web.Rou
             rows, total = await list_rows(
                 entity.row, session=session, filters=filters, offset=(page - 1) * size, limit=size
             )
-        items = [entity.public(r) for r in rows]
+            items = [entity.public(r) for r in rows]
+            if entity.spend_kind is not None:
+                spent = await spend_of(entity.spend_kind, [entity.row_id(r) for r in rows], session=session)
+                items = [
+                    {**item, **spend_fields(spent.get(entity.row_id(r)))}
+                    for item, r in zip(items, rows, strict=True)
+                ]
         if not entity.paged_list:
             return json_response(items)
         return json_response(

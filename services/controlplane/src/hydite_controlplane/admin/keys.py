@@ -12,6 +12,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from typing import Any, Literal
 
 from aiohttp import web
@@ -26,6 +27,7 @@ from hydite_controlplane.admin.auth import AdminCaller, Role, admin_caller
 from hydite_controlplane.admin.budgets import require_budget
 from hydite_controlplane.admin.entities import row_public
 from hydite_controlplane.admin.key_groups import require_key_group
+from hydite_controlplane.admin.live_spend import period_fields, set_spend, shown_with_spend
 from hydite_controlplane.admin.references import require_organization
 from hydite_controlplane.admin.responses import json_response
 from hydite_controlplane.admin.stored_fields import JsonList, shown_stored, stored_names, with_stored
@@ -39,19 +41,23 @@ from hydite_controlplane.admin.validation import (
     ModelAliases,
     Name,
     Timestamp,
+    check_stored_windows,
     page_of,
     paged,
     parse_duration,
     read_request,
     validate,
 )
-from hydite_controlplane.appkeys import SESSIONS
+from hydite_controlplane.appkeys import NATS, SESSIONS
 from hydite_controlplane.models.common import utcnow
 from hydite_controlplane.models.keys import VirtualKeyRow
 from hydite_controlplane.models.principals import TeamRow, UserRow
+from hydite_controlplane.spend_windows import ensure_windows
 from hydite_controlplane.store import keys as key_store
 from hydite_controlplane.store.audit import record_audit
 from hydite_controlplane.store.resources import delete_resources, save_resources, write_resources
+from hydite_controlplane.store.spend_totals import spend_of
+from hydite_controlplane.store.spend_windows import row_periods
 
 CUSTOM_KEY_MIN_CHARS = 32
 
@@ -113,6 +119,7 @@ class KeySettings(LimitFields, KeyStoredFields):
     aliases: ModelAliases | None = None
     spend: float | None = Field(default=None, ge=0)
     budget_id: Name | None = None
+    store_prompts: bool | None = None
 
     @field_validator("key_alias")
     @classmethod
@@ -194,6 +201,19 @@ class DeleteKeysRequest(AdminRequest):
         return self
 
 
+class ResetSpendRequest(AdminRequest):
+    """Body of POST /key/{key}/reset_spend (LiteLLM's): the spend the key's total is set back to."""
+
+    reset_to: float = Field(ge=0)
+
+    @field_validator("reset_to", mode="before")
+    @classmethod
+    def _not_a_boolean(cls, value: Any) -> Any:
+        if isinstance(value, bool):
+            raise ValueError("reset_to must be a number, not a boolean")
+        return value
+
+
 class KeyRef(AdminRequest):
     """Body naming one key (or its hash): block, unblock."""
 
@@ -217,6 +237,7 @@ def key_public(row: VirtualKeyRow) -> dict[str, Any]:
         "max_parallel_requests": row.max_parallel_requests,
         "model_rpm_limit": row.model_rpm_limit,
         "model_tpm_limit": row.model_tpm_limit,
+        "budget_windows": row.budget_windows,
         "user_id": row.user_id,
         "team_id": row.team_id,
         "organization_id": row.organization_id,
@@ -228,11 +249,23 @@ def key_public(row: VirtualKeyRow) -> dict[str, Any]:
         "aliases": row.aliases,
         "spend": row.spend,
         "budget_id": row.budget_id,
+        "store_prompts": row.store_prompts,
         "created_at": _iso(row.created_at),
         "updated_at": _iso(row.updated_at),
         "created_by": row.created_by,
     }
     return shown_stored({**settings, "extra_fields": row.extra_fields})
+
+
+async def keys_shown(rows: Sequence[VirtualKeyRow], *, session: AsyncSession) -> list[dict[str, Any]]:
+    """Keys as LiteLLM returns them, with their live spend (the running totals)."""
+    return await shown_with_spend("key", [key_public(row) for row in rows], "token", session=session)
+
+
+async def key_shown(row: VirtualKeyRow, *, session: AsyncSession) -> dict[str, Any]:
+    """One key as LiteLLM returns it, with its live spend, its next budget reset and its periods."""
+    [shown] = await keys_shown([row], session=session)
+    return {**shown, **await period_fields("key", row.token, row, session=session)}
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -453,8 +486,13 @@ async def generate(request: web.Request) -> web.Response:
             session=session, actor=caller.identity, action="key.generate", object_type="key",
             object_id=row.token, before=None, after=key_public(row),
         )  # fmt: skip
+        check_stored_windows(row)
+        await ensure_windows(session, "key", row.token, await row_periods(row, session=session))
+        if body.spend is not None:
+            await set_spend(request.app[NATS], "key", row.token, body.spend, session=session)
         await session.commit()
-    return json_response({"key": key, **key_public(row), "token_id": row.token})
+        shown = await key_shown(row, session=session)
+    return json_response({"key": key, **shown, "token_id": row.token})
 
 
 def _apply_change(caller: AdminCaller, row: VirtualKeyRow, body: KeySettings, own: bool) -> None:
@@ -488,8 +526,13 @@ async def update(request: web.Request) -> web.Response:
             session=session, actor=caller.identity, action="key.update", object_type="key",
             object_id=row.token, before=before, after=key_public(row),
         )  # fmt: skip
+        check_stored_windows(row)
+        await ensure_windows(session, "key", row.token, await row_periods(row, session=session))
+        if "spend" in body.model_fields_set:
+            await set_spend(request.app[NATS], "key", row.token, body.spend or 0.0, session=session)
         await session.commit()
-    return json_response(key_public(row))
+        shown = await key_shown(row, session=session)
+    return json_response(shown)
 
 
 async def regenerate(request: web.Request) -> web.Response:
@@ -521,7 +564,9 @@ async def regenerate(request: web.Request) -> web.Response:
             old.expires = min(old.expires, ends) if old.expires else ends
             await save_resources(old, fresh, session=session)
         else:
+            await ensure_windows(session, "key", old.token, [])
             await write_resources(session=session, removals=[old], upserts=[fresh])
+        await ensure_windows(session, "key", fresh.token, await row_periods(fresh, session=session))
         record_audit(
             session=session, actor=caller.identity, action="key.regenerate", object_type="key",
             object_id=fresh.token, before=before, after=key_public(fresh),
@@ -569,11 +614,12 @@ async def delete_keys(
     """Delete keys as one config version, auditing each (used by user and team deletion too)."""
     if not rows:
         return
-    for row in rows:
+    for row in sorted(rows, key=lambda r: r.token):
         record_audit(
             session=session, actor=caller.identity, action=action, object_type="key", object_id=row.token,
             before=key_public(row), after=None,
         )  # fmt: skip
+        await ensure_windows(session, "key", row.token, [])
     await delete_resources(*rows, session=session)
 
 
@@ -607,7 +653,7 @@ class KeyOwner:
         if not (caller.can_read or (self.id_column == "team_id" and caller.manages_team(owner.team_id))):
             own_user = caller.key.user_id if caller.key is not None else None
             keys = [k for k in keys if k.token == caller.key_hash or (own_user and k.user_id == own_user)]
-        return {"keys": [key_public(k) for k in keys], self.info_field: self.public(owner)}
+        return {"keys": await keys_shown(keys, session=session), self.info_field: self.public(owner)}
 
 
 async def _set_blocked(request: web.Request, blocked: bool) -> web.Response:
@@ -654,7 +700,8 @@ async def info(request: web.Request) -> web.Response:
             # caller can probe which keys exist.
             if not (caller.can_read or own or caller.manages_team(row.team_id) or _owns(caller, row)):
                 raise _key_not_found()
-    return json_response({"key": row.token, "info": key_public(row)})
+        shown = await key_shown(row, session=session)
+    return json_response({"key": row.token, "info": shown})
 
 
 def _owns(caller: AdminCaller, row: VirtualKeyRow) -> bool:
@@ -694,8 +741,53 @@ async def list_(request: web.Request) -> web.Response:
             offset=(page - 1) * size,
             limit=size,
         )
-    items = [key_public(r) for r in rows] if full else [r.token for r in rows]
+        items: list[Any] = await keys_shown(rows, session=session) if full else [r.token for r in rows]
     return json_response(paged(items, total, page, size, "keys"))
+
+
+async def reset_spend(request: web.Request) -> web.Response:
+    """POST /key/{key}/reset_spend {"reset_to": x}: an admin sets the key's running total back to x,
+    at most its current spend and its max_budget (LiteLLM's rules). The total and the KV entry
+    budgets read are written before the answer, so the very next request and /key/info see it."""
+    caller = await admin_caller(request)
+    caller.require_write()
+    body = await read_request(request, ResetSpendRequest)
+    async with request.app[SESSIONS]() as session:
+        row = await _load_key(session, request.match_info["key"], for_update=True)
+        previous = (await spend_of("key", [row.token], session=session)).get(row.token, {})
+        current = float(sum(previous.values(), Decimal(0)))
+        if body.reset_to > current:
+            raise InvalidRequestError(
+                f"reset_to ({body.reset_to}) must not exceed the key's current spend ({current})",
+                param="reset_to",
+            )
+        if row.max_budget is not None and body.reset_to > row.max_budget:
+            raise InvalidRequestError(
+                f"reset_to ({body.reset_to}) must not exceed the key's max_budget ({row.max_budget})",
+                param="reset_to",
+            )
+        before = key_public(row)
+        row.spend = body.reset_to
+        row.updated_at = utcnow()
+        session.add(row)
+        record_audit(
+            session=session, actor=caller.identity, action="key.reset_spend", object_type="key",
+            object_id=row.token, before=before, after=key_public(row),
+        )  # fmt: skip
+        totals = await set_spend(
+            request.app[NATS], "key", row.token, body.reset_to, session=session, reset=True
+        )
+        await session.commit()
+    reset_at = max((t.reset_at for t in totals if t.reset_at is not None), default=None)
+    return json_response(
+        {
+            "key_hash": row.token,
+            "spend": body.reset_to,
+            "previous_spend": current,
+            "max_budget": row.max_budget,
+            "budget_reset_at": _iso(reset_at),
+        }
+    )
 
 
 async def health(request: web.Request) -> web.Response:
@@ -720,4 +812,5 @@ ROUTES = [
     web.get("/key/info", info),
     web.get("/key/list", list_),
     web.get("/key/health", health),
+    web.post("/key/{key}/reset_spend", reset_spend),
 ]

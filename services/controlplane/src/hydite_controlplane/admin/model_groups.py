@@ -1,51 +1,47 @@
 """Model groups as LiteLLM's /model_group/info describes them (pure): one entry per public model
 name, from its deployments' providers, prices, limits and model_info.
 
-The OpenAI parameters per mode are the ones the data plane's adapters take, less the request's
-own subject (model, messages, input, ...); a cross-service test keeps the two in step.
+The OpenAI parameters per mode are the ones the data plane's adapters take for the group's
+providers (`hydite_common.openai_params`), less the request's own subject (model, messages, input).
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from typing import Any
 
-from hydite_common.pricing import builtin_price
-from hydite_controlplane.config.builder import UnbuildableRow, deployment_price
+from hydite_common.openai_params import honoured_params
+from hydite_common.pricing import ResolvedPrice, list_price, resolve_price
+from hydite_controlplane.config.builder import UnbuildableRow, price_settings_of
 from hydite_controlplane.models.deployments import DeploymentRow
 
-_CHAT = (
-    "frequency_penalty", "logit_bias", "logprobs", "top_logprobs", "max_tokens", "max_completion_tokens",
-    "n", "presence_penalty", "response_format", "seed", "stop", "stream", "stream_options", "temperature",
-    "top_p", "tools", "tool_choice", "parallel_tool_calls", "user", "reasoning_effort", "metadata",
-    "modalities", "audio", "prediction", "service_tier", "store", "web_search_options", "functions",
-    "function_call",
-)  # fmt: skip
-_COMPLETION = (
-    "best_of", "echo", "frequency_penalty", "logit_bias", "logprobs", "max_tokens", "n",
-    "presence_penalty", "seed", "stop", "stream", "stream_options", "suffix", "temperature", "top_p", "user",
-)  # fmt: skip
-
-_IMAGE = (
-    "n", "size", "quality", "style", "response_format", "user", "background", "moderation",
-    "output_format", "output_compression",
-)  # fmt: skip
-_TRANSCRIPTION = (
-    "language", "prompt", "response_format", "temperature", "timestamp_granularities[]", "include[]",
-    "chunking_strategy", "stream",
-)  # fmt: skip
-
-SUPPORTED_OPENAI_PARAMS: dict[str, tuple[str, ...]] = {
-    "chat": _CHAT,
-    "completion": _COMPLETION,
-    "embedding": ("encoding_format", "dimensions", "user"),
-    "image_generation": _IMAGE,
-    "audio_speech": ("voice", "instructions", "response_format", "speed", "stream_format"),
-    "audio_transcription": _TRANSCRIPTION,
-    "moderation": (),
-    "rerank": ("top_n", "return_documents", "max_chunks_per_doc"),
+MODE_OPERATIONS = {
+    "chat": "chat",
+    "completion": "completions",
+    "embedding": "embeddings",
+    "image_generation": "images",
+    "audio_speech": "speech",
+    "audio_transcription": "transcriptions",
+    "moderation": "moderations",
+    "rerank": "rerank",
 }
-"""LiteLLM mode -> the OpenAI parameters a call in that mode may carry."""
+"""LiteLLM mode -> the operation a call in that mode is."""
+REQUEST_SUBJECTS = frozenset({"model", "messages", "prompt", "input", "file", "query", "documents"})
+"""What a call is about rather than how: not listed among its parameters, as LiteLLM lists them."""
+
+
+def supported_openai_params(mode: str, providers: Sequence[str]) -> list[str]:
+    """The OpenAI parameters a call in mode may carry to any of the providers (the data plane's
+    own table)."""
+    operation = MODE_OPERATIONS.get(mode)
+    if operation is None:
+        return []
+    params: set[str] = set()
+    for provider in providers:
+        params |= honoured_params(provider, operation)
+    return sorted(params - REQUEST_SUBJECTS)
+
 
 RERANK_PROVIDERS = frozenset({"cohere", "jina"})
 CAPABILITIES = (
@@ -56,17 +52,20 @@ CAPABILITIES = (
 """Capabilities a deployment's model_info may claim (false unless one of the group's does)."""
 
 
-def billed_prices(row: DeploymentRow) -> tuple[float, float]:
-    """What the data plane bills a call to this deployment per token (input, output): its own
-    prices (litellm_params', else model_info's), else the model's list price."""
+def resolved_price(row: DeploymentRow) -> ResolvedPrice:
+    """The price the data plane bills a call to this deployment at, resolved as it resolves it
+    (a deployment whose stored prices the builder refuses is quarantined: its list price shows)."""
     try:
-        own = (deployment_price(row, "input_cost_per_token"), deployment_price(row, "output_cost_per_token"))
+        params, info = price_settings_of(row)
     except UnbuildableRow:
-        own = (0.0, 0.0)  # a stored price the builder refuses (the deployment is quarantined)
-    if any(own):
-        return own
-    listed = builtin_price(row.upstream_model)
-    return listed.input_per_token, listed.output_per_token
+        return list_price(row.provider, row.upstream_model)
+    return resolve_price(row.provider, row.upstream_model, params, info)
+
+
+def billed_prices(row: DeploymentRow) -> tuple[float, float]:
+    """What a call to this deployment is billed per token now (input, output), before any tier."""
+    base = resolved_price(row).price.rates_at(time.time()).base
+    return base.input, base.output
 
 
 def _first(rows: Sequence[DeploymentRow], name: str) -> Any:
@@ -107,6 +106,6 @@ def model_group_info(name: str, rows: Sequence[DeploymentRow]) -> dict[str, Any]
     }
     for capability in CAPABILITIES:
         info[capability] = any(r.model_info.get(capability) is True for r in rows)
-    info["supported_openai_params"] = list(SUPPORTED_OPENAI_PARAMS.get(mode, ()))
+    info["supported_openai_params"] = supported_openai_params(mode, info["providers"])
     info["configurable_clientside_auth_params"] = None
     return info

@@ -8,6 +8,8 @@ litellm_params or in model_info, as in LiteLLM; litellm_params' win.
 
 from __future__ import annotations
 
+import re
+import time
 import uuid
 from collections import defaultdict
 from typing import Annotated, Any
@@ -19,9 +21,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from hydite_common.allowlists import NOTHING, permits
 from hydite_common.credentials import CredentialCipher, mask_secret
 from hydite_common.errors import ConflictError, InvalidRequestError, NotFoundError, PermissionDeniedError
+from hydite_common.pricing import model_info_fields, price_settings
 from hydite_common.providers import ACCEPTED_PROVIDERS, split_model
 from hydite_controlplane.admin.auth import AdminCaller, admin_caller
-from hydite_controlplane.admin.model_groups import billed_prices, model_group_info
+from hydite_controlplane.admin.model_groups import model_group_info, resolved_price
 from hydite_controlplane.admin.responses import json_response
 from hydite_controlplane.admin.updates import UpdateRules, apply_update
 from hydite_controlplane.admin.validation import (
@@ -50,13 +53,17 @@ _COLUMN_PARAMS = (
 )  # fmt: skip
 
 
+_TABLE_FACTS = frozenset({"max_tokens", "max_input_tokens", "max_output_tokens", "litellm_provider"})
+"""What /model/info shows of a model from LiteLLM's table, under the deployment's own model_info."""
+
 MAX_RETRIES = 10
 """Retries of one deployment at most (the column is an INTEGER; the data plane's num_retries has
 the same bound)."""
 
 
 class LitellmParams(AdminRequest):
-    """Where and how to call the upstream; unknown params pass through to the provider."""
+    """Where and how to call the upstream; unknown params pass through to the provider, except
+    LiteLLM's price settings (`cache_read_input_token_cost`, `currency`, ...), which price it."""
 
     model_config = ConfigDict(extra="allow")
 
@@ -82,6 +89,7 @@ class LitellmParams(AdminRequest):
                 check_json_field(self.model_extra)
             except ValueError as exc:
                 raise ValueError(f"extra litellm_params: {exc}") from None
+            check_price_settings(self.model_extra)
         return self
 
     @field_validator("api_base")
@@ -99,15 +107,31 @@ class PartialLitellmParams(LitellmParams):
     weight: float | None = Field(default=None, gt=0)  # type: ignore[assignment]
 
 
-PRICES = ("input_cost_per_token", "output_cost_per_token")
+def check_price_settings(values: dict[str, Any]) -> None:
+    """Prices (LiteLLM's names) are numbers of at least 0, `currency` an ISO 4217 code, tiers a
+    list and off-peak prices an object; raises ValueError naming the first that is not."""
+    for name, value in price_settings(values).items():
+        if value is None:
+            continue
+        if name == "currency":
+            if not (isinstance(value, str) and CURRENCY_CODE.match(value)):
+                raise ValueError("currency must be a three-letter ISO 4217 code such as USD or CNY")
+        elif name == "tiered_pricing":
+            if not isinstance(value, list):
+                raise ValueError("tiered_pricing must be a list of {range, prices}")
+        elif name == "off_peak_pricing":
+            if not isinstance(value, dict):
+                raise ValueError("off_peak_pricing must be an object of prices and windows")
+        elif isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+            raise ValueError(f"{name} must be a number of at least 0")
+
+
+CURRENCY_CODE = re.compile(r"^[A-Z]{3}$")
 
 
 def _checked_model_info(value: dict[str, Any]) -> dict[str, Any]:
     """model_info's prices are numbers of at least 0 and its team_id an id (when set)."""
-    for name in PRICES:
-        price = value.get(name)
-        if price is not None and (isinstance(price, bool) or not isinstance(price, int | float) or price < 0):
-            raise ValueError(f"{name} must be a number of at least 0")
+    check_price_settings(value)
     team_id = value.get("team_id")
     if team_id is not None and not (isinstance(team_id, str) and 0 < len(team_id) <= MAX_NAME):
         raise ValueError(f"team_id must be a team id (a string of 1 to {MAX_NAME} characters)")
@@ -145,23 +169,36 @@ Shown = dict[str, Any] | None
 """A deployment's public form in the audit trail (None before it existed or after it is gone)."""
 
 
+_SECRET_PARAM_WORDS = ("key", "secret", "token", "password", "credential")
+
+
+def _shown_param(name: str, value: Any) -> Any:
+    """A litellm_param as shown: one named like a credential (client_secret, azure_ad_token,
+    aws_secret_access_key) masked as api_key is, unless it is an `os.environ/` reference."""
+    if not isinstance(value, str) or value.startswith("os.environ/"):
+        return value
+    return mask_secret(value) if any(word in name.lower() for word in _SECRET_PARAM_WORDS) else value
+
+
 def deployment_public(row: DeploymentRow, cipher: CredentialCipher | None) -> dict[str, Any]:
     """A deployment as LiteLLM shows it; the credential masked (or left out without a cipher)."""
     params: dict[str, Any] = {
         "model": f"{row.provider}/{row.upstream_model}",
         "api_key": mask_secret(cipher.decrypt(row.api_key_encrypted)) or None if cipher else None,
         **{name: getattr(row, name) for name in _COLUMN_PARAMS},
-        **row.extra_params,
+        **{name: _shown_param(name, value) for name, value in row.extra_params.items()},
     }
-    input_price, output_price = billed_prices(row)
+    resolved = model_info_fields(resolved_price(row), time.time())
+    prices = {name: value for name, value in resolved.items() if name not in _TABLE_FACTS}
     info = {
         "id": row.model_id,
         "db_model": True,
         "litellm_provider": row.provider,
+        # The model's limits from LiteLLM's table, unless the deployment states its own.
+        **{name: value for name, value in resolved.items() if name in _TABLE_FACTS},
         **row.model_info,
-        # What a call is billed (litellm_params' price, else model_info's, else the list price).
-        "input_cost_per_token": input_price,
-        "output_cost_per_token": output_price,
+        # What a call is billed, resolved as the data plane resolves it, and where that came from.
+        **prices,
     }
     return {
         "model_id": row.model_id,

@@ -29,6 +29,7 @@ from hydite_controlplane.admin.validation import AdminRequest, JsonObject, Limit
 from hydite_controlplane.appkeys import SESSIONS
 from hydite_controlplane.models.common import utcnow
 from hydite_controlplane.models.principals import OrganizationRow, TeamRow, UserRow
+from hydite_controlplane.spend_windows import with_period_info, with_windows
 from hydite_controlplane.store.principals import list_rows, organization_in_use
 from hydite_controlplane.store.resources import save_resources
 
@@ -124,12 +125,18 @@ async def _organization_info(
     return {"teams": [TEAMS.public(team) for team in teams]}
 
 
+async def _no_companions(session: AsyncSession, org: OrganizationRow, deleting: bool) -> list[SQLModel]:
+    return []
+
+
 ORGANIZATIONS = Entity(
     "organization", "organizations", OrganizationRow, "organization_id", "organization_id",
     OrganizationFields, body_only=ORGANIZATION_STORED, in_use=organization_in_use,
     used_by="teams, keys or users", own_id=lambda key: key.organization_id,
-    info_extra=_organization_info, null_keeps=True, derive=derive_stored(ORGANIZATION_STORED),
-    shown=_organization_shown,
+    info_extra=with_period_info("organization", "organization_id", _organization_info),
+    companions=with_windows("organization", "organization_id", _no_companions),
+    null_keeps=True, derive=derive_stored(ORGANIZATION_STORED),
+    shown=_organization_shown, spend_kind="organization",
 )  # fmt: skip
 
 

@@ -3,8 +3,9 @@
 /team/block, /team/unblock. Users' `teams` lists follow the members.
 
 A team's `model_aliases` (requested model name -> model name) reach the data plane, which applies
-them to the team's keys; a member's budget and limits in the team are kept and shown
-(`team_memberships`), not yet enforced.
+them to the team's keys. The limits of every member within the team (LiteLLM's team_member_budget,
+_rpm_limit, _tpm_limit, _budget_duration) and a member's own (max_budget_in_team, rpm_limit,
+tpm_limit, which fill them in) reach it too, in the team's `member_defaults` and `member_limits`.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from hydite_controlplane.admin.budgets import require_budget
 from hydite_controlplane.admin.entities import Entity, entity_routes, row_public
 from hydite_controlplane.admin.key_groups import require_key_group
 from hydite_controlplane.admin.keys import KeyOwner
+from hydite_controlplane.admin.live_spend import spend_fields
 from hydite_controlplane.admin.members import MemberRef, existing_member_id, member_user_id, user_for_email
 from hydite_controlplane.admin.references import require_organization
 from hydite_controlplane.admin.responses import json_response
@@ -39,11 +41,19 @@ from hydite_controlplane.admin.validation import (
     validate,
 )
 from hydite_controlplane.appkeys import SESSIONS
+from hydite_controlplane.config.builder import (
+    MEMBER_LIMIT_FIELDS,
+    TEAM_MEMBER_BUDGET_DURATION,
+    TEAM_MEMBER_DEFAULT_FIELDS,
+)
 from hydite_controlplane.models.common import utcnow
 from hydite_controlplane.models.principals import TeamRow, UserRow
+from hydite_controlplane.spend_windows import with_period_info
 from hydite_controlplane.store import keys as key_store
 from hydite_controlplane.store.principals import lock_rows, users_listing_team
 from hydite_controlplane.store.resources import save_resources
+from hydite_controlplane.store.spend_totals import spend_of
+from hydite_controlplane.team_windows import team_windows, with_team_windows
 
 LimitType = Literal["guaranteed_throughput", "best_effort_throughput"]
 ModelAliases = Annotated[dict[Name, Name], AfterValidator(check_json_field)]
@@ -57,7 +67,8 @@ class TeamMember(MemberRef):
 
 
 class TeamStoredFields(AdminRequest):
-    """LiteLLM's team fields Hydite keeps and shows but does not act on yet."""
+    """LiteLLM's team fields Hydite keeps (in extra_fields) and shows; of them, only the
+    team_member_* limits reach the data plane (the Team's member_defaults)."""
 
     admins: JsonList | None = None
     members: JsonList | None = None
@@ -99,6 +110,7 @@ class TeamFields(LimitFields, TeamStoredFields):
     blocked: bool | None = None
     model_aliases: ModelAliases | None = None
     budget_id: Name | None = None  # a budget (/budget/new) the team links to
+    store_prompts: bool | None = None  # store the prompts and responses of the team's requests
 
 
 class MemberAddRequest(AdminRequest):
@@ -143,22 +155,48 @@ def member_public(entry: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _budget_table(limits: dict[str, Any], duration: str | None) -> dict[str, Any]:
+    """LiteLLM's LiteLLM_BudgetTable shape of a member's budget and limits (as member limits name them)."""
+    return {
+        "budget_id": None, "max_budget": limits.get("max_budget_in_team"), "soft_budget": None,
+        "max_parallel_requests": None, "tpm_limit": limits.get("tpm_limit"),
+        "rpm_limit": limits.get("rpm_limit"), "model_max_budget": None, "budget_duration": duration,
+    }  # fmt: skip
+
+
+def member_defaults(team: TeamRow) -> dict[str, Any]:
+    """The team's limits of every member, named as a member's own are (unset ones left out)."""
+    stored = team.extra_fields or {}
+    member_name = {target: name for name, target in MEMBER_LIMIT_FIELDS.items()}
+    return {
+        member_name[target]: stored[source]
+        for source, target in TEAM_MEMBER_DEFAULT_FIELDS.items()
+        if stored.get(source) is not None
+    }
+
+
+def member_budget_table(team: TeamRow) -> dict[str, Any] | None:
+    """LiteLLM's team_member_budget_table of /team/info: the limits every member has, or None."""
+    defaults = member_defaults(team)
+    if not defaults:
+        return None
+    return _budget_table(defaults, (team.extra_fields or {}).get(TEAM_MEMBER_BUDGET_DURATION))
+
+
 def team_memberships(team: TeamRow, user_ids: set[str] | None = None) -> list[dict[str, Any]]:
-    """LiteLLM's team_memberships: the members with a budget or limits in the team (those of
-    user_ids only, when given); their spend within the team is not tracked (null)."""
+    """LiteLLM's team_memberships: the members with a budget or limits in the team, their own
+    over the team's member defaults (those of user_ids only, when given); their spend within the
+    team is filled in by /team/info (null here)."""
+    defaults = member_defaults(team)
+    duration = (team.extra_fields or {}).get(TEAM_MEMBER_BUDGET_DURATION) if defaults else None
     rows = []
     for entry in team.members_with_roles:
-        limits = entry.get("limits") or {}
-        if not limits or (user_ids is not None and entry["user_id"] not in user_ids):
+        own = {k: v for k, v in (entry.get("limits") or {}).items() if v is not None}
+        if not (own or defaults) or (user_ids is not None and entry["user_id"] not in user_ids):
             continue
-        budget = {
-            "budget_id": None, "max_budget": limits.get("max_budget_in_team"), "soft_budget": None,
-            "max_parallel_requests": None, "tpm_limit": limits.get("tpm_limit"),
-            "rpm_limit": limits.get("rpm_limit"), "model_max_budget": None, "budget_duration": None,
-        }  # fmt: skip
         rows.append(
             {"user_id": entry["user_id"], "team_id": team.team_id, "budget_id": None, "spend": None,
-             "litellm_budget_table": budget}
+             "litellm_budget_table": _budget_table({**defaults, **own}, duration)}
         )  # fmt: skip
     return rows
 
@@ -229,20 +267,33 @@ def _team_shown(team: TeamRow, data: dict[str, Any]) -> dict[str, Any]:
 _KEYS = KeyOwner("team_id", info_field="team_info")
 
 
+def team_member_entity(team_id: str, user_id: str) -> str:
+    """How spend totals name a member within a team (their `team_member` kind)."""
+    return f"{team_id}:{user_id}"
+
+
 async def _team_info(session: AsyncSession, caller: AdminCaller, team: TeamRow) -> dict[str, Any]:
-    """LiteLLM's /team/info: the team's keys, the team (team_info) and its members' budgets."""
+    """LiteLLM's /team/info: the team's keys, the team (team_info) and its members' budgets, each
+    membership with the member's live spend within the team."""
     info = await _KEYS.info(session, caller, team)
-    return {**info, "team_info": TEAMS.public(team), "team_memberships": team_memberships(team)}
+    team_info = {**TEAMS.public(team), "team_member_budget_table": member_budget_table(team)}
+    memberships = team_memberships(team)
+    entities = {m["user_id"]: team_member_entity(team.team_id, m["user_id"]) for m in memberships}
+    spent = await spend_of("team_member", entities.values(), session=session)
+    for membership in memberships:
+        membership["spend"] = spend_fields(spent.get(entities[membership["user_id"]]))["spend"]
+    return {**info, "team_info": team_info, "team_memberships": memberships}
 
 
 TEAMS = Entity(
     "team", "teams", TeamRow, "team_id", "team_id", TeamFields,
-    body_only=TEAM_STORED, check_refs=_check_refs, companions=team_companions,
-    on_delete=_KEYS.delete_keys, info_extra=_team_info,
+    body_only=TEAM_STORED, check_refs=_check_refs, companions=with_team_windows(team_companions),
+    on_delete=_KEYS.delete_keys, info_extra=with_period_info("team", "team_id", _team_info, "team_info"),
     own_id=lambda key: key.team_id, managed_by=lambda caller, team_id: caller.manages_team(team_id),
     list_filters=("organization_id",), null_keeps=True, prepare=members_by_email,
     derive=derive_stored(TEAM_STORED), shown=_team_shown,
     update_answer=lambda public: {**public, "data": public},  # LiteLLM answers {team_id, data}
+    spend_kind="team",
 )  # fmt: skip
 
 
@@ -283,6 +334,7 @@ async def _change_team(
         team.updated_at = utcnow()
         followed = [u for u in await members_follow(session, team, False) if u not in changed.created]
         await save_resources(team, *changed.created, *followed, session=session)
+        await team_windows(session, team)
         TEAMS.record(session, caller, action, team, before)
         result = answer(team, body, changed)
         if action == "member_add":

@@ -44,6 +44,7 @@ from hydite_controlplane.appkeys import SESSIONS
 from hydite_controlplane.models.common import utcnow
 from hydite_controlplane.models.keys import VirtualKeyRow
 from hydite_controlplane.models.principals import TeamRow, UserRow
+from hydite_controlplane.spend_windows import with_period_info, with_windows
 from hydite_controlplane.store import keys as key_store
 from hydite_controlplane.store.audit import record_audit
 from hydite_controlplane.store.principals import lock_rows, teams_with_member
@@ -224,10 +225,12 @@ USER_BODY_ONLY = frozenset({"auto_create_key", "key_alias", "duration", "teams",
 
 USERS = Entity(
     "user", "users", UserRow, "user_id", "user_id", UserFields, body_only=USER_BODY_ONLY | USER_STORED,
-    check_refs=_check_refs, companions=_teams_follow, on_delete=_KEYS.delete_keys, info_extra=_user_info,
+    check_refs=_check_refs, companions=with_windows("user", "user_id", _teams_follow),
+    on_delete=_KEYS.delete_keys, info_extra=with_period_info("user", "user_id", _user_info, "user_info"),
     lock_first=_lock_teams_first, own_id=lambda key: key.user_id,
     list_filters=("user_role", "organization_id"), paged_list=True, null_keeps=True, derive=_derive,
     shown=_shown, update_creates=True,  # LiteLLM's /user/update creates a user it does not know
+    spend_kind="user",
 )  # fmt: skip
 
 
@@ -236,7 +239,9 @@ async def new_user(request: web.Request) -> web.Response:
     in the team team_id names, if any)."""
     # The memberships this body creates take the roles it asks for; stage_new reads it again.
     joins = validate(UserFields, await read_json_object(request)).joins
-    entity = replace(USERS, companions=functools.partial(_teams_follow, joins=joins))
+    entity = replace(
+        USERS, companions=with_windows("user", "user_id", functools.partial(_teams_follow, joins=joins))
+    )
     async with request.app[SESSIONS]() as session:
         caller, user, body = await stage_new(request, session, entity)
         assert isinstance(body, UserFields)

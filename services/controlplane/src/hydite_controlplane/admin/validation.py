@@ -17,7 +17,15 @@ from typing import Annotated, Any, TypeVar
 
 import orjson
 from aiohttp import web
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from hydite_common.errors import InvalidRequestError, UnprocessableEntityError
 from hydite_common.http import read_json_object
@@ -163,6 +171,48 @@ class AdminRequest(BaseModel):
 RequestModel = TypeVar("RequestModel", bound=AdminRequest)
 
 
+MAX_BUDGET_WINDOWS = 10
+"""How many further budget periods one entity may carry."""
+
+
+class BudgetWindowField(AdminRequest):
+    """One further budget period of an entity, as admin bodies give it."""
+
+    max_budget: float = Field(ge=0)
+    soft_budget: float | None = Field(default=None, ge=0)
+    budget_duration: Duration
+
+
+def check_budget_windows(
+    windows: list[BudgetWindowField] | None, budget_duration: str | None = None
+) -> list[BudgetWindowField] | None:
+    """The windows, unless there are more than MAX_BUDGET_WINDOWS or two share a duration (also
+    with the entity's own budget_duration); else ValueError."""
+    if windows is None:
+        return None
+    if len(windows) > MAX_BUDGET_WINDOWS:
+        raise ValueError(f"at most {MAX_BUDGET_WINDOWS} budget windows")
+    durations = [window.budget_duration for window in windows]
+    if budget_duration:
+        durations.append(budget_duration)
+    if len(set(durations)) != len(durations):
+        raise ValueError("two budgets may not share a budget_duration")
+    return windows
+
+
+def check_stored_windows(row: Any) -> None:
+    """A 422 when a row's stored budget_windows share a duration with its budget_duration (an
+    update may set one and the other was stored before)."""
+    durations = [str(window["budget_duration"]) for window in getattr(row, "budget_windows", None) or []]
+    own = getattr(row, "budget_duration", None)
+    if own:
+        durations.append(own)
+    if len(set(durations)) != len(durations):
+        raise UnprocessableEntityError(
+            "budget_windows: two budgets may not share a budget_duration", param="budget_windows"
+        )
+
+
 class LimitFields(AdminRequest):
     """Budget and rate limits any entity may carry."""
 
@@ -175,6 +225,13 @@ class LimitFields(AdminRequest):
     model_rpm_limit: dict[str, int] | None = None
     model_tpm_limit: dict[str, int] | None = None
     metadata: JsonObject | None = None
+    budget_windows: list[BudgetWindowField] | None = None
+    """Further budgets over their own periods (e.g. $10 a day besides $200 a month)."""
+
+    @model_validator(mode="after")
+    def _distinct_windows(self) -> LimitFields:
+        check_budget_windows(self.budget_windows, self.budget_duration)
+        return self
 
     @field_validator("model_rpm_limit", "model_tpm_limit")
     @classmethod

@@ -21,6 +21,9 @@ from sqlmodel import SQLModel
 
 from hydite.config.v1 import config_pb2 as pb
 from hydite_common import config_types as types
+from hydite_common.pricing import price_settings
+from hydite_common.pricing.litellm_source import PRICE_KEYS
+from hydite_controlplane.budget_periods import budget_windows_of
 from hydite_controlplane.models import (
     CustomerRow,
     DeploymentRow,
@@ -32,6 +35,8 @@ from hydite_controlplane.models import (
 )
 from hydite_controlplane.models.budgets import BudgetRow
 from hydite_controlplane.models.common import LimitColumns
+from hydite_controlplane.models.config import ConfigNode
+from hydite_controlplane.models.tags import TagRow
 
 
 class UnbuildableRow(ValueError):
@@ -73,6 +78,7 @@ def limits_of(row: LimitColumns | BudgetRow) -> pb.Limits:
         value = getattr(row, name)
         if value is not None:
             setattr(limits, name, value)
+    limits.budget_windows.extend(budget_windows_of(row))
     return limits
 
 
@@ -97,6 +103,7 @@ def key_message(row: VirtualKeyRow) -> pb.VirtualKey:
         metadata_json=_json(row.metadata_, "metadata"),
         aliases=row.aliases or {},
         budget_id=row.budget_id or "",
+        store_prompts=row.store_prompts,
     )
 
 
@@ -115,8 +122,61 @@ def user_message(row: UserRow) -> pb.User:
     )
 
 
+TEAM_MEMBER_DEFAULT_FIELDS = {
+    "team_member_budget": "max_budget",
+    "team_member_rpm_limit": "rpm_limit",
+    "team_member_tpm_limit": "tpm_limit",
+}
+"""LiteLLM's limits of every member of a team (kept in the team's extra_fields) -> Limits fields."""
+TEAM_MEMBER_BUDGET_DURATION = "team_member_budget_duration"
+MEMBER_LIMIT_FIELDS = {"max_budget_in_team": "max_budget", "rpm_limit": "rpm_limit", "tpm_limit": "tpm_limit"}
+"""A member's own limits in a team (the "limits" of its members_with_roles entry) -> Limits fields."""
+
+
+def _limits_from(values: Mapping[str, Any], fields: Mapping[str, str], column: str) -> pb.Limits:
+    limits = pb.Limits()
+    for source, target in fields.items():
+        value = values.get(source)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int | float) or not _finite(value):
+            raise UnbuildableRow(f"{column}.{source} is not a finite number")
+        try:
+            setattr(limits, target, value)
+        except (TypeError, ValueError):
+            raise UnbuildableRow(f"{column}.{source} is out of range for {target}") from None
+    return limits
+
+
+def team_member_defaults(row: TeamRow) -> pb.Limits | None:
+    """The limits every member of the team has within it (LiteLLM's team_member_budget,
+    _rpm_limit, _tpm_limit, _budget_duration); None when the team sets none of the limits."""
+    stored = row.extra_fields or {}
+    if all(stored.get(name) is None for name in TEAM_MEMBER_DEFAULT_FIELDS):
+        return None
+    limits = _limits_from(stored, TEAM_MEMBER_DEFAULT_FIELDS, "extra_fields")
+    duration = stored.get(TEAM_MEMBER_BUDGET_DURATION)
+    if duration is not None and not isinstance(duration, str):
+        raise UnbuildableRow(f"extra_fields.{TEAM_MEMBER_BUDGET_DURATION} is not a string")
+    limits.budget_duration = duration or ""
+    return limits
+
+
+def team_member_limits(row: TeamRow) -> dict[str, pb.Limits]:
+    """Each member's own limits within the team (max_budget_in_team, rpm_limit, tpm_limit), by
+    user id, for the members that set any; they fill in the team's member defaults."""
+    found = {}
+    for entry in row.members_with_roles:
+        own = entry.get("limits") or {}
+        if not isinstance(own, dict):
+            raise UnbuildableRow("members_with_roles.limits is not an object")
+        if any(own.get(name) is not None for name in MEMBER_LIMIT_FIELDS):
+            found[str(entry["user_id"])] = _limits_from(own, MEMBER_LIMIT_FIELDS, "members_with_roles.limits")
+    return found
+
+
 def team_message(row: TeamRow) -> pb.Team:
-    """A team's allowlist, key group and limits."""
+    """A team's allowlist, key group and limits, and its members' limits within it."""
     return pb.Team(
         team_id=row.team_id,
         team_alias=row.team_alias or "",
@@ -128,6 +188,9 @@ def team_message(row: TeamRow) -> pb.Team:
         metadata_json=_json(row.metadata_, "metadata"),
         model_aliases=row.model_aliases or {},
         budget_id=row.budget_id or "",
+        store_prompts=row.store_prompts,
+        member_defaults=team_member_defaults(row),
+        member_limits=team_member_limits(row),
     )
 
 
@@ -185,22 +248,25 @@ def deployment_limits(row: DeploymentRow) -> pb.Limits:
     return limits
 
 
-def deployment_price(row: DeploymentRow, name: str) -> float:
-    """A deployment's price per token (input_cost_per_token or output_cost_per_token): its
-    litellm_params' when set, else its model_info's (LiteLLM takes both), else 0 (the list price)."""
-    column: float | None = getattr(row, name)
-    if column is not None:
-        return column
-    listed = (row.model_info or {}).get(name)
-    if listed is None:
-        return 0.0
-    if isinstance(listed, bool) or not isinstance(listed, int | float):
-        raise UnbuildableRow(f"model_info.{name} is not a number")
-    return float(listed)
+def price_settings_of(row: DeploymentRow) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A deployment's own price settings: its litellm_params' (the two price columns and the price
+    settings among its other params) and its model_info's. A model_info price that is not a number
+    makes the row unbuildable (the admin API refuses one; a row written otherwise is quarantined)."""
+    params = price_settings(row.extra_params or {})
+    for name in ("input_cost_per_token", "output_cost_per_token"):
+        column: float | None = getattr(row, name)
+        if column is not None:
+            params[name] = column
+    info = price_settings(row.model_info or {})
+    for name, value in info.items():
+        if name in PRICE_KEYS and (isinstance(value, bool) or not isinstance(value, int | float)):
+            raise UnbuildableRow(f"model_info.{name} is not a number")
+    return params, info
 
 
 def deployment_message(row: DeploymentRow) -> pb.Deployment:
     """A deployment with its credential still encrypted."""
+    price_settings_of(row)
     return pb.Deployment(
         deployment_id=row.model_id,
         model_name=row.model_name,
@@ -213,11 +279,32 @@ def deployment_message(row: DeploymentRow) -> pb.Deployment:
         stream_timeout_seconds=row.stream_timeout or 0.0,
         weight=row.weight,
         limits=deployment_limits(row),
-        input_cost_per_token=deployment_price(row, "input_cost_per_token"),
-        output_cost_per_token=deployment_price(row, "output_cost_per_token"),
+        # litellm_params' prices only: model_info's travel in model_info_json, so the data plane
+        # can tell the two sources apart.
+        input_cost_per_token=row.input_cost_per_token or 0.0,
+        output_cost_per_token=row.output_cost_per_token or 0.0,
         model_info_json=_json(row.model_info, "model_info"),
         extra_params_json=_json(row.extra_params, "extra_params"),
         max_retries=row.max_retries,
+    )
+
+
+def tag_message(row: TagRow) -> pb.Tag:
+    """A request tag's limits and budget, the models it is for, and its metadata."""
+    return pb.Tag(
+        name=row.name,
+        limits=limits_of(row),
+        models=row.models,
+        metadata_json=_json(row.metadata_, "metadata"),
+    )
+
+
+def data_plane_node_message(row: ConfigNode) -> pb.DataPlaneNode:
+    """A connected data plane: its id, hostname and when its stream opened (nothing secret)."""
+    if row.connected_at is None:
+        raise UnbuildableRow("connected_at is not set")
+    return pb.DataPlaneNode(
+        node_id=row.node_id, hostname=row.hostname, connected_unix_ms=int(row.connected_at.timestamp() * 1000)
     )
 
 
@@ -236,6 +323,12 @@ def blocked_organization(name: str) -> pb.Organization:
     return pb.Organization(organization_id=name, blocked=True)
 
 
+def refused_tag(name: str) -> pb.Tag:
+    """What stands in for a tag that cannot be built: no budget and no requests, so the requests
+    carrying it are refused rather than let through without its limits."""
+    return pb.Tag(name=name, limits=pb.Limits(max_budget=0.0, rpm_limit=0))
+
+
 def blocked_customer(name: str) -> pb.Customer:
     """What stands in for an end user that cannot be built: blocked, so its requests are refused."""
     return pb.Customer(customer_id=name, blocked=True)
@@ -248,6 +341,8 @@ class ResourceTable:
     `stand_in` is for types whose absence would loosen a rule: the data plane treats a missing
     user, team or customer as no restriction, so an unbuildable one is published blocked
     instead. Keys, deployments and key groups have none: their absence already refuses.
+    `published` is for tables whose rows outlive their resource (a data plane that disconnected
+    keeps its status row): a row it refuses is absent from the snapshot, not quarantined.
     """
 
     type_url: str
@@ -255,6 +350,14 @@ class ResourceTable:
     name_column: str
     to_message: Callable[[Any], Message]
     stand_in: Callable[[str], Message] | None = None
+    published: Callable[[Any], bool] | None = None
+
+
+def is_member(row: ConfigNode) -> bool:
+    """Whether a data plane's `DataPlaneNode` resource is in the snapshot: its stream opened and
+    has not been seen to end. A node leaves (connected_at cleared, in a config version) when its
+    stream ends or, once stale, by the node status sweep; a replica that stops only releases it."""
+    return row.connected_at is not None
 
 
 RESOURCE_TABLES: dict[str, ResourceTable] = {
@@ -270,6 +373,10 @@ RESOURCE_TABLES: dict[str, ResourceTable] = {
         ResourceTable(types.KEY_GROUP, KeyGroupRow, "name", key_group_message),
         ResourceTable(types.BUDGET, BudgetRow, "budget_id", budget_message),
         ResourceTable(types.DEPLOYMENT, DeploymentRow, "model_id", deployment_message),
+        ResourceTable(types.TAG, TagRow, "name", tag_message, refused_tag),
+        ResourceTable(
+            types.DATA_PLANE_NODE, ConfigNode, "node_id", data_plane_node_message, published=is_member
+        ),
     )
 }
 
@@ -278,6 +385,20 @@ def _pack(name: str, message: Message) -> pb.Resource:
     body = AnyMessage()
     body.Pack(message)
     return pb.Resource(name=name, body=body)
+
+
+PROXY_LIMITS = "proxy"
+"""The name of the one GlobalLimits resource."""
+
+
+def global_limits_resource(max_budget: float | None, budget_duration: str | None) -> pb.Resource | None:
+    """The proxy's budget (LiteLLM's litellm_settings.max_budget, reset every budget_duration) as
+    the GlobalLimits resource "proxy"; None without a max_budget (LiteLLM has no proxy-wide soft
+    budget)."""
+    if max_budget is None:
+        return None
+    limits = pb.Limits(max_budget=max_budget, budget_duration=budget_duration or "")
+    return _pack(PROXY_LIMITS, pb.GlobalLimits(limits=limits))
 
 
 def setting_resource(name: str, value: object) -> pb.Resource:
@@ -320,6 +441,8 @@ def build_resources(
     built = Built(quarantined=dict(unreadable or {}))
     for row in rows:
         name = str(getattr(row, table.name_column))
+        if table.published is not None and not table.published(row):
+            continue
         try:
             built.resources.append(to_resource(table, row))
         except Exception as exc:

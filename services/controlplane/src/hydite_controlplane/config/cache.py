@@ -123,6 +123,11 @@ class SnapshotCache:
         type_url, name = resource_id
         return self._resources.get(type_url, {}).get(name)
 
+    def resources_of(self, type_url: str) -> list[pb.Resource]:
+        """The head snapshot's resources of one type, by name."""
+        collection = self._resources.get(type_url, {})
+        return [collection[name] for name in sorted(collection)]
+
     def resource_count(self) -> int:
         """How many resources the head snapshot holds."""
         return sum(len(c) for c in self._resources.values())

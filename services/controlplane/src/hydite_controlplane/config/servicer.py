@@ -6,6 +6,7 @@ import asyncio
 import hmac
 import logging
 from collections.abc import AsyncIterator
+from datetime import datetime
 
 import grpc
 
@@ -25,7 +26,8 @@ class ConfigServicer(pb_grpc.ConfigServiceServicer):
         self._cache = cache
         self._status = status
         self._token = token.encode()
-        self.connected_nodes: set[str] = set()
+        self._streams: dict[str, list[datetime]] = {}
+        self._releasing = False
         self._background: set[asyncio.Task[None]] = set()
 
     async def Stream(  # noqa: N802 - name fixed by the generated service
@@ -48,9 +50,13 @@ class ConfigServicer(pb_grpc.ConfigServiceServicer):
         sent_nonces: dict[str, int] = {}
         # Version 0 means the data plane holds no snapshot yet: it gets one even if the head is 0.
         responses, head = self._cache.responses_since(hello.version or None)
-        await self._status.connected(node_id, hello.hostname, hello.version, _is_snapshot(responses))
-        self.connected_nodes.add(node_id)
-        reader = asyncio.create_task(self._read_replies(request_iterator, node_id, sent_nonces, closed, wake))
+        connected_at = await self._status.connected(
+            node_id, hello.hostname, hello.version, _is_snapshot(responses)
+        )
+        self._streams.setdefault(node_id, []).append(connected_at)
+        reader = asyncio.create_task(
+            self._read_replies(request_iterator, node_id, connected_at, sent_nonces, closed, wake)
+        )
         try:
             while True:
                 for response in responses:
@@ -63,15 +69,30 @@ class ConfigServicer(pb_grpc.ConfigServiceServicer):
                 wake.clear()
                 responses, head = self._cache.responses_since(sent_version)
                 if _is_snapshot(responses):
-                    await self._status.loading(node_id)
+                    await self._status.loading(node_id, connected_at)
         finally:
             self._cache.unsubscribe(wake)
             reader.cancel()
-            self.connected_nodes.discard(node_id)
-            # The stream's own task is being cancelled: record the disconnect in a task of its own.
-            recorder = asyncio.create_task(self._status.disconnected(node_id))
-            self._background.add(recorder)
-            recorder.add_done_callback(self._background.discard)
+            open_streams = self._streams.get(node_id, [])
+            open_streams.remove(connected_at)
+            if not open_streams:
+                self._streams.pop(node_id, None)
+            if not self._releasing:
+                # The stream's own task is being cancelled: record the disconnect in a task of its own.
+                recorder = asyncio.create_task(self._status.disconnected(node_id, connected_at))
+                self._background.add(recorder)
+                recorder.add_done_callback(self._background.discard)
+
+    @property
+    def connected_nodes(self) -> dict[str, datetime]:
+        """The nodes with a stream open to this replica, each with its newest stream's connected_at
+        (a node restarting may briefly have two)."""
+        return {node_id: max(since) for node_id, since in self._streams.items()}
+
+    def release(self) -> None:
+        """This replica is stopping: the streams it ends are not departures (their nodes reconnect to
+        another replica), so they leave the snapshot only if they do not, once stale."""
+        self._releasing = True
 
     def _authentic(self, context: grpc.aio.ServicerContext) -> bool:
         shown = dict(context.invocation_metadata() or ()).get(CONFIG_TOKEN_METADATA, "")
@@ -82,6 +103,7 @@ class ConfigServicer(pb_grpc.ConfigServiceServicer):
         self,
         request_iterator: AsyncIterator[pb.StreamRequest],
         node_id: str,
+        connected_at: datetime,
         sent_nonces: dict[str, int],
         closed: asyncio.Event,
         wake: asyncio.Event,
@@ -94,7 +116,7 @@ class ConfigServicer(pb_grpc.ConfigServiceServicer):
                 if reply is None or sent_nonces.pop(reply.nonce, None) is None:
                     continue
                 if kind == "ack":
-                    await self._status.acked(node_id, request.ack.version)
+                    await self._status.acked(node_id, connected_at, request.ack.version)
                 else:
                     log.warning(
                         "node %s refused config version %d: %s",
@@ -102,7 +124,9 @@ class ConfigServicer(pb_grpc.ConfigServiceServicer):
                         request.nack.version,
                         request.nack.reason,
                     )
-                    await self._status.nacked(node_id, request.nack.version, request.nack.reason)
+                    await self._status.nacked(
+                        node_id, connected_at, request.nack.version, request.nack.reason
+                    )
         except grpc.aio.AioRpcError:
             pass
         finally:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from hydite.config.v1 import config_pb2 as pb
+from hydite_common.config_types import DATA_PLANE_NODE
 from hydite_common.http import json_response
 from hydite_controlplane.admin.auth import admin_caller
 from hydite_controlplane.appkeys import CACHE, NODE_STATUS, SESSIONS
@@ -13,8 +15,10 @@ from hydite_controlplane.db import run_sql
 
 
 async def config_status(request: web.Request) -> web.Response:
-    """Head version; per node, acked version, lag, connection and last error; quarantined resources."""
+    """Head version; per node, acked version, lag, connection and last error; the data planes this
+    replica's snapshot lists (at its own version, which may trail the head); quarantined resources."""
     (await admin_caller(request)).require_read()
+    cache = request.app[CACHE]
     async with request.app[SESSIONS]() as session:
         # The committed head, not this replica's cache: right after a write the cache may lag.
         head = int(
@@ -39,6 +43,10 @@ async def config_status(request: web.Request) -> web.Response:
                 }
                 for n in nodes
             ],
+            "members": {
+                "version": cache.version,
+                "nodes": [_member(r) for r in cache.resources_of(DATA_PLANE_NODE)],
+            },
             "quarantined": [
                 {
                     "type": q.type_url.rsplit(".", 1)[-1],
@@ -47,10 +55,16 @@ async def config_status(request: web.Request) -> web.Response:
                     "reason": q.reason,
                     "since": q.since.isoformat(),
                 }
-                for q in request.app[CACHE].quarantined()
+                for q in cache.quarantined()
             ],
         }
     )
+
+
+def _member(resource: pb.Resource) -> dict[str, object]:
+    node = pb.DataPlaneNode()
+    resource.body.Unpack(node)
+    return {"node_id": node.node_id, "hostname": node.hostname, "connected_unix_ms": node.connected_unix_ms}
 
 
 ROUTES = [web.get("/config/status", config_status)]

@@ -27,4 +27,6 @@ class BudgetRow(RecordColumns, table=True):
     model_max_budget: dict[str, Any] = Field(default_factory=dict, sa_type=JSONB)
     budget_duration: str | None = None
     budget_reset_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    budget_windows: list[dict[str, Any]] = Field(default_factory=list, sa_type=JSONB)
+    """Further budget periods, each {max_budget, soft_budget?, budget_duration}."""
     updated_by: str = ""

@@ -26,6 +26,8 @@ class LimitColumns(SQLModel):
     max_parallel_requests: int | None = Field(default=None, sa_type=BigInteger)
     model_rpm_limit: dict[str, int] = Field(default_factory=dict, sa_type=JSONB)
     model_tpm_limit: dict[str, int] = Field(default_factory=dict, sa_type=JSONB)
+    budget_windows: list[dict[str, Any]] = Field(default_factory=list, sa_type=JSONB)
+    """Further budget periods, each {max_budget, soft_budget?, budget_duration}."""
 
 
 class RecordColumns(SQLModel):

@@ -37,5 +37,7 @@ class VirtualKeyRow(LimitColumns, RecordColumns, table=True):
     # A requested model name -> the model that serves it (LiteLLM's key aliases).
     aliases: dict[str, str] = Field(default_factory=dict, sa_type=JSONB)
     spend: float = 0.0
+    # Store the prompt and response of the key's requests with their spend rows.
+    store_prompts: bool = False
     budget_id: str | None = Field(default=None, index=True)
     extra_fields: dict[str, Any] = Field(default_factory=dict, sa_type=JSONB)  # LiteLLM fields, stored only

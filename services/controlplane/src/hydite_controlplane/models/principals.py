@@ -44,6 +44,8 @@ class TeamRow(LimitColumns, RecordColumns, table=True):
     model_aliases: dict[str, str] = Field(default_factory=dict, sa_type=JSONB)
     extra_fields: dict[str, Any] = Field(default_factory=dict, sa_type=JSONB)
     budget_id: str | None = Field(default=None, index=True)
+    # Store the prompt and response of every request of the team's keys with their spend rows.
+    store_prompts: bool = False
 
 
 class OrganizationRow(LimitColumns, RecordColumns, table=True):

@@ -17,8 +17,8 @@ from google.protobuf.message import Message
 from hydite.config.v1 import config_pb2 as pb
 from hydite_common import config_types as types
 from hydite_common.credentials import CredentialCipher
-from hydite_common.pricing import TokenPrice, builtin_price
-from hydite_common.providers import OPENAI_WIRE_PROVIDERS
+from hydite_common.pricing import CompiledPrice, is_price_setting, resolve_price
+from hydite_common.provider_table import default_api_base
 from hydite_dataplane.config.snapshot import DeploymentTarget, Snapshot, access_groups, wildcard_groups
 
 Decoder = Callable[[pb.Resource, CredentialCipher], Any]
@@ -41,22 +41,39 @@ def from_environment(value: str) -> str:
     return value
 
 
+def deployment_price(
+    message: pb.Deployment, extra_params: dict[str, Any], model_info: dict[str, Any]
+) -> CompiledPrice:
+    """The deployment's compiled price. Its litellm_params' price settings are taken out of
+    extra_params (a provider must never see them); the two per-token prices arrive as fields."""
+    own = (
+        {name: extra_params.pop(name) for name in [n for n in extra_params if is_price_setting(n)]}
+        if extra_params
+        else {}
+    )
+    if message.input_cost_per_token:
+        own["input_cost_per_token"] = message.input_cost_per_token
+    if message.output_cost_per_token:
+        own["output_cost_per_token"] = message.output_cost_per_token
+    return resolve_price(message.provider, message.upstream_model, own, model_info).price
+
+
 def deployment_target(message: pb.Deployment, cipher: CredentialCipher) -> DeploymentTarget:
     """Decode a deployment, decrypting its credential (raises if the salt key differs)."""
-    price = (
-        TokenPrice(message.input_cost_per_token, message.output_cost_per_token)
-        if message.input_cost_per_token or message.output_cost_per_token
-        else builtin_price(message.upstream_model)
-    )
     extra_params = _json_dict(message.extra_params_json)
+    model_info = _json_dict(message.model_info_json)
     # A routing attribute, never a parameter of the provider's API.
     region = extra_params.pop("region_name", "")
+    drop_params = extra_params.pop("drop_params", False)
+    additional = extra_params.pop("additional_drop_params", ())
+    price = deployment_price(message, extra_params, model_info)
+    limits = message.limits
     return DeploymentTarget(
         deployment_id=message.deployment_id,
         model_name=message.model_name,
         provider=message.provider,
         upstream_model=message.upstream_model,
-        api_base=from_environment(message.api_base) or OPENAI_WIRE_PROVIDERS.get(message.provider, ""),
+        api_base=from_environment(message.api_base) or default_api_base(message.provider),
         api_key=from_environment(cipher.decrypt(message.api_key_encrypted)),
         api_version=from_environment(message.api_version),
         timeout_seconds=message.timeout_seconds,
@@ -64,9 +81,15 @@ def deployment_target(message: pb.Deployment, cipher: CredentialCipher) -> Deplo
         weight=message.weight or 1.0,
         price=price,
         extra_params=extra_params,
-        model_info=_json_dict(message.model_info_json),
+        model_info=model_info,
         max_retries=message.max_retries if message.HasField("max_retries") else None,
         region=region if isinstance(region, str) else "",
+        drop_params=drop_params is True,
+        additional_drop_params=tuple(p for p in additional if isinstance(p, str))
+        if isinstance(additional, list)
+        else (),
+        rpm=float(limits.rpm_limit) if limits.HasField("rpm_limit") else None,
+        tpm=float(limits.tpm_limit) if limits.HasField("tpm_limit") else None,
     )
 
 
@@ -103,6 +126,9 @@ COLLECTIONS: dict[str, Decoder] = {
     types.BUDGET: _message,
     types.DEPLOYMENT: _deployment,
     types.SETTING: _setting_json,
+    types.DATA_PLANE_NODE: _message,
+    types.TAG: _message,
+    types.GLOBAL_LIMITS: _message,
 }
 """Resource type URL -> how one resource of it becomes a snapshot value."""
 

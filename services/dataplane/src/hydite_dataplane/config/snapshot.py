@@ -13,7 +13,7 @@ import immutables
 
 from hydite.config.v1 import config_pb2 as pb
 from hydite_common import config_types as types
-from hydite_common.pricing import TokenPrice
+from hydite_common.pricing import OWN_SOURCES, CompiledPrice, list_price
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,12 +30,21 @@ class DeploymentTarget:
     timeout_seconds: float
     stream_timeout_seconds: float
     weight: float
-    price: TokenPrice
+    price: CompiledPrice
+    """Compiled when the snapshot was applied: `price.cost(usage, at)` is arithmetic only."""
     extra_params: dict[str, Any]
     model_info: dict[str, Any]
     max_retries: int | None = None  # None: the gateway default
     region: str = ""
     """LiteLLM's litellm_params.region_name: end users limited to a region are routed to it."""
+    drop_params: bool = False
+    """LiteLLM's litellm_params.drop_params: parameters the provider cannot honour are dropped."""
+    additional_drop_params: tuple[str, ...] = ()
+    """Parameters never sent to this deployment's provider."""
+    rpm: float | None = None
+    tpm: float | None = None
+    """The deployment's own requests and tokens per minute (litellm_params rpm / tpm): the router
+    sends elsewhere what would go past them, across every data plane."""
 
 
 PARSED_KEYS_KEPT = 10_000
@@ -69,10 +78,17 @@ class WildcardGroup:
         match = self.regex.fullmatch(model)
         if match is None:
             return None
-        return tuple(
-            dataclasses.replace(t, model_name=model, upstream_model=_fill(t.upstream_model, match.groups()))
-            for t in self.deployments
-        )
+        return tuple(_filled(t, model, match.groups()) for t in self.deployments)
+
+
+def _filled(target: DeploymentTarget, model: str, captured: tuple[str, ...]) -> DeploymentTarget:
+    """A wildcard deployment serving one requested name: its provider model filled in, and priced
+    as that model unless the deployment sets its own prices."""
+    upstream_model = _fill(target.upstream_model, captured)
+    price = target.price
+    if price.source not in OWN_SOURCES:
+        price = list_price(target.provider, upstream_model).price
+    return dataclasses.replace(target, model_name=model, upstream_model=upstream_model, price=price)
 
 
 def _fill(upstream_model: str, captured: tuple[str, ...]) -> str:
@@ -181,6 +197,12 @@ class Snapshot:
     def deployments(self) -> immutables.Map[str, DeploymentTarget]:
         """Deployments by id, ready to call."""
         return self.collections[types.DEPLOYMENT]
+
+    @property
+    def nodes(self) -> immutables.Map[str, pb.DataPlaneNode]:
+        """The data planes connected to the control plane, this one included, by node id: the
+        members among which cluster-wide limits are shared."""
+        return self.collections[types.DATA_PLANE_NODE]
 
     @property
     def settings(self) -> immutables.Map[str, bytes]:

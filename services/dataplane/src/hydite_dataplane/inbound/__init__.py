@@ -1,5 +1,5 @@
 """Stage 1 (decode): a client's request, in its wire format, into the internal InferenceRequest.
-One module per inbound wire format (OpenAI today; Anthropic Messages next), chosen by the route."""
+One module per inbound wire format (OpenAI, Anthropic's Messages API), chosen by the route."""
 
 from __future__ import annotations
 

@@ -19,14 +19,21 @@ from hydite_common.config_types import customer_name
 from hydite_common.errors import InvalidRequestError
 from hydite_common.http import read_json_object
 from hydite_dataplane.inbound import InboundFormat
-from hydite_dataplane.request import NO_OPTIONS, Caller, GatewayOptions, InferenceRequest, UploadedFile
+from hydite_dataplane.request import (
+    NO_OPTIONS,
+    Caller,
+    GatewayOptions,
+    InferenceRequest,
+    UploadedFile,
+    provider_headers,
+)
 from hydite_dataplane.routes import OPERATIONS, Operation, Route
 from hydite_dataplane.usage.event import MAX_MODEL_CHARS, MAX_TAG_CHARS, MAX_TAGS, MAX_USER_CHARS
 
 GATEWAY_FIELDS = frozenset(
     {
         "tags", "guardrails", "mock_response", "num_retries", "fallbacks", "context_window_fallbacks",
-        "content_policy_fallbacks",
+        "content_policy_fallbacks", "drop_params", "additional_drop_params",
     }
 )  # fmt: skip
 """Fields a client may send for the gateway itself; they never reach a provider."""
@@ -80,6 +87,7 @@ def gateway_options(body: dict[str, Any]) -> GatewayOptions:
     if not isinstance(retries, int) or isinstance(retries, bool) or not 0 <= retries <= MAX_NUM_RETRIES:
         retries = None
     mock_response = found.get("mock_response")
+    drop_params = found.get("drop_params")
     return GatewayOptions(
         num_retries=retries,
         fallbacks=_names(found.get("fallbacks"), "fallbacks"),
@@ -87,6 +95,8 @@ def gateway_options(body: dict[str, Any]) -> GatewayOptions:
         content_policy_fallbacks=_names(found.get("content_policy_fallbacks"), "content_policy_fallbacks"),
         guardrails=_names(found.get("guardrails"), "guardrails"),
         mock_response=str(mock_response) if mock_response else None,
+        drop_params=drop_params if isinstance(drop_params, bool) else None,
+        additional_drop_params=_names(found.get("additional_drop_params"), "additional_drop_params"),
     )
 
 
@@ -137,6 +147,19 @@ def _client_wants_usage(body: dict[str, Any]) -> bool:
     return isinstance(options, dict) and options.get("include_usage") is True
 
 
+CUSTOMER_HEADERS = ("x-litellm-customer-id", "x-litellm-end-user-id")
+"""Headers naming the end user, before any field of the body (LiteLLM's order)."""
+
+
+def header_customer(http_request: web.Request) -> str:
+    """The end user a header names ("" when none does), checked like the `user` field."""
+    for name in CUSTOMER_HEADERS:
+        value = http_request.headers.get(name)
+        if value:
+            return checked_text(value, name, MAX_USER_CHARS)
+    return ""
+
+
 async def decode(
     http_request: web.Request, route: Route, caller: Caller, request_id: str
 ) -> InferenceRequest:
@@ -147,7 +170,9 @@ async def decode(
     tags = request_tags(body, list(caller.key.tags))
     options = gateway_options(body)
     user = body.get("user")
-    customer_id = checked_text(user, "user", MAX_USER_CHARS) if isinstance(user, str) else ""
+    customer_id = header_customer(http_request) or (
+        checked_text(user, "user", MAX_USER_CHARS) if isinstance(user, str) else ""
+    )
     model = body.get("model")
     if isinstance(model, str) and model:
         checked_text(model, "model", MAX_MODEL_CHARS)
@@ -171,6 +196,10 @@ async def decode(
         customer_id=customer_id,
         customer=resolve_customer(caller, customer_id) if customer_id else None,
         tags=tags,
+        provider_headers=provider_headers(http_request.headers),
+        route=route.path,
+        client_ip=http_request.remote or "",
+        body_bytes=http_request.content_length or 0,
     )
 
 

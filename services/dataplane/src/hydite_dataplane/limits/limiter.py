@@ -1,161 +1,255 @@
-"""Stage 4 (admit): rate limits. Requests per minute, tokens per minute and requests in flight, per key
-(and per model within a key), user, team, organization and customer; a key, team or customer that
-links a budget takes the budget's limits where it sets none of its own.
+"""Stage 4 (admit): rate limits held across every data plane. Requests per minute, tokens per
+minute and requests in flight, per entity of the request (`limits.plan`).
 
-Counts live in memory as sliding windows: the current minute's count plus the previous
-minute's, weighted by how much of it still overlaps the last 60 s. A request is admitted
-only if every limit it falls under has room, and only then counted against all of them, so
-a refusal never uses up anyone's quota. Tokens are counted when a request finishes, from
-the usage the provider reported. Each data plane enforces every limit on its own traffic;
-sharing limits across replicas is the limit gossip's job, which divides them between replicas.
+Each counter is a sliding window here (`windows`): the current minute's count plus the previous
+minute's, weighted by how much of it still overlaps the last 60 s. A request is admitted only if
+every counter it falls under has room in this replica's share of its limit (`limits.shares`), and
+only then counted against all of them, so a refusal never uses up anyone's quota. Tokens are
+reserved at admission (the prompt estimated from its size, the output from `max_tokens` or a
+default) and settled with the usage the provider reported.
+
+An admitted request's answer carries OpenAI's x-ratelimit-* headers for the tightest requests and
+tokens limits, as the cluster sees them.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 
-from hydite.config.v1 import config_pb2 as pb
-from hydite_common.config_types import customer_name
 from hydite_common.errors import RateLimitError
-from hydite_dataplane.config.snapshot import Snapshot
+from hydite_dataplane.limits.plan import PlanCache, prompt_tokens_by_size, requested_output_tokens
+from hydite_dataplane.limits.rules import RateRule
+from hydite_dataplane.limits.shares import CONSOLIDATE_ABOVE, ClusterShares, Share
 from hydite_dataplane.limits.windows import WINDOW_SECONDS, RateWindow
-from hydite_dataplane.request import InferenceRequest, Outcome, Owner
-
-Limited = pb.VirtualKey | pb.Customer | Owner
+from hydite_dataplane.request import InferenceRequest, Outcome
 
 PRUNE_EVERY_SECONDS = 60.0
 
 
-def _limits_of(snapshot: Snapshot, entity: Limited) -> pb.Limits | None:
-    """An entity's limits: its own, with those of the budget it links filling what it leaves unset."""
-    own = entity.limits if entity.HasField("limits") else None
-    budget_id = getattr(entity, "budget_id", "")
-    budget = snapshot.budgets.get(budget_id) if budget_id else None
-    if budget is None:
-        return own
-    merged = pb.Limits()
-    merged.CopyFrom(budget.limits)
-    if own is not None:
-        merged.MergeFrom(own)
-    return merged
+def estimated_tokens(request: InferenceRequest, default_output: int) -> int:
+    """Tokens to reserve for a request: its prompt by size, and its output by max_tokens (or a
+    default)."""
+    return prompt_tokens_by_size(request) + (requested_output_tokens(request) or default_output)
 
 
-def _limited(request: InferenceRequest) -> Iterator[tuple[str, str, pb.Limits]]:
-    """(what, counter id, limits) for every entity of the request that carries limits."""
-    snapshot = request.caller.snapshot
-    limits = _limits_of(snapshot, request.key)
-    if limits is not None:
-        yield "key", request.key_hash, limits
-    for kind, entity_id, owner in request.caller.owners():
-        if owner is not None and (limits := _limits_of(snapshot, owner)) is not None:
-            yield kind, f"{kind}:{entity_id}", limits
-    customer = request.customer
-    if customer is not None and (limits := _limits_of(snapshot, customer)) is not None:
-        # The resolved end user's resource name: two tenants' end users of one id never share.
-        name = customer_name(customer.customer_id, customer.team_id, customer.organization_id)
-        yield "customer", f"customer:{name}", limits
+class _Counter:
+    """One entity's window, its three shares and their meters."""
+
+    __slots__ = (
+        "flight_meter",
+        "flight_share",
+        "requests_meter",
+        "requests_share",
+        "tokens_meter",
+        "tokens_share",
+        "window",
+    )
+
+    def __init__(self, window: RateWindow, clock: Callable[[], float]) -> None:
+        self.window = window
+        self.requests_share: Share | None = None
+        self.tokens_share: Share | None = None
+        self.flight_share: Share | None = None
+
+        def requests() -> float:
+            return window.requests_in_window(clock())
+
+        def tokens() -> float:
+            return window.tokens_in_window(clock()) + window.reserved_tokens
+
+        def in_flight() -> float:
+            return float(window.in_flight)
+
+        self.requests_meter = requests
+        self.tokens_meter = tokens
+        self.flight_meter = in_flight
 
 
 class RateSlots:
-    """The windows one admitted request counts in: released, and its tokens counted, when it ends."""
+    """The windows one admitted request counts in: released, and its tokens settled, when it ends."""
 
-    __slots__ = ("windows",)
+    __slots__ = ("reserved", "windows")
 
-    def __init__(self, windows: Sequence[RateWindow]) -> None:
+    def __init__(self, windows: Sequence[RateWindow], reserved: int) -> None:
         self.windows = windows
+        self.reserved = reserved
 
     def settle(self, outcome: Outcome) -> None:
-        """Release the request's slots and count its tokens."""
+        """Release the request's slots and count its tokens instead of the estimate."""
         tokens = outcome.usage.prompt_tokens + outcome.usage.completion_tokens
         for window in self.windows:
             window.in_flight -= 1
+            window.reserved_tokens -= self.reserved
             window.tokens += tokens
+
+
+_Tightest = tuple[float, float, RateWindow]
+"""(share of the limit left in the cluster, the limit, its window)."""
+
+
+def _headers(requests: _Tightest | None, tokens: _Tightest | None, now: float) -> dict[str, str]:
+    """OpenAI's x-ratelimit-* of the tightest requests and tokens limits (a reset within the
+    minute in its form "12s")."""
+    headers: dict[str, str] = {}
+    if requests is not None:
+        left, limit, window = requests
+        headers["x-ratelimit-limit-requests"] = str(int(limit))
+        headers["x-ratelimit-remaining-requests"] = str(int(left * limit)) if left > 0 else "0"
+        headers["x-ratelimit-reset-requests"] = f"{int(WINDOW_SECONDS - (now - window.start)) + 1}s"
+    if tokens is not None:
+        left, limit, window = tokens
+        headers["x-ratelimit-limit-tokens"] = str(int(limit))
+        headers["x-ratelimit-remaining-tokens"] = str(int(left * limit)) if left > 0 else "0"
+        headers["x-ratelimit-reset-tokens"] = f"{int(WINDOW_SECONDS - (now - window.start)) + 1}s"
+    return headers
+
+
+_MEASURES = {
+    "rpm": "requests per minute",
+    "tpm": "tokens per minute",
+    "parallel": "requests in flight at once",
+}
+_CODES = {
+    "rpm": "rpm_limit_exceeded",
+    "tpm": "tpm_limit_exceeded",
+    "parallel": "max_parallel_requests_exceeded",
+}
+
+
+def _refusal(
+    rule: RateRule, which: str, allowed: float, window: RateWindow, carried: float
+) -> RateLimitError:
+    """The 429 of a limit with no room here, with a retry-after."""
+    limit = {"rpm": rule.rpm, "tpm": rule.tpm, "parallel": rule.parallel}[which]
+    if which == "parallel":
+        return RateLimitError(
+            f"this {rule.what} allows {limit:g} {_MEASURES[which]}",
+            code=_CODES[which],
+            headers={"retry-after": "1"},
+        )
+    if which == "rpm":
+        wait = window.seconds_until_below(allowed, window.requests, window.previous_requests, carried)
+    else:
+        wait = window.seconds_until_below(allowed, window.tokens, window.previous_tokens, carried)
+    return RateLimitError(
+        f"this {rule.what} allows {limit:g} {_MEASURES[which]}; retry in {wait} s",
+        code=_CODES[which],
+        headers={"retry-after": str(wait)},
+    )
 
 
 class RateLimiter:
     """Admits requests within their limits (a pre-call hook whose RateSlots settle them)."""
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        shares: ClusterShares,
+        clock: Callable[[], float] = time.monotonic,
+        default_output_tokens: int = 256,
+    ) -> None:
+        self._shares = shares
         self._clock = clock
-        self._windows: dict[str, RateWindow] = {}
+        self._default_output_tokens = default_output_tokens
+        self._counters: dict[str, _Counter] = {}
+        self._plans = PlanCache()
         self._pruned_at = clock()
 
-    def _window(self, counter_id: str, now: float) -> RateWindow:
-        window = self._windows.get(counter_id)
-        if window is None:
-            window = self._windows[counter_id] = RateWindow(now)
-        return window
-
     async def before_call(self, request: InferenceRequest) -> RateSlots | None:
-        """Refuse with a 429 when any limit is reached; otherwise count the request everywhere."""
+        """Refuse with a 429 when any limit has no room; otherwise count the request everywhere."""
+        plan = self._plans.plan(request)
+        rules = plan.rates
+        if not rules:
+            return None
         now = self._clock()
-        admitted: list[RateWindow] = []
-        for kind, counter_id, limits in _limited(request):
-            window = self._window(counter_id, now)
-            self._check(kind, limits, window, now)
-            admitted.append(window)
-            if kind == "key" and (limits.model_rpm_limit or limits.model_tpm_limit):
-                model = request.requested_model or request.model
-                model_rpm = limits.model_rpm_limit.get(model)
-                model_tpm = limits.model_tpm_limit.get(model)
-                if model_rpm is not None or model_tpm is not None:
-                    model_window = self._window(f"{counter_id}:{model}", now)
-                    self._check_rates(f"key (model {model})", model_rpm, model_tpm, model_window, now)
-                    admitted.append(model_window)
-        for window in admitted:
+        shares = self._shares
+        if request.caller.snapshot is not shares.followed:
+            shares.follow(request.caller.snapshot)
+        override = shares.override
+        reserve = estimated_tokens(request, self._default_output_tokens) if plan.counts_tokens else 0
+        admitted: list[tuple[RateWindow, Share | None, Share | None, Share | None]] = []
+        tightest_requests: _Tightest | None = None
+        tightest_tokens: _Tightest | None = None
+        for rule in rules:
+            counter = self._counters.get(rule.counter_id)
+            if counter is None:
+                counter = self._counters[rule.counter_id] = _Counter(RateWindow(now), self._clock)
+            window = counter.window
+            elapsed = now - window.start
+            carried = 1.0 - elapsed / WINDOW_SECONDS if elapsed < WINDOW_SECONDS else window.roll(now)
+            rpm_share = tpm_share = flight_share = None
+            if rule.rpm is not None:
+                limit = rule.rpm
+                rpm_share = counter.requests_share
+                if rpm_share is None or rpm_share.retired or rpm_share.limit != limit:
+                    rpm_share = counter.requests_share = shares.share(
+                        rule.share_keys[0], limit, counter.requests_meter
+                    )
+                allowed = (rpm_share.fraction if override is None else override) * limit
+                used = window.previous_requests * carried + window.requests + 1
+                if used > allowed:
+                    rpm_share.deficit += 1
+                    raise _refusal(rule, "rpm", allowed, window, carried)
+                left = (limit - used - rpm_share.peer_total) / limit
+                if tightest_requests is None or left < tightest_requests[0]:
+                    tightest_requests = (left, limit, window)
+            if rule.tpm is not None:
+                limit = rule.tpm
+                tpm_share = counter.tokens_share
+                if tpm_share is None or tpm_share.retired or tpm_share.limit != limit:
+                    tpm_share = counter.tokens_share = shares.share(
+                        rule.share_keys[1], limit, counter.tokens_meter
+                    )
+                fraction = tpm_share.fraction if override is None else override
+                allowed = fraction * limit
+                used = window.previous_tokens * carried + window.tokens + window.reserved_tokens
+                if used + reserve > allowed and not (used < allowed and fraction > CONSOLIDATE_ABOVE):
+                    tpm_share.deficit += reserve
+                    raise _refusal(rule, "tpm", allowed, window, carried)
+                left = (limit - used - reserve - tpm_share.peer_total) / limit
+                if tightest_tokens is None or left < tightest_tokens[0]:
+                    tightest_tokens = (left, limit, window)
+            if rule.parallel is not None:
+                limit = rule.parallel
+                flight_share = counter.flight_share
+                if flight_share is None or flight_share.retired or flight_share.limit != limit:
+                    flight_share = counter.flight_share = shares.share(
+                        rule.share_keys[2], limit, counter.flight_meter
+                    )
+                if window.in_flight + 1 > (flight_share.fraction if override is None else override) * limit:
+                    flight_share.deficit += 1
+                    raise _refusal(rule, "parallel", limit, window, carried)
+            admitted.append((window, rpm_share, tpm_share, flight_share))
+        windows = []
+        for window, rpm_share, tpm_share, flight_share in admitted:
             window.requests += 1
             window.in_flight += 1
+            window.reserved_tokens += reserve
+            windows.append(window)
+            if rpm_share is not None:
+                rpm_share.admitted += 1
+            if tpm_share is not None:
+                tpm_share.admitted += reserve
+            if flight_share is not None:
+                flight_share.admitted += 1
+        if tightest_requests is not None or tightest_tokens is not None:
+            request.limit_headers = _headers(tightest_requests, tightest_tokens, now)
         if now - self._pruned_at > PRUNE_EVERY_SECONDS:
             self._prune(now)
-        return RateSlots(admitted) if admitted else None
-
-    def _check(self, kind: str, limits: pb.Limits, window: RateWindow, now: float) -> None:
-        rpm = limits.rpm_limit if limits.HasField("rpm_limit") else None
-        tpm = limits.tpm_limit if limits.HasField("tpm_limit") else None
-        self._check_rates(kind, rpm, tpm, window, now)
-        if limits.HasField("max_parallel_requests") and window.in_flight >= limits.max_parallel_requests:
-            raise RateLimitError(
-                f"this {kind} allows {limits.max_parallel_requests} requests in flight at once",
-                code="max_parallel_requests_exceeded",
-                headers={"retry-after": "1"},
-            )
-
-    def _check_rates(
-        self, kind: str, rpm: int | None, tpm: int | None, window: RateWindow, now: float
-    ) -> None:
-        carried = window.roll(now)
-        if rpm is not None:
-            used = window.previous_requests * carried + window.requests
-            if used + 1 > rpm:
-                wait = window.seconds_until_below(rpm, window.requests, window.previous_requests, carried)
-                raise RateLimitError(
-                    f"this {kind} allows {rpm} requests per minute; retry in {wait} s",
-                    code="rpm_limit_exceeded",
-                    headers={"retry-after": str(wait)},
-                )
-        if tpm is not None:
-            used_tokens = window.previous_tokens * carried + window.tokens
-            if used_tokens >= tpm:
-                wait = window.seconds_until_below(tpm, window.tokens, window.previous_tokens, carried)
-                raise RateLimitError(
-                    f"this {kind} allows {tpm} tokens per minute; retry in {wait} s",
-                    code="tpm_limit_exceeded",
-                    headers={"retry-after": str(wait)},
-                )
+        return RateSlots(windows, reserve)
 
     def _prune(self, now: float) -> None:
         """Forget entities idle for two windows (their counts are zero by now)."""
         self._pruned_at = now
         idle = [
             counter_id
-            for counter_id, window in self._windows.items()
-            if not window.in_flight and now - window.start >= 2 * WINDOW_SECONDS
+            for counter_id, counter in self._counters.items()
+            if not counter.window.in_flight and now - counter.window.start >= 2 * WINDOW_SECONDS
         ]
         for counter_id in idle:
-            del self._windows[counter_id]
+            del self._counters[counter_id]
 
     @property
     def tracked_entities(self) -> int:
         """How many entities have live counters."""
-        return len(self._windows)
+        return len(self._counters)

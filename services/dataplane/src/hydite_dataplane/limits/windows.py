@@ -14,7 +14,15 @@ WINDOW_SECONDS = 60.0
 class RateWindow:
     """One entity's counters: this minute, the minute before, and requests in flight."""
 
-    __slots__ = ("in_flight", "previous_requests", "previous_tokens", "requests", "start", "tokens")
+    __slots__ = (
+        "in_flight",
+        "previous_requests",
+        "previous_tokens",
+        "requests",
+        "reserved_tokens",
+        "start",
+        "tokens",
+    )
 
     def __init__(self, now: float) -> None:
         self.start = now
@@ -23,6 +31,8 @@ class RateWindow:
         self.previous_requests = 0
         self.previous_tokens = 0
         self.in_flight = 0
+        self.reserved_tokens = 0
+        """Tokens reserved by requests in flight, replaced by their real count when they end."""
 
     def roll(self, now: float) -> float:
         """Advance to the window holding now; the share of the previous minute still counted."""
@@ -37,7 +47,17 @@ class RateWindow:
             elapsed = now - self.start
         return 1.0 - elapsed / WINDOW_SECONDS
 
-    def seconds_until_below(self, limit: int, current: int, previous: int, carried: float) -> int:
+    def requests_in_window(self, now: float) -> float:
+        """Requests counted in the last 60 s."""
+        carried = self.roll(now)
+        return self.previous_requests * carried + self.requests
+
+    def tokens_in_window(self, now: float) -> float:
+        """Tokens counted in the last 60 s (those of requests in flight aside)."""
+        carried = self.roll(now)
+        return self.previous_tokens * carried + self.tokens
+
+    def seconds_until_below(self, limit: float, current: int, previous: int, carried: float) -> int:
         """Whole seconds until the sliding count drops below limit (1 to 60)."""
         elapsed = WINDOW_SECONDS * (1.0 - carried)
         if current >= limit or not previous:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from hydite_dataplane.config.snapshot import DeploymentTarget
-from hydite_dataplane.request import InferenceRequest, TokenUsage
+from hydite_dataplane.request import NO_USAGE, InferenceRequest, TokenUsage
+from hydite_dataplane.upstream.sse import event_batches
 from hydite_dataplane.upstream.transport import UpstreamCall
 
 
@@ -19,6 +20,9 @@ class StreamEventInfo:
     usage_only: bool = False  # a chunk that carries only usage (stripped unless asked for)
     done: bool = False  # the [DONE] sentinel
     response_id: str = ""  # the id of the answer, when this event was parsed and carries one
+    usage_final: bool = True
+    """False for usage that later events complete (Anthropic's message_start reports the input,
+    its message_delta the output): the relay merges them and a client-gone drain goes on."""
 
 
 MAX_RESPONSE_ID_CHARS = 256
@@ -70,3 +74,36 @@ class OperationAdapter(Protocol):
     def stream_translator(self, request: InferenceRequest) -> StreamTranslator | None:
         """A translator for this request's stream; None relays upstream events as they are."""
         ...
+
+
+def stream_event_batches(
+    adapter: OperationAdapter, chunks: AsyncIterator[bytes]
+) -> AsyncIterator[list[bytes]]:
+    """A stream's events, as many as each read completed: SSE, unless the adapter's provider frames
+    its streams otherwise (its `stream_batches`, e.g. AWS event-stream messages)."""
+    own = getattr(adapter, "stream_batches", None)
+    if own is None:
+        return event_batches(chunks)
+    batches: AsyncIterator[list[bytes]] = own(chunks)
+    return batches
+
+
+class MeteredByRequest(Protocol):
+    """An operation billed partly by what its request asked for (characters to speak, images of a
+    size and quality, rerank queries), which its answer alone does not tell."""
+
+    def usage_of_call(self, request: InferenceRequest, body: Mapping[str, Any] | None) -> TokenUsage:
+        """Usage of a finished call: from its answer (None: not JSON, or audio bytes) and its request."""
+        ...
+
+
+def billed_usage(
+    adapter: OperationAdapter, request: InferenceRequest, body: Mapping[str, Any] | None
+) -> TokenUsage:
+    """What a complete answer is billed by: the adapter's `usage_of_call` when it has one, else the
+    answer's usage (none for an answer that is not JSON)."""
+    usage_of_call = getattr(adapter, "usage_of_call", None)
+    if usage_of_call is not None:
+        usage: TokenUsage = usage_of_call(request, body)
+        return usage
+    return adapter.usage_from_response(body) if body is not None else NO_USAGE

@@ -4,26 +4,15 @@ translations): the form is decoded once, the model field renamed, and the form e
 from __future__ import annotations
 
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from hydite_dataplane.config.snapshot import DeploymentTarget
 from hydite_dataplane.providers.base import StreamEventInfo
+from hydite_dataplane.providers.billed_units import image_usage, transcription_usage
 from hydite_dataplane.providers.openai import USAGE_MARKER, base_url, usage_from_openai
 from hydite_dataplane.request import InferenceRequest, TokenUsage, UploadedFile
 from hydite_dataplane.upstream.transport import UpstreamCall
-
-TRANSCRIPTION_PARAMS = frozenset(
-    {"model", "file", "language", "prompt", "response_format", "temperature", "timestamp_granularities[]",
-     "include[]", "chunking_strategy", "stream"}
-)  # fmt: skip
-TRANSLATION_PARAMS = frozenset({"model", "file", "prompt", "response_format", "temperature"})
-IMAGE_EDIT_PARAMS = frozenset(
-    {"model", "image", "image[]", "mask", "prompt", "n", "size", "response_format", "user", "quality",
-     "background", "output_format"}
-)  # fmt: skip
-IMAGE_VARIATION_PARAMS = frozenset({"model", "image", "n", "size", "response_format", "user"})
-
 
 FormValue = str | UploadedFile
 
@@ -60,6 +49,27 @@ def form_fields(body: Mapping[str, Any]) -> list[tuple[str, FormValue]]:
     return fields
 
 
+def _answer_tokens(request: InferenceRequest, body: Mapping[str, Any] | None) -> TokenUsage:
+    return usage_from_openai(body.get("usage")) if body is not None else TokenUsage()
+
+
+def _images(request: InferenceRequest, body: Mapping[str, Any] | None) -> TokenUsage:
+    return image_usage(request.body, body, _answer_tokens(request, body))
+
+
+def _audio(request: InferenceRequest, body: Mapping[str, Any] | None) -> TokenUsage:
+    return transcription_usage(body, request.body.get("file"))
+
+
+METERS: dict[str, Callable[[InferenceRequest, Mapping[str, Any] | None], TokenUsage]] = {
+    "/images/edits": _images,
+    "/images/variations": _images,
+    "/audio/transcriptions": _audio,
+    "/audio/translations": _audio,
+}
+"""How a call of each path is billed (see billed_units)."""
+
+
 class OpenAIMultipartOperation:
     """POST {api_base}{path} as multipart/form-data, with the provider's model name."""
 
@@ -68,6 +78,12 @@ class OpenAIMultipartOperation:
     def __init__(self, path: str, supported_params: frozenset[str]) -> None:
         self.path = path
         self.supported_params = supported_params
+        self._meter = METERS.get(path, _answer_tokens)
+
+    def usage_of_call(self, request: InferenceRequest, body: Mapping[str, Any] | None) -> TokenUsage:
+        """What the call is billed by: images (edits, variations) or tokens else seconds of audio
+        (transcriptions, translations), from the answer and the form."""
+        return self._meter(request, body)
 
     def build_call(self, request: InferenceRequest, target: DeploymentTarget) -> UpstreamCall:
         """The upstream multipart request."""

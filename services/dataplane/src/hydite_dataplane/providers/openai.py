@@ -7,6 +7,15 @@ from typing import Any
 
 import orjson
 
+from hydite_common.openai_params import (
+    CHAT_PARAMS,
+    COMPLETION_PARAMS,
+    EMBEDDING_PARAMS,
+    IMAGE_PARAMS,
+    MODERATION_PARAMS,
+    RESPONSES_PARAMS,
+    SPEECH_PARAMS,
+)
 from hydite_dataplane.config.snapshot import DeploymentTarget
 from hydite_dataplane.providers.base import (
     DONE_EVENT,
@@ -15,6 +24,7 @@ from hydite_dataplane.providers.base import (
     StreamTranslator,
     response_id_of,
 )
+from hydite_dataplane.providers.billed_units import image_usage, speech_usage
 from hydite_dataplane.request import InferenceRequest, TokenUsage
 from hydite_dataplane.resources.ids import ResourceIdCodec, owner_of
 from hydite_dataplane.upstream.sse import data_event, data_of
@@ -22,43 +32,6 @@ from hydite_dataplane.upstream.transport import UpstreamCall
 
 DEFAULT_API_BASE = "https://api.openai.com/v1"
 
-CHAT_PARAMS = frozenset(
-    {
-        "messages", "model", "frequency_penalty", "logit_bias", "logprobs", "top_logprobs",
-        "max_tokens", "max_completion_tokens", "n", "presence_penalty", "response_format",
-        "seed", "stop", "stream", "stream_options", "temperature", "top_p", "tools",
-        "tool_choice", "parallel_tool_calls", "user", "reasoning_effort", "metadata",
-        "modalities", "audio", "prediction", "service_tier", "store", "web_search_options",
-        "functions", "function_call",
-    }
-)  # fmt: skip
-
-COMPLETION_PARAMS = frozenset(
-    {
-        "model", "prompt", "best_of", "echo", "frequency_penalty", "logit_bias", "logprobs", "max_tokens",
-        "n", "presence_penalty", "seed", "stop", "stream", "stream_options", "suffix", "temperature",
-        "top_p", "user",
-    }
-)  # fmt: skip
-EMBEDDING_PARAMS = frozenset({"model", "input", "encoding_format", "dimensions", "user"})
-MODERATION_PARAMS = frozenset({"model", "input"})
-IMAGE_PARAMS = frozenset(
-    {
-        "model", "prompt", "n", "size", "quality", "style", "response_format", "user", "background",
-        "moderation", "output_format", "output_compression",
-    }
-)  # fmt: skip
-SPEECH_PARAMS = frozenset(
-    {"model", "input", "voice", "instructions", "response_format", "speed", "stream_format"}
-)
-
-RESPONSES_PARAMS = frozenset(
-    {
-        "model", "input", "instructions", "max_output_tokens", "temperature", "top_p", "tools",
-        "tool_choice", "parallel_tool_calls", "stream", "text", "metadata", "user", "store",
-        "previous_response_id", "reasoning",
-    }
-)  # fmt: skip
 
 _DONE = b"data: [DONE]"
 USAGE_MARKER = b'"usage"'
@@ -169,6 +142,30 @@ class OpenAIChat(OpenAIOperation):
         super().__init__("/chat/completions", CHAT_PARAMS)
 
 
+class OpenAIImages(OpenAIOperation):
+    """Image generation: billed by the tokens the answer reports (gpt-image), else per image of
+    the size and quality asked for."""
+
+    def __init__(self) -> None:
+        super().__init__("/images/generations", IMAGE_PARAMS)
+
+    def usage_of_call(self, request: InferenceRequest, body: Mapping[str, Any] | None) -> TokenUsage:
+        """The answer's tokens and images, with the request's size and quality."""
+        tokens = usage_from_openai(body.get("usage")) if body is not None else TokenUsage()
+        return image_usage(request.body, body, tokens)
+
+
+class OpenAISpeech(OpenAIOperation):
+    """Text to speech: the answer is audio bytes, billed by the characters of the input."""
+
+    def __init__(self) -> None:
+        super().__init__("/audio/speech", SPEECH_PARAMS)
+
+    def usage_of_call(self, request: InferenceRequest, body: Mapping[str, Any] | None) -> TokenUsage:
+        """The characters of the request's input."""
+        return speech_usage(request.body)
+
+
 def usage_from_responses_api(usage: Any) -> TokenUsage:
     """TokenUsage from a Responses API `usage` object."""
     if not isinstance(usage, dict):
@@ -234,6 +231,11 @@ class OpenAIResponses(OpenAIOperation):
         """Usage of a response object."""
         return usage_from_responses_api(body.get("usage"))
 
+    def stored_call(self, method: str, path: str, target: DeploymentTarget) -> UpstreamCall:
+        """A call on a stored response (GET, DELETE, its input items), path relative to the API base."""
+        headers = {"Authorization": f"Bearer {target.api_key}"} if target.api_key else {}
+        return UpstreamCall(method, base_url(target) + path, headers, b"")
+
     def inspect_stream_event(self, event: bytes) -> StreamEventInfo:
         """Only the terminal events (completed, incomplete, failed) carry usage."""
         if b'"usage":{' not in event and b'"usage": {' not in event:
@@ -259,6 +261,6 @@ def openai_operations(ids: ResourceIdCodec) -> dict[str, OpenAIOperation]:
         "completions": OpenAIOperation("/completions", COMPLETION_PARAMS),
         "embeddings": OpenAIOperation("/embeddings", EMBEDDING_PARAMS),
         "moderations": OpenAIOperation("/moderations", MODERATION_PARAMS),
-        "images": OpenAIOperation("/images/generations", IMAGE_PARAMS),
-        "speech": OpenAIOperation("/audio/speech", SPEECH_PARAMS),
+        "images": OpenAIImages(),
+        "speech": OpenAISpeech(),
     }

@@ -8,13 +8,14 @@ from typing import Any
 import orjson
 
 from hydite_common.errors import InvalidRequestError
+from hydite_common.openai_params import RERANK_PARAMS
 from hydite_dataplane.config.snapshot import DeploymentTarget
 from hydite_dataplane.providers.base import StreamEventInfo
+from hydite_dataplane.providers.billed_units import search_units
 from hydite_dataplane.providers.openai import USAGE_MARKER
 from hydite_dataplane.request import InferenceRequest, TokenUsage
 from hydite_dataplane.upstream.transport import UpstreamCall
 
-RERANK_PARAMS = frozenset({"model", "query", "documents", "top_n", "return_documents", "max_chunks_per_doc"})
 COHERE_API_BASE = "https://api.cohere.com"
 JINA_API_BASE = "https://api.jina.ai"
 
@@ -80,8 +81,8 @@ class CohereRerank(_RerankBase):
     path = "/v2/rerank"
 
     def usage_from_response(self, body: Mapping[str, Any]) -> TokenUsage:
-        """Cohere bills search units, not tokens: token usage is zero."""
-        return TokenUsage()
+        """Cohere bills search units, not tokens: the answer's billed units, else one for the query."""
+        return TokenUsage(search_units=search_units(body))
 
     def translate_response(self, request: InferenceRequest, body: dict[str, Any]) -> dict[str, Any] | None:
         """Cohere's response is the client's shape."""

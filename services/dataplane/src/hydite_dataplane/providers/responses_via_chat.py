@@ -7,19 +7,14 @@ stream of chunks) becomes a Response object (or Responses stream events).
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
-from dataclasses import replace
 from typing import Any
 
 import orjson
 
 from hydite_common.errors import InvalidRequestError
-from hydite_dataplane.config.snapshot import DeploymentTarget
-from hydite_dataplane.providers.base import StreamEventInfo
-from hydite_dataplane.providers.openai import CHAT_PARAMS, RESPONSES_PARAMS, USAGE_MARKER, OpenAIChat
-from hydite_dataplane.request import InferenceRequest, TokenUsage
-from hydite_dataplane.upstream.sse import data_of
-from hydite_dataplane.upstream.transport import UpstreamCall
+from hydite_common.openai_params import CHAT_PARAMS, RESPONSES_PARAMS
+from hydite_dataplane.providers.base import OperationAdapter
+from hydite_dataplane.providers.via_chat import ChatChunkEvents, ChatFront, ViaChat
 
 _PART_TO_CHAT = {"input_text": "text", "output_text": "text", "text": "text"}
 
@@ -354,52 +349,21 @@ class ChatToResponsesStream:
         return events
 
 
-class ChatToResponsesTranslator:
+def chat_to_responses_translator(body: dict[str, Any]) -> ChatChunkEvents:
     """A StreamTranslator from chat SSE events to Responses SSE events."""
-
-    def __init__(self, body: dict[str, Any]) -> None:
-        self._stream = ChatToResponsesStream(body)
-
-    def translate(self, event: bytes) -> list[bytes]:
-        """Responses events for one chat event; [DONE] closes the response."""
-        data = data_of(event)
-        if data == b"[DONE]":
-            return self._stream.finish()
-        try:
-            chunk = orjson.loads(data)
-        except orjson.JSONDecodeError:
-            return []
-        return self._stream.feed(chunk) if isinstance(chunk, dict) else []
+    return ChatChunkEvents(ChatToResponsesStream(body))
 
 
-class ResponsesViaChat:
-    """The `responses` operation for providers that only speak chat completions."""
+RESPONSES_FRONT = ChatFront(
+    supported_params=RESPONSES_PARAMS
+    & (CHAT_PARAMS | {"input", "instructions", "max_output_tokens", "text"}),
+    to_chat=to_chat_request,
+    from_chat=from_chat_response,
+    stream=chat_to_responses_translator,
+)
+"""The Responses API over chat completions."""
 
-    supported_params = RESPONSES_PARAMS & (
-        CHAT_PARAMS | {"input", "instructions", "max_output_tokens", "text"}
-    )
-    stream_usage_marker = USAGE_MARKER
 
-    def __init__(self, chat: OpenAIChat | None = None) -> None:
-        self._chat = chat or OpenAIChat()
-
-    def build_call(self, request: InferenceRequest, target: DeploymentTarget) -> UpstreamCall:
-        """The chat request that answers this Responses request."""
-        chat_body = to_chat_request(request.body, target.upstream_model)
-        return self._chat.build_call(replace(request, body=chat_body), target)
-
-    def usage_from_response(self, body: Mapping[str, Any]) -> TokenUsage:
-        """Usage of the chat completion that came back."""
-        return self._chat.usage_from_response(body)
-
-    def inspect_stream_event(self, event: bytes) -> StreamEventInfo:
-        """Usage of the chat chunks that come back."""
-        return self._chat.inspect_stream_event(event)
-
-    def translate_response(self, request: InferenceRequest, body: dict[str, Any]) -> dict[str, Any] | None:
-        """The chat completion as a Response object."""
-        return from_chat_response(request.body, body)
-
-    def stream_translator(self, request: InferenceRequest) -> ChatToResponsesTranslator:
-        """Chat chunks become Responses events."""
-        return ChatToResponsesTranslator(request.body)
+def responses_via_chat(chat: OperationAdapter) -> ViaChat:
+    """The `responses` operation for a provider that only speaks chat completions."""
+    return ViaChat(RESPONSES_FRONT, chat)

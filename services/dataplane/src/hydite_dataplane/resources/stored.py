@@ -5,6 +5,7 @@ owner may reach it, and only if the key may still use the deployment's model."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
 
 import orjson
 from aiohttp import web
@@ -12,14 +13,23 @@ from aiohttp import web
 from hydite_common.errors import NotFoundError
 from hydite_common.http import JSON_HEADERS
 from hydite_dataplane.authz import authorize_model
+from hydite_dataplane.config.snapshot import DeploymentTarget
 from hydite_dataplane.gateway import Gateway
-from hydite_dataplane.providers.openai import OpenAIResponses, base_url
 from hydite_dataplane.request import Caller
 from hydite_dataplane.resources.ids import owner_of
-from hydite_dataplane.upstream.errors import deployment_credentials, error_from_upstream
 from hydite_dataplane.upstream.transport import CallTimeouts, UpstreamCall
 
 STORED_TIMEOUT = CallTimeouts(total=60)
+
+
+@runtime_checkable
+class StoresObjects(Protocol):
+    """An operation adapter whose provider stores what it creates (OpenAI's Responses API)."""
+
+    def stored_call(self, method: str, path: str, target: DeploymentTarget) -> UpstreamCall:
+        """A bodiless call on a stored object, path (and query) relative to the deployment's API
+        root, with the deployment's key as the provider takes it."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,23 +39,17 @@ class StoredOperation:
     id_param: str  # the route's path parameter holding the gateway id
     kind: str  # what the object is called in a not-found message
     operation: str  # the inference operation that creates objects of this kind
-    adapter: type[OpenAIResponses]  # the adapter of that operation that stores them at the provider
     upstream_path: str  # relative to the deployment's API base; {id} is the provider's id
     rewrites_id: bool = True  # the answer is the object itself, whose id becomes the gateway's
 
 
 STORED_OPERATIONS: dict[str, StoredOperation] = {
-    "responses.retrieve": StoredOperation(
-        "response_id", "response", "responses", OpenAIResponses, "/responses/{id}"
-    ),
-    "responses.delete": StoredOperation(
-        "response_id", "response", "responses", OpenAIResponses, "/responses/{id}"
-    ),
+    "responses.retrieve": StoredOperation("response_id", "response", "responses", "/responses/{id}"),
+    "responses.delete": StoredOperation("response_id", "response", "responses", "/responses/{id}"),
     "responses.input_items": StoredOperation(
         "response_id",
         "response",
         "responses",
-        OpenAIResponses,
         "/responses/{id}/input_items",
         rewrites_id=False,
     ),
@@ -65,25 +69,14 @@ async def relay_stored(
         raise missing
     authorize_model(caller, target.model_name)
     provider = gateway.providers[target.provider]
-    if not isinstance(provider.operations.get(stored.operation), stored.adapter):
+    adapter = provider.operations.get(stored.operation)
+    if not isinstance(adapter, StoresObjects):
         raise missing
-    url = base_url(target) + stored.upstream_path.format(id=ref.upstream_id)
+    path = stored.upstream_path.format(id=ref.upstream_id)
     if request.query_string:
-        url += "?" + request.query_string
-    headers = {"Authorization": f"Bearer {target.api_key}"} if target.api_key else {}
-    upstream = await provider.transport.send(UpstreamCall(request.method, url, headers, b""), STORED_TIMEOUT)
-    try:
-        payload = await upstream.read()
-    finally:
-        upstream.release()
-    if upstream.status >= 400:
-        raise error_from_upstream(
-            upstream.status,
-            payload,
-            upstream.headers,
-            provider.error_format,
-            credentials=deployment_credentials(target),
-        )
+        path += "?" + request.query_string
+    call = adapter.stored_call(request.method, path, target)
+    upstream, payload = await provider.answer(call, target, STORED_TIMEOUT)
     body = orjson.loads(payload)
     if stored.rewrites_id and isinstance(body, dict) and body.get("id") == ref.upstream_id:
         body["id"] = gateway_id

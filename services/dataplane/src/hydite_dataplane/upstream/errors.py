@@ -9,6 +9,7 @@ Redaction takes out the deployment's own credentials (exact match, whatever thei
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -17,6 +18,9 @@ import orjson
 from hydite_common import errors
 from hydite_common.telemetry import redact
 from hydite_dataplane.config.snapshot import DeploymentTarget
+from hydite_dataplane.providers.anthropic_response import anthropic_error_fields
+from hydite_dataplane.providers.azure_errors import is_content_filter_refusal
+from hydite_dataplane.providers.bedrock_response import bedrock_error_fields, error_type
 from hydite_dataplane.upstream.http11 import HttpClientError, Phase
 from hydite_dataplane.upstream.sse import data_of
 
@@ -139,8 +143,101 @@ def openai_error_fields(body: bytes) -> ErrorFields:
     return str(parsed)[: MAX_UPSTREAM_MESSAGE_CHARS * 4], None, None
 
 
-ERROR_BODY_PARSERS: dict[str, Callable[[bytes], ErrorFields]] = {"openai": openai_error_fields}
+def azure_error_fields(body: bytes) -> ErrorFields:
+    """OpenAI's shape; a content-filter refusal is content_policy_violation (its message kept), so
+    content-policy fallbacks apply."""
+    message, code, param = openai_error_fields(body)
+    try:
+        parsed: Any = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return message, code, param
+    error = parsed.get("error") if isinstance(parsed, dict) else None
+    if isinstance(error, dict) and is_content_filter_refusal(error):
+        code = "content_policy_violation"
+    return message, code, param
+
+
+def mistral_error_fields(body: bytes) -> ErrorFields:
+    """Mistral's {"object": "error", "message": ..., "type", "param", "code"}, where a rejected field's
+    message is a validation detail list ({"detail": [{"loc": [...], "msg": ...}]}); else OpenAI's."""
+    try:
+        parsed: Any = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return openai_error_fields(body)
+    if not isinstance(parsed, dict) or "error" in parsed or "message" not in parsed:
+        return openai_error_fields(body)
+    message = parsed["message"]
+    details = message.get("detail") if isinstance(message, dict) else message
+    param = parsed.get("param") if isinstance(parsed.get("param"), str) else None
+    if isinstance(details, list) and details and all(isinstance(d, dict) for d in details):
+        places = [".".join(str(part) for part in d.get("loc") or [] if part != "body") for d in details]
+        message = "; ".join(
+            f"{place}: {d.get('msg')}" if place else str(d.get("msg"))
+            for place, d in zip(places, details, strict=True)
+        )
+        param = param or places[0] or None
+    code = parsed.get("code")
+    return str(message), str(code) if code else None, param
+
+
+GEMINI_CONTEXT_WINDOW_PHRASES = ("exceeds the maximum number of tokens", "input token count")
+
+
+def _google_error(body: bytes) -> dict[str, Any] | None:
+    """The `error` object of a Google API error body (a stream without alt=sse wraps it in a list)."""
+    try:
+        parsed: Any = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    if isinstance(parsed, list) and parsed:
+        parsed = parsed[0]
+    error = parsed.get("error") if isinstance(parsed, dict) else None
+    return error if isinstance(error, dict) else None
+
+
+def gemini_error_fields(body: bytes) -> ErrorFields:
+    """{"error": {code, message, status}}: the status lowercased is the code, and a prompt over the
+    model's token limit is context_length_exceeded (so context-window fallbacks apply)."""
+    error = _google_error(body)
+    if error is None:
+        return openai_error_fields(body)
+    message = str(error.get("message") or "")
+    status = error.get("status")
+    code = status.lower() if isinstance(status, str) and status else None
+    if any(phrase in message.lower() for phrase in GEMINI_CONTEXT_WINDOW_PHRASES):
+        code = "context_length_exceeded"
+    return message, code, None
+
+
+def gemini_retry_after(body: bytes) -> str | None:
+    """Whole seconds of the google.rpc.RetryInfo retryDelay ("1s", "30.5s") a Google error carries."""
+    error = _google_error(body)
+    details = error.get("details") if error is not None else None
+    for detail in details if isinstance(details, list) else []:
+        if not isinstance(detail, dict) or not str(detail.get("@type", "")).endswith("google.rpc.RetryInfo"):
+            continue
+        delay = detail.get("retryDelay")
+        try:
+            seconds = float(delay.removesuffix("s")) if isinstance(delay, str) else -1.0
+        except ValueError:
+            return None
+        return str(math.ceil(seconds)) if 0 <= seconds < 1e6 else None
+    return None
+
+
+ERROR_BODY_PARSERS: dict[str, Callable[[bytes], ErrorFields]] = {
+    "openai": openai_error_fields,
+    "anthropic": anthropic_error_fields,
+    "gemini": gemini_error_fields,
+    "mistral": mistral_error_fields,
+    "bedrock": bedrock_error_fields,
+    "azure": azure_error_fields,
+}
 """How each provider wire format writes an error body (Cohere and Jina answer close enough to OpenAI's)."""
+RETRY_AFTER_IN_BODY: dict[str, Callable[[bytes], str | None]] = {"gemini": gemini_retry_after}
+"""Wire formats that say when to retry in the error body rather than a retry-after header."""
+ERROR_CODE_IN_HEADERS: dict[str, Callable[[Mapping[str, str]], str | None]] = {"bedrock": error_type}
+"""Wire formats whose error body leaves the error's name to a header (AWS's x-amzn-ErrorType)."""
 
 _STATUS_TO_ERROR: dict[int, type[errors.HyditeError]] = {
     400: errors.InvalidRequestError,
@@ -168,6 +265,8 @@ def error_from_upstream(
     """The gateway error for a provider's error response, every field redacted of credentials
     (the deployment's own, see `deployment_credentials`, and anything shaped like a key)."""
     message, code, param = ERROR_BODY_PARSERS[error_format](body)
+    if code is None and error_format in ERROR_CODE_IN_HEADERS:
+        code = ERROR_CODE_IN_HEADERS[error_format](headers)
     message = (
         redacted(message, credentials)[:MAX_UPSTREAM_MESSAGE_CHARS] or f"provider returned HTTP {status}"
     )
@@ -181,5 +280,7 @@ def error_from_upstream(
     if param is not None:
         param = redacted(param, credentials)[:MAX_UPSTREAM_PARAM_CHARS]
     retry_after = headers.get("retry-after")
+    if retry_after is None and error_format in RETRY_AFTER_IN_BODY:
+        retry_after = RETRY_AFTER_IN_BODY[error_format](body)
     passed_headers = {"retry-after": redacted(retry_after, credentials)[:64]} if retry_after else {}
     return error_class(f"provider error: {message}", code=code, param=param, headers=passed_headers)

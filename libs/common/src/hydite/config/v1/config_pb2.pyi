@@ -120,7 +120,7 @@ class Resource(_message.Message):
     def __init__(self, name: _Optional[str] = ..., body: _Optional[_Union[_any_pb2.Any, _Mapping]] = ...) -> None: ...
 
 class Limits(_message.Message):
-    __slots__ = ("rpm_limit", "tpm_limit", "max_parallel_requests", "max_budget", "soft_budget", "budget_duration", "model_rpm_limit", "model_tpm_limit")
+    __slots__ = ("rpm_limit", "tpm_limit", "max_parallel_requests", "max_budget", "soft_budget", "budget_duration", "model_rpm_limit", "model_tpm_limit", "budget_windows")
     class ModelRpmLimitEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -143,6 +143,7 @@ class Limits(_message.Message):
     BUDGET_DURATION_FIELD_NUMBER: _ClassVar[int]
     MODEL_RPM_LIMIT_FIELD_NUMBER: _ClassVar[int]
     MODEL_TPM_LIMIT_FIELD_NUMBER: _ClassVar[int]
+    BUDGET_WINDOWS_FIELD_NUMBER: _ClassVar[int]
     rpm_limit: int
     tpm_limit: int
     max_parallel_requests: int
@@ -151,10 +152,21 @@ class Limits(_message.Message):
     budget_duration: str
     model_rpm_limit: _containers.ScalarMap[str, int]
     model_tpm_limit: _containers.ScalarMap[str, int]
-    def __init__(self, rpm_limit: _Optional[int] = ..., tpm_limit: _Optional[int] = ..., max_parallel_requests: _Optional[int] = ..., max_budget: _Optional[float] = ..., soft_budget: _Optional[float] = ..., budget_duration: _Optional[str] = ..., model_rpm_limit: _Optional[_Mapping[str, int]] = ..., model_tpm_limit: _Optional[_Mapping[str, int]] = ...) -> None: ...
+    budget_windows: _containers.RepeatedCompositeFieldContainer[BudgetWindow]
+    def __init__(self, rpm_limit: _Optional[int] = ..., tpm_limit: _Optional[int] = ..., max_parallel_requests: _Optional[int] = ..., max_budget: _Optional[float] = ..., soft_budget: _Optional[float] = ..., budget_duration: _Optional[str] = ..., model_rpm_limit: _Optional[_Mapping[str, int]] = ..., model_tpm_limit: _Optional[_Mapping[str, int]] = ..., budget_windows: _Optional[_Iterable[_Union[BudgetWindow, _Mapping]]] = ...) -> None: ...
+
+class BudgetWindow(_message.Message):
+    __slots__ = ("max_budget", "soft_budget", "budget_duration")
+    MAX_BUDGET_FIELD_NUMBER: _ClassVar[int]
+    SOFT_BUDGET_FIELD_NUMBER: _ClassVar[int]
+    BUDGET_DURATION_FIELD_NUMBER: _ClassVar[int]
+    max_budget: float
+    soft_budget: float
+    budget_duration: str
+    def __init__(self, max_budget: _Optional[float] = ..., soft_budget: _Optional[float] = ..., budget_duration: _Optional[str] = ...) -> None: ...
 
 class VirtualKey(_message.Message):
-    __slots__ = ("key_hash", "key_alias", "key_name", "user_id", "team_id", "organization_id", "customer_id", "key_group", "models", "blocked", "expires_unix_ms", "limits", "tags", "allowed_routes", "guardrails", "metadata_json", "aliases", "budget_id")
+    __slots__ = ("key_hash", "key_alias", "key_name", "user_id", "team_id", "organization_id", "customer_id", "key_group", "models", "blocked", "expires_unix_ms", "limits", "tags", "allowed_routes", "guardrails", "metadata_json", "aliases", "budget_id", "store_prompts")
     class AliasesEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -180,6 +192,7 @@ class VirtualKey(_message.Message):
     METADATA_JSON_FIELD_NUMBER: _ClassVar[int]
     ALIASES_FIELD_NUMBER: _ClassVar[int]
     BUDGET_ID_FIELD_NUMBER: _ClassVar[int]
+    STORE_PROMPTS_FIELD_NUMBER: _ClassVar[int]
     key_hash: str
     key_alias: str
     key_name: str
@@ -198,7 +211,8 @@ class VirtualKey(_message.Message):
     metadata_json: bytes
     aliases: _containers.ScalarMap[str, str]
     budget_id: str
-    def __init__(self, key_hash: _Optional[str] = ..., key_alias: _Optional[str] = ..., key_name: _Optional[str] = ..., user_id: _Optional[str] = ..., team_id: _Optional[str] = ..., organization_id: _Optional[str] = ..., customer_id: _Optional[str] = ..., key_group: _Optional[str] = ..., models: _Optional[_Iterable[str]] = ..., blocked: _Optional[bool] = ..., expires_unix_ms: _Optional[int] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ..., tags: _Optional[_Iterable[str]] = ..., allowed_routes: _Optional[_Iterable[str]] = ..., guardrails: _Optional[_Iterable[str]] = ..., metadata_json: _Optional[bytes] = ..., aliases: _Optional[_Mapping[str, str]] = ..., budget_id: _Optional[str] = ...) -> None: ...
+    store_prompts: bool
+    def __init__(self, key_hash: _Optional[str] = ..., key_alias: _Optional[str] = ..., key_name: _Optional[str] = ..., user_id: _Optional[str] = ..., team_id: _Optional[str] = ..., organization_id: _Optional[str] = ..., customer_id: _Optional[str] = ..., key_group: _Optional[str] = ..., models: _Optional[_Iterable[str]] = ..., blocked: _Optional[bool] = ..., expires_unix_ms: _Optional[int] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ..., tags: _Optional[_Iterable[str]] = ..., allowed_routes: _Optional[_Iterable[str]] = ..., guardrails: _Optional[_Iterable[str]] = ..., metadata_json: _Optional[bytes] = ..., aliases: _Optional[_Mapping[str, str]] = ..., budget_id: _Optional[str] = ..., store_prompts: _Optional[bool] = ...) -> None: ...
 
 class User(_message.Message):
     __slots__ = ("user_id", "user_role", "team_ids_csv", "organization_id", "models", "blocked", "limits", "metadata_json", "aliases")
@@ -230,7 +244,7 @@ class User(_message.Message):
     def __init__(self, user_id: _Optional[str] = ..., user_role: _Optional[str] = ..., team_ids_csv: _Optional[str] = ..., organization_id: _Optional[str] = ..., models: _Optional[_Iterable[str]] = ..., blocked: _Optional[bool] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ..., metadata_json: _Optional[bytes] = ..., aliases: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class Team(_message.Message):
-    __slots__ = ("team_id", "team_alias", "organization_id", "models", "blocked", "limits", "key_group", "metadata_json", "model_aliases", "budget_id")
+    __slots__ = ("team_id", "team_alias", "organization_id", "models", "blocked", "limits", "key_group", "metadata_json", "model_aliases", "budget_id", "store_prompts", "member_defaults", "member_limits")
     class ModelAliasesEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -238,6 +252,13 @@ class Team(_message.Message):
         key: str
         value: str
         def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    class MemberLimitsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: Limits
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[_Union[Limits, _Mapping]] = ...) -> None: ...
     TEAM_ID_FIELD_NUMBER: _ClassVar[int]
     TEAM_ALIAS_FIELD_NUMBER: _ClassVar[int]
     ORGANIZATION_ID_FIELD_NUMBER: _ClassVar[int]
@@ -248,6 +269,9 @@ class Team(_message.Message):
     METADATA_JSON_FIELD_NUMBER: _ClassVar[int]
     MODEL_ALIASES_FIELD_NUMBER: _ClassVar[int]
     BUDGET_ID_FIELD_NUMBER: _ClassVar[int]
+    STORE_PROMPTS_FIELD_NUMBER: _ClassVar[int]
+    MEMBER_DEFAULTS_FIELD_NUMBER: _ClassVar[int]
+    MEMBER_LIMITS_FIELD_NUMBER: _ClassVar[int]
     team_id: str
     team_alias: str
     organization_id: str
@@ -258,7 +282,10 @@ class Team(_message.Message):
     metadata_json: bytes
     model_aliases: _containers.ScalarMap[str, str]
     budget_id: str
-    def __init__(self, team_id: _Optional[str] = ..., team_alias: _Optional[str] = ..., organization_id: _Optional[str] = ..., models: _Optional[_Iterable[str]] = ..., blocked: _Optional[bool] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ..., key_group: _Optional[str] = ..., metadata_json: _Optional[bytes] = ..., model_aliases: _Optional[_Mapping[str, str]] = ..., budget_id: _Optional[str] = ...) -> None: ...
+    store_prompts: bool
+    member_defaults: Limits
+    member_limits: _containers.MessageMap[str, Limits]
+    def __init__(self, team_id: _Optional[str] = ..., team_alias: _Optional[str] = ..., organization_id: _Optional[str] = ..., models: _Optional[_Iterable[str]] = ..., blocked: _Optional[bool] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ..., key_group: _Optional[str] = ..., metadata_json: _Optional[bytes] = ..., model_aliases: _Optional[_Mapping[str, str]] = ..., budget_id: _Optional[str] = ..., store_prompts: _Optional[bool] = ..., member_defaults: _Optional[_Union[Limits, _Mapping]] = ..., member_limits: _Optional[_Mapping[str, Limits]] = ...) -> None: ...
 
 class Organization(_message.Message):
     __slots__ = ("organization_id", "organization_alias", "models", "blocked", "limits", "metadata_json")
@@ -357,6 +384,34 @@ class Deployment(_message.Message):
     extra_params_json: bytes
     max_retries: int
     def __init__(self, deployment_id: _Optional[str] = ..., model_name: _Optional[str] = ..., provider: _Optional[str] = ..., upstream_model: _Optional[str] = ..., api_base: _Optional[str] = ..., api_key_encrypted: _Optional[bytes] = ..., api_version: _Optional[str] = ..., timeout_seconds: _Optional[float] = ..., stream_timeout_seconds: _Optional[float] = ..., weight: _Optional[float] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ..., input_cost_per_token: _Optional[float] = ..., output_cost_per_token: _Optional[float] = ..., model_info_json: _Optional[bytes] = ..., extra_params_json: _Optional[bytes] = ..., max_retries: _Optional[int] = ...) -> None: ...
+
+class Tag(_message.Message):
+    __slots__ = ("name", "limits", "models", "metadata_json")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    LIMITS_FIELD_NUMBER: _ClassVar[int]
+    MODELS_FIELD_NUMBER: _ClassVar[int]
+    METADATA_JSON_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    limits: Limits
+    models: _containers.RepeatedScalarFieldContainer[str]
+    metadata_json: bytes
+    def __init__(self, name: _Optional[str] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ..., models: _Optional[_Iterable[str]] = ..., metadata_json: _Optional[bytes] = ...) -> None: ...
+
+class GlobalLimits(_message.Message):
+    __slots__ = ("limits",)
+    LIMITS_FIELD_NUMBER: _ClassVar[int]
+    limits: Limits
+    def __init__(self, limits: _Optional[_Union[Limits, _Mapping]] = ...) -> None: ...
+
+class DataPlaneNode(_message.Message):
+    __slots__ = ("node_id", "hostname", "connected_unix_ms")
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    HOSTNAME_FIELD_NUMBER: _ClassVar[int]
+    CONNECTED_UNIX_MS_FIELD_NUMBER: _ClassVar[int]
+    node_id: str
+    hostname: str
+    connected_unix_ms: int
+    def __init__(self, node_id: _Optional[str] = ..., hostname: _Optional[str] = ..., connected_unix_ms: _Optional[int] = ...) -> None: ...
 
 class Setting(_message.Message):
     __slots__ = ("name", "value_json")
