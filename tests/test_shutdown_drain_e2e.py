@@ -1,5 +1,7 @@
-"""SIGTERM drains within a bound: a stream longer than the drain time is cut when it runs out, the
-data plane exits within drain + usage drain, and the cut stream is billed for what it used."""
+"""SIGTERM drains within a bound: readiness answers 503 at once, the listener accepts for the
+endpoint-removal delay and then refuses, a stream in flight finishes with its [DONE] and is billed,
+and the process exits 0; a stream longer than the drain time is cut when it runs out, the data
+plane exits within drain + usage drain, and the cut stream is billed for what it used."""
 
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ from aiohttp import web
 
 from hydite_common.devstack import Stack, free_port
 from tests.fakes.openai_server import FakeServerThread
-from tests.harness import ok_get, ok_post, synced, wait_until
+from tests.harness import ok_get, ok_post, spend_row, synced, wait_until
 
 DRAIN_SECONDS = 1.0
 USAGE_DRAIN_SECONDS = 3.0
@@ -37,6 +39,109 @@ def _endless_stream_app() -> web.Application:
     app = web.Application()
     app.router.add_post("/v1/chat/completions", chat)
     return app
+
+
+FINITE_CHUNKS = 30
+SHUTDOWN_DELAY_SECONDS = 1.5
+
+
+def _finite_stream_app() -> web.Application:
+    """An upstream whose chat streams send FINITE_CHUNKS chunks 100 ms apart, their usage, then [DONE]."""
+
+    async def chat(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        chunk = {"id": "c", "object": "chat.completion.chunk", "created": 0, "model": "m",
+                 "choices": [{"index": 0, "delta": {"content": "x"}, "finish_reason": None}]}  # fmt: skip
+        for _ in range(FINITE_CHUNKS):
+            await response.write(b"data: " + orjson.dumps(chunk) + b"\n\n")
+            await asyncio.sleep(0.1)
+        usage = {"prompt_tokens": 3, "completion_tokens": FINITE_CHUNKS, "total_tokens": 3 + FINITE_CHUNKS}
+        last = {**chunk, "choices": [], "usage": usage}
+        await response.write(b"data: " + orjson.dumps(last) + b"\n\ndata: [DONE]\n\n")
+        await response.write_eof()
+        return response
+
+    app = web.Application()
+    app.router.add_post("/v1/chat/completions", chat)
+    return app
+
+
+@pytest.fixture
+def finite_upstream() -> Iterator[str]:
+    """Base URL (with /v1) of the finite slow upstream."""
+    server = FakeServerThread(_finite_stream_app())
+    base = server.start()
+    yield f"{base}/v1"
+    server.stop()
+
+
+def _readiness_status(port: int) -> int | None:
+    """The status of a readiness probe on a new connection (None: the connection is refused)."""
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/health/readiness", timeout=2).status_code
+    except httpx.ConnectError:
+        return None
+
+
+def test_sigterm_turns_readiness_off_keeps_accepting_for_the_delay_and_finishes_the_stream(
+    stack: Stack, admin: httpx.Client, finite_upstream: str
+) -> None:
+    """SIGTERM with a stream in flight: readiness is 503 during the delay (the listener still
+    accepts), then new connections are refused, the stream still ends with [DONE], the process exits
+    0, and the stream's usage is billed."""
+    model = f"finite-{secrets.token_hex(3)}"
+    ok_post(
+        admin,
+        "/model/new",
+        {
+            "model_name": model,
+            "litellm_params": {"model": "openai/m", "api_base": finite_upstream, "api_key": "x"},
+        },
+    )
+    key = ok_post(admin, "/key/generate", {"models": [model]})["key"]
+    port = free_port()
+    service = stack.start_dataplane(
+        port,
+        f"dataplane-lifecycle-{port}",
+        None,
+        HYDITE_SHUTDOWN_DELAY_SECONDS=str(SHUTDOWN_DELAY_SECONDS),
+        HYDITE_DRAIN_SECONDS="15",
+    )
+    synced(admin)
+    received: list[bytes] = []
+    request_ids: list[str] = []
+    started = threading.Event()
+
+    def stream() -> None:
+        body = {"model": model, "stream": True, "messages": [{"role": "user", "content": "hi"}]}
+        headers = {"Authorization": f"Bearer {key}"}
+        url = f"http://127.0.0.1:{port}/v1/chat/completions"
+        with httpx.stream("POST", url, json=body, headers=headers, timeout=30) as response:
+            request_ids.append(response.headers["x-request-id"])
+            for part in response.iter_bytes():
+                received.append(part)
+                started.set()
+
+    reader = threading.Thread(target=stream, daemon=True)
+    reader.start()
+    try:
+        assert started.wait(10)
+        assert _readiness_status(port) == 200
+        service.process.terminate()
+        # Readiness turns at once, while the listener still takes new connections.
+        wait_until(lambda: _readiness_status(port) == 503, timeout=SHUTDOWN_DELAY_SECONDS)
+        # After the delay: refused, with the stream still running.
+        wait_until(lambda: _readiness_status(port) is None, timeout=SHUTDOWN_DELAY_SECONDS + 5)
+        assert reader.is_alive()
+        reader.join(15)
+        assert service.process.wait(timeout=15) == 0
+    finally:
+        stack.stop_service(service)
+        reader.join(10)
+    assert b"".join(received).rstrip().endswith(b"data: [DONE]")
+    row = spend_row(admin, request_ids[0], timeout=15)
+    assert row["status"] == "success" and row["completion_tokens"] == FINITE_CHUNKS
 
 
 @pytest.fixture

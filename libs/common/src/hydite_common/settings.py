@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Literal
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_MASTER_KEY = "sk-hydite-dev-master-key"
@@ -44,6 +44,12 @@ class BaseServiceSettings(BaseSettings):
     nats_url: str = "nats://127.0.0.1:4222"
     nats_prefix: str = "hydite"
     node_id: str = ""
+    shutdown_delay_seconds: float = Field(default=0.0, ge=0)
+    """After SIGTERM: how long readiness answers 503 while the listener still accepts, so a load
+    balancer stops sending connections before they would be refused (0 in dev and tests; in
+    Kubernetes a few seconds, or a preStop sleep instead)."""
+    drain_seconds: float = Field(default=10.0, ge=0)
+    """At shutdown, after the delay, how long requests in flight may take to finish."""
 
     @field_validator("nats_prefix")
     @classmethod

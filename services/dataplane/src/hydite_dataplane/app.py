@@ -20,6 +20,7 @@ from nats.aio.client import Client as NatsClient
 from hydite_common.credentials import CredentialCipher
 from hydite_common.errors import HyditeError
 from hydite_common.http import health_routes, json_response, rendering_errors, response_for_exception
+from hydite_common.lifecycle import LIFECYCLE, Lifecycle
 from hydite_common.usage_stream import ensure_usage_streams, usage_subject, usage_tally_subject
 from hydite_dataplane.caller import authenticated
 from hydite_dataplane.catalog import list_models, model_metrics, retrieve_model, supported_openai_params
@@ -178,7 +179,11 @@ def build_app(settings: DataplaneSettings) -> web.Application:
         [_forwarding, _nats_connection, _usage_publishing, _gateway, _limit_gossip, _config_stream]
     )
 
+    app[LIFECYCLE] = lifecycle = Lifecycle()
+
     async def readiness() -> str | None:
+        if stopping := lifecycle.not_ready_reason():
+            return stopping
         return None if app[HOLDER].ready else "no config snapshot received yet"
 
     for health_route in health_routes(readiness, lambda: {"limits": limits.status()}):

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import resource
-import signal
 from typing import cast
 
 import orjson
 from aiohttp import web
 
 from hydite_common.errors import ServiceUnavailableError
+from hydite_common.lifecycle import LIFECYCLE, stop_requested, wait_for_stop
 from hydite_dataplane.settings import DataplaneSettings
 
 CLOSE_SECONDS = 1.0
@@ -105,9 +105,11 @@ class CappedSite(web.BaseSite):
 async def serve(
     app: web.Application, settings: DataplaneSettings, in_flight: set[asyncio.Task[object]]
 ) -> None:
-    """Serve until SIGTERM or SIGINT, then drain within a bound: no new connections, requests and
-    streams in flight get `drain_seconds` to finish, what is left is cancelled (and settles its
-    outcome, so what it used is billed), and the app's cleanup publishes the last usage."""
+    """Serve until SIGTERM or SIGINT, then stop within a bound: readiness answers 503 at once, the
+    listener keeps accepting for `shutdown_delay_seconds` (while load balancers drop this node),
+    then closes and keep-alive connections close after their current request; requests and streams
+    in flight get `drain_seconds` to finish, what is left is cancelled (and settles its outcome, so
+    what it used is billed), and the app's cleanup publishes (or spools) the last usage."""
     runner = web.AppRunner(
         app,
         access_log=None,
@@ -115,15 +117,15 @@ async def serve(
         shutdown_timeout=CLOSE_SECONDS,
     )
     await runner.setup()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
+    stop = stop_requested()
     try:
         await CappedSite(runner, settings.host, settings.port, connection_limit(settings)).start()
-        await stop.wait()
+        await wait_for_stop(app[LIFECYCLE], stop, settings.shutdown_delay_seconds)
         for site in list(runner.sites):
             await site.stop()
+        assert runner.server is not None
+        # An idle keep-alive connection must not bring a new request in during the drain.
+        runner.server.pre_shutdown()
         if in_flight:
             _, cut = await asyncio.wait(set(in_flight), timeout=settings.drain_seconds)
             for task in cut:
