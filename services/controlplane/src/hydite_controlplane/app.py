@@ -29,6 +29,7 @@ from hydite_controlplane.admin import (
     key_groups,
     keys,
     models,
+    openapi,
     organizations,
     spend,
     spend_reports,
@@ -114,6 +115,7 @@ def build_app(settings: ControlplaneSettings) -> web.Application:
     )
     app[SETTINGS] = settings
     app[CIPHER] = CredentialCipher(settings.salt_key)
+    app[openapi.OPENAPI_DOCUMENT] = openapi.AdminDocument()
     bootstrap = read_bootstrap(settings.config_file) if settings.config_file else None
     app[BOOTSTRAP] = bootstrap
     fixed = [setting_resource(MASTER_KEY_SETTING, master_key_digest(settings.master_key, settings.salt_key))]
@@ -144,7 +146,7 @@ def build_app(settings: ControlplaneSettings) -> web.Application:
     app.add_routes(health_routes(readiness))
     for module in (
         keys, models, users, teams, organizations, customers, budgets, key_groups, spend, spend_reports,
-        audit, status, budget_tasks, tags,
+        audit, status, budget_tasks, tags, openapi,
     ):  # fmt: skip
         app.add_routes(module.ROUTES)
     return app

@@ -275,7 +275,7 @@ async def stage_new(
 
 def entity_routes(entity: Entity, *, new: Handler | None = None) -> list[web.RouteDef]:
     """The five routes of an entity; `new` replaces the generic /new handler."""
-    delete_body = _delete_model(entity)
+    delete_body = delete_request_model(entity)
 
     async def new_(request: web.Request) -> web.Response:
         async with request.app[SESSIONS]() as session:
@@ -394,7 +394,7 @@ def entity_routes(entity: Entity, *, new: Handler | None = None) -> list[web.Rou
     ]
 
 
-def _delete_model(entity: Entity) -> type[AdminRequest]:
+def delete_request_model(entity: Entity) -> type[AdminRequest]:
     """{"<id_field>s": [...]} with at least one id."""
     model: type[AdminRequest] = create_model(  # type: ignore[call-overload]
         f"Delete{entity.kind.title()}Request",
