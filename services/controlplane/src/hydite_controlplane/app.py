@@ -21,6 +21,7 @@ from hydite_common.errors import ConflictError
 from hydite_common.grpc_keepalive import server_options
 from hydite_common.http import Handler, error_middleware, health_routes
 from hydite_common.keys import MASTER_KEY_SETTING, master_key_digest
+from hydite_common.lifecycle import LIFECYCLE, Lifecycle
 from hydite_controlplane import budget_tasks
 from hydite_controlplane.admin import (
     audit,
@@ -130,7 +131,11 @@ def build_app(settings: ControlplaneSettings) -> web.Application:
         history=settings.delta_history, chunk_bytes=settings.snapshot_chunk_bytes, fixed=fixed
     )
 
+    app[LIFECYCLE] = lifecycle = Lifecycle()
+
     async def readiness() -> str | None:
+        if stopping := lifecycle.not_ready_reason():
+            return stopping
         if not app[CACHE].loaded:
             return "config snapshot not loaded"
         try:
