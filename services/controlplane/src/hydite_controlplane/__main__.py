@@ -6,8 +6,8 @@ import asyncio
 import sys
 
 import uvloop
-from aiohttp import web
 
+from hydite_common.lifecycle import serve_until_stopped
 from hydite_common.telemetry import configure_logging
 from hydite_controlplane.app import build_app, prepare_database
 from hydite_controlplane.settings import ControlplaneSettings
@@ -21,13 +21,15 @@ def main() -> None:
         asyncio.run(prepare_database(settings))
         return
     uvloop.install()
-    web.run_app(
-        build_app(settings),
-        host=settings.host,
-        port=settings.admin_port,
-        access_log=None,
-        print=None,
-        handle_signals=True,
+    app = build_app(settings)
+    asyncio.run(
+        serve_until_stopped(
+            app,
+            settings.host,
+            settings.admin_port,
+            delay_seconds=settings.shutdown_delay_seconds,
+            drain_seconds=settings.drain_seconds,
+        )
     )
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-import uvloop
-from aiohttp import web
+import asyncio
 
+import uvloop
+
+from hydite_common.lifecycle import serve_until_stopped
 from hydite_common.telemetry import configure_logging
 from hydite_spend_ingest.app import build_app
 from hydite_spend_ingest.settings import IngestSettings
@@ -15,14 +17,15 @@ def main() -> None:
     settings = IngestSettings()
     configure_logging("spend-ingest", settings.log_level)
     uvloop.install()
-    web.run_app(
-        build_app(settings),
-        host=settings.host,
-        port=settings.ingest_port,
-        access_log=None,
-        print=None,
-        # A scraper's keep-alive connection must not hold the exit for aiohttp's default 60 s.
-        shutdown_timeout=2.0,
+    app = build_app(settings)
+    asyncio.run(
+        serve_until_stopped(
+            app,
+            settings.host,
+            settings.ingest_port,
+            delay_seconds=settings.shutdown_delay_seconds,
+            drain_seconds=settings.drain_seconds,
+        )
     )
 
 

@@ -15,6 +15,7 @@ from aiohttp import web
 from nats.aio.client import Client as NatsClient
 
 from hydite_common.http import error_middleware, health_routes
+from hydite_common.lifecycle import LIFECYCLE, Lifecycle
 from hydite_common.usage_stream import ensure_usage_streams
 from hydite_spend_ingest.consumer import UsageConsumer
 from hydite_spend_ingest.retention import SpendRetention
@@ -65,7 +66,11 @@ def build_app(settings: IngestSettings) -> web.Application:
     app[SETTINGS] = settings
     app.cleanup_ctx.append(_consuming)
 
+    app[LIFECYCLE] = lifecycle = Lifecycle()
+
     async def readiness() -> str | None:
+        if stopping := lifecycle.not_ready_reason():
+            return stopping
         if not app[NATS_CONNECTION].is_connected:
             return "NATS disconnected"
         if not app[CONSUMER].db_ok:
@@ -80,6 +85,8 @@ def build_app(settings: IngestSettings) -> web.Application:
 
 
 FLUSH_AT_EXIT_SECONDS = 1
+CONSUMER_STOP_SECONDS = 1.5
+"""How long the consumer gets to commit and ack the batch it is writing before it is cancelled."""
 TASKS_STOP_SECONDS = 2.0
 """How long the consumer and writers get to finish once cancelled."""
 CLOSE_SECONDS = 1.0
@@ -119,6 +126,9 @@ async def _consuming(app: web.Application) -> AsyncIterator[None]:
     watchdog.daemon = True
     watchdog.start()
     try:
+        # The batch being written commits and is acked (or the cancel below rolls it back and it
+        # stays unacked): a batch is never half written.
+        await app[CONSUMER].stop(CONSUMER_STOP_SECONDS)
         for task in tasks:
             task.cancel()
         await asyncio.wait(tasks, timeout=TASKS_STOP_SECONDS)

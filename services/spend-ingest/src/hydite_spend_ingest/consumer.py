@@ -94,6 +94,8 @@ class UsageConsumer:
         self._on_totals = on_totals
         self.counters = IngestCounters()
         self.db_ok = False
+        self._stopping = False
+        self._stopped = asyncio.Event()
 
     def durable_name(self) -> str:
         """The durable consumer's name inside this deployment's namespace."""
@@ -114,12 +116,24 @@ class UsageConsumer:
             ),
         )
 
+    async def stop(self, within_seconds: float) -> None:
+        """Fetch no more; wait up to within_seconds for the batch being written to commit and be acked."""
+        self._stopping = True
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopped.wait(), within_seconds)
+
     async def run(self) -> None:
-        """Consume forever; reconnect to Postgres with backoff when it goes away."""
+        """Consume until stopped; reconnect to Postgres with backoff when it goes away."""
+        try:
+            await self._run()
+        finally:
+            self._stopped.set()
+
+    async def _run(self) -> None:
         settings = self._settings
         subscription = await self.subscribe()
         backoff = 0.2
-        while True:
+        while not self._stopping:
             try:
                 async with await psycopg.AsyncConnection.connect(settings.libpq_url) as conn:
                     self.db_ok = True
@@ -171,7 +185,7 @@ class UsageConsumer:
         transaction (one at a time on the connection, in fetch order), so the two overlap."""
         writing: asyncio.Task[None] | None = None
         try:
-            while True:
+            while not self._stopping:
                 try:
                     messages = await self.fetch(subscription)
                 except TimeoutError:
@@ -191,6 +205,8 @@ class UsageConsumer:
                     for message in accepted:
                         await message.msg.in_progress()
                 writing = asyncio.create_task(self.write_accepted(conn, accepted)) if accepted else None
+            if writing is not None:
+                await writing
         finally:
             if writing is not None and not writing.done():
                 writing.cancel()
