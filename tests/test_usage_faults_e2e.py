@@ -252,7 +252,7 @@ def test_poison_messages_mid_load_are_dead_lettered_and_block_nothing(
     marker = unique("poison")
     poison = [
         f"not json {marker}".encode(),
-        orjson.dumps({"schema_version": 99, "node_id": marker, "seq": 1, "events": []}),
+        orjson.dumps({"schema_version": 0, "node_id": marker, "seq": 1, "events": []}),
         orjson.dumps({"schema_version": 2, "node_id": marker, "seq": 2, "events": [{"request_id": marker}]}),
     ]
     dead_before = faults.stream_last_seq(faults.dead_letter_stream())

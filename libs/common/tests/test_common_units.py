@@ -418,7 +418,7 @@ POISON_CASES: dict[str, bytes] = {
     "json-array": b"[1, 2, 3]",
     "json-string": b'"hello"',
     "json-null": b"null",
-    "schema-version-3": _envelope(schema_version=3),
+    "schema-version-0": _envelope(schema_version=0),
     "schema-version-missing": _envelope(schema_version=_MISSING),
     "schema-version-string": _envelope(schema_version="1"),
     "node-id-missing": _envelope(node_id=_MISSING),

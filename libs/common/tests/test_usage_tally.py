@@ -46,7 +46,6 @@ def body(**fields: object) -> bytes:
         b"{no",
         b"[]",
         body(schema_version=1),
-        body(schema_version=3),
         body(schema_version="2"),
         body(kind="batch"),
         body(node_id=""),

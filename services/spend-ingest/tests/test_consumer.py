@@ -148,7 +148,7 @@ async def test_undecodable_messages_are_dead_lettered_and_do_not_block_the_strea
     """Non-JSON and wrong-schema messages are dead-lettered with their reason and never come back,
     and a good batch published after them is written."""
     not_json = b"{not json"
-    wrong_version = orjson.dumps({"schema_version": 99, "node_id": "node-a", "seq": 1, "events": []})
+    wrong_version = orjson.dumps({"schema_version": 0, "node_id": "node-a", "seq": 1, "events": []})
     await js.publish(usage_subject(settings), not_json)
     await js.publish(usage_subject(settings), wrong_version)
     await consumer.ingest(conn, await fetch_exactly(subscription, 2))
@@ -160,7 +160,7 @@ async def test_undecodable_messages_are_dead_lettered_and_do_not_block_the_strea
 
     assert await dead_letters(js, settings) == [
         (not_json, "not JSON"),
-        (wrong_version, "unsupported schema_version 99"),
+        (wrong_version, "unsupported schema_version 0"),
     ]
     assert await spend_counts(db) == {"req-good": 1}
     assert consumer.counters == IngestCounters(batches=1, events_written=1, poison=2)

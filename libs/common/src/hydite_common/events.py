@@ -1,7 +1,9 @@
 """Usage events (one per request) and the batch envelope they travel to JetStream in.
 
 Schema version 2 (version 1 envelopes still decode); fields added since version 1 are optional
-(`NotRequired`), so older events still decode. A batch is ``{schema_version, node_id, seq, events[]}``,
+(`NotRequired`), so older events still decode, and fields a newer writer adds are ignored. An
+envelope of a newer version raises NewerSchemaVersion: the reader leaves it in the stream for an
+upgraded reader. A batch is ``{schema_version, node_id, seq, events[]}``,
 and from version 2 may carry ``payloads[]`` (prompts and responses of keys that store them) instead; the
 JetStream message id is ``node_id:seq`` so a retried publish is deduplicated,
 and the per-node sequence lets a reader see a gap.
@@ -127,6 +129,25 @@ class PoisonMessage(ValueError):
     """A message that can never be decoded into a usage batch."""
 
 
+class NewerSchemaVersion(ValueError):
+    """A message of a schema version newer than this build knows: an upgraded reader will decode
+    it, so it must wait in the stream rather than be dead-lettered."""
+
+    def __init__(self, version: int) -> None:
+        super().__init__(f"schema_version {version} is newer than {max(DECODABLE_SCHEMA_VERSIONS)}")
+        self.version = version
+
+
+def _checked_version(version: object, what: str) -> int:
+    """The envelope's schema version if this build decodes it; NewerSchemaVersion for a later one
+    (during a rolling upgrade the writers move first), PoisonMessage for anything else."""
+    if type(version) is int and version > max(DECODABLE_SCHEMA_VERSIONS):
+        raise NewerSchemaVersion(version)
+    if type(version) is not int or version not in DECODABLE_SCHEMA_VERSIONS:
+        raise PoisonMessage(f"unsupported {what}schema_version {version!r}")
+    return version
+
+
 @dataclass(frozen=True, slots=True)
 class RejectedEvent:
     """One event of a batch that can never be billed, and why; its neighbours still are."""
@@ -183,17 +204,16 @@ def _check_event(raw: Any, index: int) -> UsageEvent:
 
 
 def decode_batch(data: bytes) -> UsageBatch:
-    """Parse and validate a batch envelope; raises PoisonMessage for an unusable envelope, and
-    lists an unusable event in `rejected` (the other events stay)."""
+    """Parse and validate a batch envelope; raises PoisonMessage for an unusable envelope (and
+    NewerSchemaVersion for one of a later version), and lists an unusable event in `rejected` (the
+    other events stay). Fields this build does not know are ignored, in the envelope and in events."""
     try:
         raw = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
         raise PoisonMessage("not JSON") from exc
     if not isinstance(raw, dict):
         raise PoisonMessage("envelope is not an object")
-    version = raw.get("schema_version")
-    if type(version) is not int or version not in DECODABLE_SCHEMA_VERSIONS:
-        raise PoisonMessage(f"unsupported schema_version {version!r}")
+    version = _checked_version(raw.get("schema_version"), "")
     node_id, seq, events = raw.get("node_id"), raw.get("seq"), raw.get("events")
     if not isinstance(node_id, str) or not node_id or type(seq) is not int or seq < 0:
         raise PoisonMessage("envelope lacks a node_id or a non-negative integer seq")
@@ -254,8 +274,8 @@ def decode_tally(data: bytes) -> UsageTally:
         raise PoisonMessage("not JSON") from exc
     if not isinstance(raw, dict):
         raise PoisonMessage("tally is not an object")
-    version = raw.get("schema_version")
-    if type(version) is not int or version not in DECODABLE_SCHEMA_VERSIONS or version < 2:
+    version = _checked_version(raw.get("schema_version"), "tally ")
+    if version < 2:
         raise PoisonMessage(f"unsupported tally schema_version {version!r}")
     if raw.get("kind") != TALLY_KIND:
         raise PoisonMessage(f"not a tally: kind {raw.get('kind')!r}")

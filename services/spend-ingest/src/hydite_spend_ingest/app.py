@@ -41,6 +41,7 @@ def metric_lines(app: web.Application) -> list[str]:
         ("poison_messages_total", "counter", "", counters.poison),
         ("write_errors_total", "counter", "", counters.write_errors),
         ("tallies_total", "counter", "", counters.tallies),
+        ("newer_schema_messages_total", "counter", "", counters.newer_schema),
         ("totals_kv_written_total", "counter", "", totals.counters.written),
         ("totals_kv_stale_total", "counter", "", totals.counters.stale),
         ("totals_kv_failures_total", "counter", "", totals.counters.failures),

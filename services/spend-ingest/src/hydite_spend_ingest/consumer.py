@@ -5,7 +5,9 @@ carry a data plane's own count of the events it emitted. Crash anywhere before t
 redelivery -> the unique request_id makes the second write a no-op, and rollups and totals move
 only for rows actually inserted. An undecodable message goes to the dead-letter stream and is
 terminated, so it never blocks the stream; an event (or payload) that can never be stored goes
-there alone, and the rest of its batch is written.
+there alone, and the rest of its batch is written. A message of a newer schema version than this
+build knows is neither: it is offered back to the stream (nak with a delay) until an upgraded
+replica takes it.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from hydite_common.events import (
+    NewerSchemaVersion,
     PoisonMessage,
     UsageBatch,
     UsageEvent,
@@ -54,6 +57,8 @@ class IngestCounters:
     poison: int = 0
     write_errors: int = 0
     tallies: int = 0
+    newer_schema: int = 0
+    """Messages of a newer schema version offered back to the stream for an upgraded replica."""
 
 
 @dataclass
@@ -95,6 +100,7 @@ class UsageConsumer:
         self.counters = IngestCounters()
         self.db_ok = False
         self._stopping = False
+        self._newer_versions_seen: set[int] = set()
         self._stopped = asyncio.Event()
 
     def durable_name(self) -> str:
@@ -257,6 +263,9 @@ class UsageConsumer:
             if msg.subject == self._tally_subject:
                 return Accepted(msg, tally=decode_tally(msg.data))
             batch = decode_batch(msg.data)
+        except NewerSchemaVersion as exc:
+            await self._leave_for_upgraded(msg, exc)
+            return None
         except PoisonMessage as exc:
             await self._dead_letter(msg.data, str(exc))
             await msg.term()
@@ -273,6 +282,15 @@ class UsageConsumer:
             rows=[(event, copy_row(row)) for event, row in rows],
             payloads=payloads,
         )
+
+    async def _leave_for_upgraded(self, msg: Msg, exc: NewerSchemaVersion) -> None:
+        """Offer the message back after a while: during a rolling upgrade the data planes move
+        first, and an upgraded replica of this consumer will decode it."""
+        self.counters.newer_schema += 1
+        if exc.version not in self._newer_versions_seen:
+            self._newer_versions_seen.add(exc.version)
+            log.warning("usage messages of %s wait in the stream for an upgraded spend-ingest", exc)
+        await msg.nak(delay=self._settings.newer_schema_retry_seconds)
 
     async def _ingest_alone(self, conn: psycopg.AsyncConnection[object], message: Accepted) -> None:
         """One message on its own; if Postgres refuses it, each event, payload or tally on its own (a

@@ -48,6 +48,9 @@ class IngestSettings(BaseServiceSettings, DatabaseSettings):
     """Bytes of messages gathered for one transaction at most (the last pull may pass it)."""
     fetch_wait_seconds: float = 0.05
     consumer_ack_wait_seconds: float = 30.0
+    newer_schema_retry_seconds: float = 30.0
+    """How long a message of a newer schema version waits before it is offered again (to this
+    replica or an upgraded one); it is never dead-lettered."""
     spend_log_retention: timedelta | None = None
     """How long spend_logs rows (and stored payloads and reconciliation counts) are kept; None: forever.
     Rollups and running totals are kept whatever it says."""
