@@ -7,11 +7,12 @@ from collections.abc import Callable
 
 import pytest
 
-from hydite_common.errors import NotFoundError, RateLimitError
+from hydite.config.v1 import config_pb2 as pb
+from hydite_common.errors import BudgetExceededError, NotFoundError, RateLimitError, UpstreamError
 from hydite_common.pricing import UNPRICED, CompiledPrice, Rates
 from hydite_common.pricing.compiled import TieredRates
 from hydite_dataplane.config.snapshot import DeploymentTarget
-from hydite_dataplane.metrics import OTHER_MODEL, RequestMetrics
+from hydite_dataplane.metrics import MAX_ERROR_CODES, OTHER_LABEL, OTHER_MODEL, RequestMetrics
 from hydite_dataplane.request import InferenceRequest, TokenUsage, outcome_of
 
 SAMPLE = re.compile(r'^[a-z_]+(\{([a-z_]+="([^"\\]|\\.)*",?)*\})? -?[0-9.e+-]+$|^[a-z_]+(\{.*\})? \+?Inf$')
@@ -39,8 +40,12 @@ def test_counts_tokens_spend_and_durations(make_request: RequestBuilder, make_ta
     text = metrics.exposition()
     lines = text.splitlines()
     assert all(SAMPLE.match(line) for line in lines if not line.startswith("#")), text
-    assert 'hydite_requests_total{model="gpt",deployment="dep-1",operation="chat",status="200"} 2' in lines
-    assert 'hydite_requests_total{model="gpt",deployment="",operation="chat",status="429"} 1' in lines
+    ok = 'model="gpt",deployment="dep-1",provider="openai",operation="chat",status="200"'
+    assert f"hydite_requests_total{{{ok}}} 2" in lines
+    assert (
+        'hydite_requests_total{model="gpt",deployment="",provider="",operation="chat",status="429"} 1'
+        in lines
+    )
     assert 'hydite_tokens_total{model="gpt",deployment="dep-1",kind="prompt"} 20' in lines
     assert 'hydite_tokens_total{model="gpt",deployment="dep-1",kind="completion"} 10' in lines
     spend = next(line for line in lines if line.startswith("hydite_spend_usd_total{"))
@@ -76,7 +81,7 @@ def test_unknown_model_names_share_one_label(
     metrics.after_call(make_request(model="gpt"), outcome_of(target))
     assert set(metrics.durations) == {OTHER_MODEL, "gpt"}
     assert {labels[0] for labels in metrics.requests} == {OTHER_MODEL, "gpt"}
-    assert metrics.requests[(OTHER_MODEL, "", "chat", 404)] == 1000
+    assert metrics.requests[(OTHER_MODEL, "", "", "chat", 404)] == 1000
 
 
 def test_unpriced_requests_are_counted_and_spend_is_kept_per_currency(
@@ -96,3 +101,68 @@ def test_unpriced_requests_are_counted_and_spend_is_kept_per_currency(
     assert not any(line.startswith("hydite_spend_usd_total{") for line in lines)
     spent = next(line for line in lines if line.startswith('hydite_spend_total{model="qwen"'))
     assert 'currency="CNY"' in spent and float(spent.rsplit(" ", 1)[1]) == pytest.approx(2e-4)
+
+
+def test_errors_limits_retries_fallbacks_keys_and_overhead(
+    make_request: RequestBuilder, make_target: TargetBuilder
+) -> None:
+    """Failures by type and code, the gateway's own limit refusals by kind (a provider's 429 is not
+    one), retries and fallbacks, requests by key alias and the overhead histogram (the model
+    answered first, so its later refusals keep its name)."""
+    metrics = RequestMetrics()
+    target = make_target(model_name="gpt", upstream_model="gpt", price=PRICE)
+    aliased = pb.VirtualKey(key_hash="h", key_alias="team-a")
+    moved = make_request(model="gpt", key=aliased, attempts=2, fallbacks=1, overhead_seconds=0.0004)
+    metrics.after_call(moved, outcome_of(target, usage=TokenUsage(prompt_tokens=3, completion_tokens=4)))
+    refused = make_request(model="gpt", key=aliased)
+    metrics.after_call(refused, outcome_of(None, error=RateLimitError("x", code="tpm_limit_exceeded")))
+    metrics.after_call(make_request(model="gpt"), outcome_of(None, error=BudgetExceededError("over budget")))
+    upstream_429 = make_request(model="gpt", attempts=3)
+    metrics.after_call(upstream_429, outcome_of(target, error=RateLimitError("slow down")))
+    lines = metrics.exposition().splitlines()
+    assert 'hydite_limit_rejections_total{model="gpt",limit="tpm"} 1' in lines
+    assert 'hydite_limit_rejections_total{model="gpt",limit="budget"} 1' in lines
+    assert not any(
+        line.startswith("hydite_limit_rejections_total") and "deployment" in line for line in lines
+    )
+    assert 'hydite_errors_total{model="gpt",type="rate_limit_error",code="rate_limit_exceeded"} 1' in lines
+    assert 'hydite_errors_total{model="gpt",type="insufficient_quota",code="budget_exceeded"} 1' in lines
+    assert 'hydite_retries_total{model="gpt"} 2' in lines
+    assert 'hydite_fallbacks_total{model="gpt"} 1' in lines
+    assert 'hydite_key_requests_total{key_alias="team-a",status="429"} 1' in lines
+    assert 'hydite_key_requests_total{key_alias="team-a",status="200"} 1' in lines
+    assert 'hydite_key_tokens_total{key_alias="team-a",kind="completion"} 4' in lines
+    assert 'hydite_gateway_overhead_seconds_bucket{le="0.0005"} 1' in lines
+    assert "hydite_gateway_overhead_seconds_count 1" in lines
+    assert all(SAMPLE.match(line) for line in lines if not line.startswith("#")), lines
+
+
+def test_key_aliases_and_error_codes_are_bounded(
+    make_request: RequestBuilder, make_target: TargetBuilder
+) -> None:
+    """Past the first aliases (and error codes) every new one is counted as (other)."""
+    metrics = RequestMetrics(max_key_aliases=3)
+    target = make_target(model_name="gpt", upstream_model="gpt", price=PRICE)
+    for index in range(500):
+        key = pb.VirtualKey(key_hash=f"h{index}", key_alias=f"alias-{index}")
+        error = UpstreamError("x", code=f"provider-code-{index}")
+        metrics.after_call(make_request(model="gpt", key=key), outcome_of(target, error=error))
+    assert {alias for alias, _ in metrics.key_requests} == {"alias-0", "alias-1", "alias-2", OTHER_LABEL}
+    assert len({code for _, _, code in metrics.errors}) == MAX_ERROR_CODES + 1
+    assert not any("h1" in line for line in metrics.exposition().splitlines() if "key_hash" in line)
+
+
+def test_genai_series_are_counted_only_once_asked_for(
+    make_request: RequestBuilder, make_target: TargetBuilder
+) -> None:
+    """Without an exporter nothing GenAI is counted; with one, durations, upstream time and tokens."""
+    metrics = RequestMetrics()
+    target = make_target(model_name="gpt", upstream_model="gpt", price=PRICE)
+    usage = TokenUsage(prompt_tokens=10, completion_tokens=5)
+    metrics.after_call(make_request(model="gpt"), outcome_of(target, usage=usage))
+    assert metrics.genai is None
+    series = metrics.count_genai()
+    metrics.after_call(make_request(model="gpt", upstream_seconds=0.2), outcome_of(target, usage=usage))
+    counted = series[("chat", "openai", "gpt", "")]
+    assert counted.server_duration.count == 1 and counted.client_duration.sum == pytest.approx(0.2)
+    assert (counted.input_tokens.sum, counted.output_tokens.sum) == (10, 5)

@@ -1,7 +1,9 @@
-"""JSON logging with secret redaction, shared by every service."""
+"""JSON logging with secret redaction, shared by every service: one object per line, with the id
+of the request being served on every line logged while serving it."""
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import re
 import sys
@@ -11,6 +13,10 @@ import orjson
 
 _SECRET = re.compile(r"(sk-[A-Za-z0-9_\-]{6})[A-Za-z0-9_\-]+")
 _BEARER = re.compile(r"(?i)\b(bearer\s+)[^\s\"',;]+")
+
+LOGGED_REQUEST_ID: contextvars.ContextVar[str] = contextvars.ContextVar("logged_request_id", default="")
+"""The id of the request the current task serves ("" outside one). Set once when a request gets
+its id: each request is served in a task of its own, whose context ends with it, so it is never reset."""
 
 
 def redact(text: str) -> str:
@@ -35,6 +41,9 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "msg": redact(record.getMessage()),
         }
+        request_id = LOGGED_REQUEST_ID.get()
+        if request_id:
+            entry["request_id"] = request_id
         if record.exc_info:
             entry["exc"] = redact(self.formatException(record.exc_info))
         return orjson.dumps(entry).decode()

@@ -173,7 +173,7 @@ def build_app(settings: DataplaneSettings) -> web.Application:
         settings.config_token,
         keepalive=settings,
     )
-    app[METRICS] = _metrics(app[HOLDER], app[OUTBOX], publisher, app[CONFIG_STREAM])
+    app[METRICS] = _metrics(app[HOLDER], app[OUTBOX], publisher, app[CONFIG_STREAM], settings)
     _limit_metrics(app[METRICS], limits)
     app.cleanup_ctx.extend(
         [_forwarding, _nats_connection, _usage_publishing, _gateway, _limit_gossip, _config_stream]
@@ -192,6 +192,9 @@ def build_app(settings: DataplaneSettings) -> web.Application:
     app.router.add_get("/routes", rendering_errors(route_table))
 
     in_flight = app[IN_FLIGHT] = set()
+    app[METRICS].add_gauge(
+        "hydite_requests_in_flight", "Requests on keyed routes being served now.", lambda: len(in_flight)
+    )
 
     async def dispatch(route_index: int, request: web.Request) -> web.StreamResponse:
         task = asyncio.current_task()
@@ -296,11 +299,20 @@ def _limit_metrics(metrics: RequestMetrics, limits: ClusterLimits) -> None:
 
 
 def _metrics(
-    holder: SnapshotHolder, outbox: UsageOutbox, publisher: UsagePublisher, config_stream: ConfigStreamClient
+    holder: SnapshotHolder,
+    outbox: UsageOutbox,
+    publisher: UsagePublisher,
+    config_stream: ConfigStreamClient,
+    settings: DataplaneSettings,
 ) -> RequestMetrics:
-    metrics = RequestMetrics()
+    metrics = RequestMetrics(max_key_aliases=settings.metrics_max_key_aliases)
     metrics.add_gauge(
         "hydite_config_version", "The config version this data plane serves.", lambda: holder.current.version
+    )
+    metrics.add_gauge(
+        "hydite_config_snapshot_age_seconds",
+        "Seconds since the served config version was applied (the snapshot carries no time of its own).",
+        holder.seconds_since_swap,
     )
     metrics.add_gauge(
         "hydite_config_streams_total",

@@ -11,17 +11,18 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 from hydite_dataplane.config.holder import SnapshotHolder
+from hydite_dataplane.genai_metrics import exporting_genai_metrics
 from hydite_dataplane.hooks import Hooks, PostCallHook
 from hydite_dataplane.limits import ClusterLimits
 from hydite_dataplane.limits.budgets import BudgetLedger
 from hydite_dataplane.limits.deployments import DeploymentLimiter
 from hydite_dataplane.limits.limiter import RateLimiter
-from hydite_dataplane.metrics import RequestMetrics
+from hydite_dataplane.metrics import RequestMetrics, labels
 from hydite_dataplane.providers.registry import Provider, build_providers
 from hydite_dataplane.resources.ids import ResourceIdCodec
 from hydite_dataplane.router import CooldownTracker, RetryPolicy, Router
 from hydite_dataplane.settings import DataplaneSettings
-from hydite_dataplane.stats import LiveStats
+from hydite_dataplane.stats import LiveStats, export_deployment_stats
 from hydite_dataplane.tracing import RequestTracer
 from hydite_dataplane.upstream.transport import HttpTransport
 from hydite_dataplane.usage.event import UsageRecorder
@@ -89,11 +90,7 @@ async def build_gateway(
     )
     resource_ids = ResourceIdCodec(settings.salt_key)
     transport = HttpTransport(connect_timeout=settings.upstream_connect_timeout_seconds)
-    tracer = (
-        RequestTracer(settings.tracing_otlp_endpoint, settings.tracing_sample_ratio, node_id)
-        if settings.tracing_otlp_endpoint
-        else None
-    )
+    tracer = RequestTracer.of(settings, node_id)
     recorder = UsageRecorder(budgets, settings.salt_key)
     deployment_limits = DeploymentLimiter(limits.shares)
     post_call: list[PostCallHook] = [recorder, deployment_limits, stats, metrics]
@@ -110,18 +107,27 @@ async def build_gateway(
         backoff_max_seconds=settings.retry_backoff_max_seconds,
         max_retry_after_seconds=settings.max_retry_after_seconds,
     )
+    export_deployment_stats(metrics, stats)
+    metrics.add_family(
+        "hydite_cooldowns_total",
+        "Cooldowns begun: a deployment left out after failing too often, or answering 429.",
+        lambda: ((labels(deployment=d), n) for d, n in cooldowns.started.items()),
+        "counter",
+    )
+    metrics.add_gauge("hydite_deployments_cooling", "Deployments cooling down now.", cooldowns.cooling_now)
     try:
-        yield Gateway(
-            settings=settings,
-            holder=holder,
-            providers=build_providers(transport, resource_ids),
-            hooks=hooks,
-            router=Router(policy, hooks, [stats, cooldowns, deployment_limits], stats),
-            cooldowns=cooldowns,
-            stats=stats,
-            resource_ids=resource_ids,
-            tracer=tracer,
-        )
+        async with exporting_genai_metrics(settings, metrics, node_id):
+            yield Gateway(
+                settings=settings,
+                holder=holder,
+                providers=build_providers(transport, resource_ids),
+                hooks=hooks,
+                router=Router(policy, hooks, [stats, cooldowns, deployment_limits], stats),
+                cooldowns=cooldowns,
+                stats=stats,
+                resource_ids=resource_ids,
+                tracer=tracer,
+            )
     finally:
         await recorder.drain(settings.usage_drain_seconds)
         await transport.close()

@@ -19,6 +19,7 @@ import time
 from aiohttp import web
 
 from hydite_common.errors import HyditeError, RequestTimeoutError
+from hydite_common.telemetry import LOGGED_REQUEST_ID
 from hydite_dataplane.authz import authorize_customer, authorize_model, in_customer_region, key_group_strategy
 from hydite_dataplane.batch import batch_models, run_batch
 from hydite_dataplane.caller import authenticated
@@ -31,10 +32,17 @@ from hydite_dataplane.inbound.anthropic import ANTHROPIC
 from hydite_dataplane.inbound.openai import OPENAI
 from hydite_dataplane.params import for_provider
 from hydite_dataplane.providers.base import billed_usage
-from hydite_dataplane.relay import gateway_headers, overhead_ms, relay_bytes, relay_complete
+from hydite_dataplane.relay import (
+    OVERHEAD_HEADER,
+    gateway_headers,
+    mark_overhead,
+    relay_bytes,
+    relay_complete,
+)
 from hydite_dataplane.request import Caller, InferenceRequest, outcome_of
 from hydite_dataplane.routes import OPERATIONS, Route
 from hydite_dataplane.stream import relay_stream
+from hydite_dataplane.tracing import TRACEPARENT_LENGTH
 from hydite_dataplane.upstream.transport import call_timeouts
 
 INBOUND: dict[str, InboundFormat] = {"openai": OPENAI, "anthropic": ANTHROPIC}
@@ -53,8 +61,11 @@ async def _serve(gateway: Gateway, route: Route, http_request: web.Request) -> w
     caller = authenticated(gateway.holder, http_request.headers, http_request.path)
     inbound = INBOUND[route.wire_format]
     request = await _decoded(gateway, inbound, route, http_request, caller)
+    traceparent = http_request.headers.get("traceparent")
     if gateway.tracer is not None:
-        request.trace_parent = gateway.tracer.trace_parent(http_request.headers.get("traceparent"))
+        gateway.tracer.decide(request, traceparent)
+    elif traceparent is not None and len(traceparent) == TRACEPARENT_LENGTH:
+        request.upstream_traceparent = traceparent
     models = batch_models(request)
     if models is not None:
         return await run_batch(
@@ -81,6 +92,10 @@ async def _run(gateway: Gateway, http_request: web.Request, request: InferenceRe
         )
     except HyditeError as exc:
         exc.headers.setdefault("x-request-id", request.request_id)
+        if request.overhead_seconds < 0:
+            mark_overhead(request, exc.headers, time.perf_counter())
+        else:
+            exc.headers.setdefault(OVERHEAD_HEADER, f"{request.overhead_seconds * 1000:.3f}")
         call.after_call(outcome_of(request.deployment, error=exc))
         raise
     except BaseException as exc:
@@ -97,6 +112,7 @@ async def _decoded(
     """The decoded request; a body still arriving must arrive within the body timeout (a body
     that came with its head, as almost all do, costs no timer)."""
     request_id = gateway.next_request_id()
+    LOGGED_REQUEST_ID.set(request_id)
     if http_request.content.is_eof():
         return await inbound.decode(http_request, route, caller, request_id)
     try:
@@ -126,6 +142,8 @@ async def _call_provider(
     if adapter is None:
         raise provider.refusal(target.provider, request.operation)
     upstream_call = adapter.build_call(for_provider(request, adapter, target), target)
+    if request.upstream_traceparent is not None:
+        upstream_call.headers["traceparent"] = request.upstream_traceparent
     settings = gateway.settings
     timeouts = call_timeouts(
         request.stream,
@@ -134,19 +152,25 @@ async def _call_provider(
         settings.upstream_timeout_seconds,
     )
     sent_at = time.perf_counter()
-    upstream = await provider.send(upstream_call, target, timeouts)
+    try:
+        upstream = await provider.send(upstream_call, target, timeouts)
+    except HyditeError:
+        request.upstream_seconds += time.perf_counter() - sent_at
+        raise
     headers = gateway_headers(request, target)
     if upstream.status >= 400:
         try:
             error_body = await upstream.read()
         finally:
             upstream.release()
+            request.upstream_seconds += time.perf_counter() - sent_at
         raise provider.error_of(upstream, error_body, target)
     if OPERATIONS[request.operation].binary_response:
+        mark_overhead(request, headers, sent_at)
         usage = billed_usage(adapter, request, None)
         return await relay_bytes(http_request, call, target, upstream, headers, usage)
     if request.stream:
-        headers["x-hydite-overhead-ms"] = overhead_ms(request, sent_at)
+        mark_overhead(request, headers, sent_at)
         return await relay_stream(
             http_request,
             request,

@@ -33,10 +33,16 @@ def gateway_headers(request: InferenceRequest, target: DeploymentTarget) -> dict
     return headers
 
 
-def overhead_ms(request: InferenceRequest, until: float, upstream_seconds: float = 0.0) -> str:
-    """x-hydite-overhead-ms: the request's time up to `until` (perf_counter) not spent waiting for
-    the provider."""
-    return f"{(until - request.start_perf - upstream_seconds) * 1000:.3f}"
+OVERHEAD_HEADER = "x-hydite-overhead-ms"
+
+
+def mark_overhead(request: InferenceRequest, headers: dict[str, str], until: float) -> None:
+    """The gateway's own time up to `until` (perf_counter), recorded on the request and in its
+    x-hydite-overhead-ms header: the request's time not spent waiting for providers (a wait the
+    router chose between retries counts as the gateway's)."""
+    seconds = until - request.start_perf - request.upstream_seconds
+    request.overhead_seconds = seconds
+    headers[OVERHEAD_HEADER] = f"{seconds * 1000:.3f}"
 
 
 async def relay_complete(
@@ -54,12 +60,13 @@ async def relay_complete(
         raw = await upstream.read()
     finally:
         upstream.release()
-    received_at = time.perf_counter()
+    request.upstream_seconds += time.perf_counter() - sent_at
     content_type = upstream.content_type or "application/json"
     if not content_type.startswith("application/json"):
         # Text answers (transcripts as text, srt, vtt) pass as they are; they report no usage, so
         # what they are billed by comes from the request (a WAV upload's length).
         usage = billed_usage(adapter, request, None) if upstream.status < 300 else NO_USAGE
+        mark_overhead(request, headers, time.perf_counter())
         call.after_call(outcome_of(target, usage=usage, http_status=upstream.status))
         return web.Response(
             body=raw, status=upstream.status, headers={"Content-Type": content_type, **headers}
@@ -77,6 +84,7 @@ async def relay_complete(
     if translated is not None:
         raw = orjson.dumps(translated)
     shown = translated if translated is not None else parsed
+    mark_overhead(request, headers, time.perf_counter())
     call.after_call(
         outcome_of(
             target,
@@ -86,7 +94,6 @@ async def relay_complete(
             answer=shown if request.caller.store_prompts else None,
         )
     )
-    headers["x-hydite-overhead-ms"] = overhead_ms(request, time.perf_counter(), received_at - sent_at)
     return web.Response(body=raw, status=upstream.status, headers={**JSON_HEADERS, **headers})
 
 

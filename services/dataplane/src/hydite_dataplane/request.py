@@ -188,6 +188,10 @@ class InferenceRequest:
     attempts: int = 0  # upstream calls made so far (retries and fallbacks included)
     deployment: DeploymentTarget | None = None  # the deployment of the latest attempt
     trace_parent: str | None = None  # None: not traced; "": traced as a new trace
+    upstream_traceparent: str | None = None
+    """The traceparent providers are sent: the gateway span's when traced, else the client's own."""
+    upstream_seconds: float = 0.0  # time spent waiting for providers, every attempt so far
+    overhead_seconds: float = -1.0  # x-hydite-overhead-ms in seconds, once known (< 0: not yet)
     provider_headers: Mapping[str, str] = field(default_factory=lambda: NO_HEADERS)
     route: str = ""  # the route's path, as the route table names it
     client_ip: str = ""

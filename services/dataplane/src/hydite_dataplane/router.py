@@ -148,6 +148,8 @@ class CooldownTracker:
         self._cooldown = cooldown_seconds
         self._failures: dict[str, deque[float]] = {}
         self._until: dict[str, float] = {}
+        self.started: dict[str, int] = {}
+        """Cooldowns begun, per deployment (for /metrics)."""
 
     def eligible(
         self, request: InferenceRequest, deployments: Sequence[DeploymentTarget]
@@ -163,6 +165,16 @@ class CooldownTracker:
         """Whether the deployment is cooling down now."""
         return self._until.get(deployment_id, 0.0) > time.monotonic()
 
+    def cooling_now(self) -> int:
+        """How many deployments are cooling down now."""
+        now = time.monotonic()
+        return sum(1 for until in self._until.values() if until > now)
+
+    def _cool(self, deployment_id: str, now: float, pause: float) -> None:
+        if self._until.get(deployment_id, 0.0) <= now:  # a cooldown extended is not a new one
+            self.started[deployment_id] = self.started.get(deployment_id, 0) + 1
+        self._until[deployment_id] = now + pause
+
     def record_failure(self, target: DeploymentTarget, error: HyditeError) -> None:
         """Count a failure; a 429 or too many failures in the window start a cooldown."""
         if not is_retryable(error):
@@ -170,14 +182,14 @@ class CooldownTracker:
         now = time.monotonic()
         if isinstance(error, RateLimitError):
             pause = max(self._cooldown, retry_after_seconds(error) or 0.0)
-            self._until[target.deployment_id] = now + pause
+            self._cool(target.deployment_id, now, pause)
             return
         failures = self._failures.setdefault(target.deployment_id, deque())
         failures.append(now)
         while failures and failures[0] < now - self._window:
             failures.popleft()
         if len(failures) >= self._allowed_fails:
-            self._until[target.deployment_id] = now + self._cooldown
+            self._cool(target.deployment_id, now, self._cooldown)
             failures.clear()
 
     def record_success(self, target: DeploymentTarget) -> None:

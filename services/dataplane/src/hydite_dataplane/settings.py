@@ -77,6 +77,45 @@ class DataplaneSettings(BaseServiceSettings, SaltKeySettings, ConfigTokenSetting
         default="",
         validation_alias=AliasChoices("HYDITE_TRACING_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"),
     )
-    """OTLP/HTTP collector base URL; empty: no tracing."""
-    tracing_sample_ratio: float = Field(default=0.0, ge=0.0, le=1.0)
+    """OTLP/HTTP collector base URL (`/v1/traces` and `/v1/metrics` are added); empty: no export
+    unless a signal's own endpoint is set."""
+    tracing_otlp_traces_endpoint: str = Field(
+        default="",
+        validation_alias=AliasChoices(
+            "HYDITE_TRACING_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"
+        ),
+    )
+    """The full OTLP/HTTP URL spans go to (wins over the base URL)."""
+    metrics_otlp_endpoint: str = Field(
+        default="",
+        validation_alias=AliasChoices("HYDITE_METRICS_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"),
+    )
+    """The full OTLP/HTTP URL the GenAI metrics go to (wins over the base URL)."""
+    metrics_export_interval_ms: float = Field(
+        default=60_000.0,
+        gt=0,
+        validation_alias=AliasChoices("HYDITE_METRICS_EXPORT_INTERVAL_MS", "OTEL_METRIC_EXPORT_INTERVAL"),
+    )
+    """How often the GenAI metrics are exported over OTLP."""
+    otel_service_name: str = Field(
+        default="hydite-dataplane",
+        validation_alias=AliasChoices("HYDITE_OTEL_SERVICE_NAME", "OTEL_SERVICE_NAME"),
+    )
+    """service.name of the exported spans and metrics."""
+    tracing_sampler: str = Field(
+        default="parentbased_traceidratio",
+        validation_alias=AliasChoices("HYDITE_TRACING_SAMPLER", "OTEL_TRACES_SAMPLER"),
+    )
+    """OpenTelemetry's sampler names: *always_off traces nothing, *always_on every request, and
+    *traceidratio the sample ratio of requests without a sampled traceparent (one with it is
+    always traced, unless always_off)."""
+    tracing_sample_ratio: float = Field(
+        default=0.0,
+        ge=0.0,
+        le=1.0,
+        validation_alias=AliasChoices("HYDITE_TRACING_SAMPLE_RATIO", "OTEL_TRACES_SAMPLER_ARG"),
+    )
     """Share of requests without a traceparent that start a new trace."""
+    metrics_max_key_aliases: int = Field(default=100, ge=0)
+    """Key aliases /metrics names; requests of keys beyond the first this many are counted under
+    "(other)", so the label set stays bounded however many keys there are."""

@@ -1,6 +1,6 @@
 """Live per-deployment statistics of this data plane: in-flight calls, latency, success rate and
 recent tokens. They drive the least-busy, lowest-latency and usage-based routing strategies and
-GET /model/metrics."""
+GET /model/metrics, and /metrics shows them per deployment (read at scrape time)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from hydite_common.errors import HyditeError
 from hydite_dataplane.config.snapshot import DeploymentTarget
+from hydite_dataplane.metrics import RequestMetrics, labels
 from hydite_dataplane.request import InferenceRequest, Outcome
 
 LATENCY_SMOOTHING = 0.2  # weight of the newest sample in the moving average
@@ -84,3 +85,25 @@ class LiveStats:
         """Post-call hook: tokens of a finished request count toward its deployment's usage."""
         if outcome.target is not None and outcome.usage.total_tokens:
             self.of(outcome.target.deployment_id).add_tokens(time.monotonic(), outcome.usage.total_tokens)
+
+
+def export_deployment_stats(metrics: RequestMetrics, stats: LiveStats) -> None:
+    """Show each deployment's attempts, failed attempts and calls in flight on /metrics."""
+    by_deployment = stats.by_deployment
+    metrics.add_family(
+        "hydite_deployment_attempts_total",
+        "Upstream calls made to each deployment (retries and fallbacks included).",
+        lambda: ((labels(deployment=d), s.attempts) for d, s in by_deployment.items()),
+        "counter",
+    )
+    metrics.add_family(
+        "hydite_deployment_failures_total",
+        "Upstream calls to each deployment that failed.",
+        lambda: ((labels(deployment=d), s.failures) for d, s in by_deployment.items()),
+        "counter",
+    )
+    metrics.add_family(
+        "hydite_deployment_in_flight",
+        "Upstream calls to each deployment in flight now.",
+        lambda: ((labels(deployment=d), s.in_flight) for d, s in by_deployment.items()),
+    )
