@@ -9,6 +9,11 @@ from hydite.config.v1 import config_pb2 as pb
 
 _PREFIX = "type.googleapis.com/"
 
+CONFIG_SCHEMA_VERSION = 1
+"""The config snapshot schema's major version, sent with every snapshot and delta batch. Bump it
+only for a change an older data plane would misread (a field's meaning changed); additive changes
+keep it, since protobuf readers skip fields and resource types they do not know."""
+
 RESOURCE_MESSAGES: dict[str, type[Message]] = {
     _PREFIX + cls.DESCRIPTOR.full_name: cls
     for cls in (

@@ -184,9 +184,19 @@ def build_app(settings: DataplaneSettings) -> web.Application:
     async def readiness() -> str | None:
         if stopping := lifecycle.not_ready_reason():
             return stopping
-        return None if app[HOLDER].ready else "no config snapshot received yet"
+        if app[HOLDER].ready:
+            return None
+        refused = app[CONFIG_STREAM].last_refusal
+        return (
+            f"no config snapshot applied yet (refused {refused})"
+            if refused
+            else "no config snapshot received yet"
+        )
 
-    for health_route in health_routes(readiness, lambda: {"limits": limits.status()}):
+    def details() -> dict[str, object]:
+        return {"limits": limits.status(), "config": app[CONFIG_STREAM].status()}
+
+    for health_route in health_routes(readiness, details):
         app.router.add_route(health_route.method, health_route.path, rendering_errors(health_route.handler))
     app.router.add_get("/metrics", rendering_errors(app[METRICS].handle))
     app.router.add_get("/routes", rendering_errors(route_table))
@@ -332,6 +342,12 @@ def _metrics(
         "counter",
     )
     metrics.add_gauge(
+    metrics.add_gauge(
+        "hydite_config_refused_total",
+        "Config versions this data plane refused (NACKed), e.g. of a newer schema; it kept the one before.",
+        lambda: config_stream.refused_versions,
+        "counter",
+    )
         "hydite_usage_batches_dropped_total",
         "Usage batches dropped because the outbox was full.",
         lambda: outbox.dropped_batches,

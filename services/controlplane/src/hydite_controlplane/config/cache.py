@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from hydite.config.v1 import config_pb2 as pb
+from hydite_common.config_types import CONFIG_SCHEMA_VERSION
 
 ResourceId = tuple[str, str]  # (type_url, name)
 Changes = dict[ResourceId, pb.Resource | None]  # None: removed
@@ -171,7 +172,11 @@ class SnapshotCache:
             else:
                 delta.upserts.append(resource)
         batch = pb.DeltaBatch(
-            from_version=version, version=head, nonce=self.next_nonce(), deltas=deltas.values()
+            from_version=version,
+            version=head,
+            nonce=self.next_nonce(),
+            deltas=deltas.values(),
+            schema_version=CONFIG_SCHEMA_VERSION,
         )
         return [pb.StreamResponse(deltas=batch)], head
 
@@ -208,7 +213,12 @@ class SnapshotCache:
             )
         return [
             pb.StreamResponse(
-                snapshot_begin=pb.SnapshotBegin(version=version, nonce=nonce, chunk_count=len(chunks))
+                snapshot_begin=pb.SnapshotBegin(
+                    version=version,
+                    nonce=nonce,
+                    chunk_count=len(chunks),
+                    schema_version=CONFIG_SCHEMA_VERSION,
+                )
             ),
             *(pb.StreamResponse(snapshot_chunk=c) for c in chunks),
             pb.StreamResponse(snapshot_end=pb.SnapshotEnd(version=version, nonce=nonce)),

@@ -20,10 +20,11 @@ import grpc
 
 from hydite.config.v1 import config_pb2 as pb
 from hydite.config.v1 import config_pb2_grpc as pb_grpc
+from hydite_common.config_types import CONFIG_SCHEMA_VERSION
 from hydite_common.credentials import CredentialCipher
 from hydite_common.grpc_keepalive import GrpcKeepaliveSettings, client_channel_options
 from hydite_common.settings import CONFIG_TOKEN_METADATA
-from hydite_dataplane.config.decode import apply_delta, snapshot_from_resources
+from hydite_dataplane.config.decode import LEGACY_SCHEMA_VERSION, apply_delta, snapshot_from_resources
 from hydite_dataplane.config.holder import SnapshotHolder
 from hydite_dataplane.config.snapshot import Snapshot
 
@@ -67,6 +68,19 @@ class ConfigStreamClient:
         self.connected = False
         self.streams_opened = 0
         """Streams that delivered a first message; more than one means the stream was re-established."""
+        self.refused_versions = 0
+        """Config versions NACKed (not applied: the snapshot served stayed the one before)."""
+        self.last_refusal: str | None = None
+        """Why the last version received was refused; None once a version applies."""
+
+    def status(self) -> dict[str, object]:
+        """The config stream's state, as readiness details show it."""
+        return {
+            "version": self._holder.current.version,
+            "schema_version": CONFIG_SCHEMA_VERSION,
+            "connected": self.connected,
+            "refused": self.last_refusal,
+        }
 
     async def run(self) -> None:
         """Connect, follow the stream, and reconnect with jittered backoff forever."""
@@ -81,8 +95,10 @@ class ConfigStreamClient:
                 log.warning("config stream to %s ended: %s", self._target, exc.code().name)
             except Exception:
                 log.exception("config stream failed")
-            # A stream that delivered anything was healthy: start the backoff over.
-            backoff = BACKOFF_INITIAL_SECONDS if self.connected else min(backoff * 2, BACKOFF_MAX_SECONDS)
+            # A stream that delivered anything was healthy: start the backoff over (unless what it
+            # delivered was refused: a newer schema comes again on every reconnect).
+            healthy = self.connected and self.last_refusal is None
+            backoff = BACKOFF_INITIAL_SECONDS if healthy else min(backoff * 2, BACKOFF_MAX_SECONDS)
             self.connected = False
             await asyncio.sleep(backoff * random.uniform(0.5, 1.5))
 
@@ -94,20 +110,28 @@ class ConfigStreamClient:
         await call.write(pb.StreamRequest(hello=hello))
         pending: list[pb.Resource] = []
         pending_nonce = ""
+        pending_schema = LEGACY_SCHEMA_VERSION
         async for response in call:
             if not self.connected:
                 self.connected = True
                 self.streams_opened += 1
             kind = response.WhichOneof("message")
             if kind == "snapshot_begin":
-                pending, pending_nonce = [], response.snapshot_begin.nonce
+                begin = response.snapshot_begin
+                pending, pending_nonce, pending_schema = [], begin.nonce, begin.schema_version
             elif kind == "snapshot_chunk":
                 if response.snapshot_chunk.nonce == pending_nonce:
                     pending.extend(response.snapshot_chunk.resources)
             elif kind == "snapshot_end":
                 end = response.snapshot_end
                 if end.nonce == pending_nonce:
-                    build = functools.partial(snapshot_from_resources, end.version, pending, self._cipher)
+                    build = functools.partial(
+                        snapshot_from_resources,
+                        end.version,
+                        pending,
+                        self._cipher,
+                        schema_version=pending_schema,
+                    )
                     await call.write(self._apply(end.version, end.nonce, build))
                     del build
                     pending = []
@@ -131,6 +155,9 @@ class ConfigStreamClient:
             snapshot = build()
         except Exception as exc:
             log.error("refusing config version %d: %s", version, exc)
+            self.refused_versions += 1
+            self.last_refusal = f"version {version}: {exc}"[:500]
             return pb.StreamRequest(nack=pb.Nack(version=version, nonce=nonce, reason=str(exc)[:500]))
+        self.last_refusal = None
         self._holder.swap(snapshot)
         return pb.StreamRequest(ack=pb.Ack(version=version, nonce=nonce))

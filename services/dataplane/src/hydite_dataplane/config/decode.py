@@ -1,7 +1,9 @@
 """Config protocol -> Snapshot (pure): full snapshots and deltas.
 
 `COLLECTIONS` is the one table of resource types the data plane keeps: a new type is one row
-(its type URL and how a resource of it is decoded); types this build does not know are skipped.
+(its type URL and how a resource of it is decoded); types this build does not know are skipped, as
+protobuf skips fields it does not know. A snapshot or delta of a newer schema major
+(`CONFIG_SCHEMA_VERSION`) is refused whole.
 """
 
 from __future__ import annotations
@@ -22,6 +24,23 @@ from hydite_common.provider_table import default_api_base
 from hydite_dataplane.config.snapshot import DeploymentTarget, Snapshot, access_groups, wildcard_groups
 
 Decoder = Callable[[pb.Resource, CredentialCipher], Any]
+LEGACY_SCHEMA_VERSION = 0
+"""What a control plane older than the schema_version field sends: read as version 1."""
+
+
+class NewerConfigSchema(ValueError):
+    """A snapshot or delta of a schema major newer than this data plane's."""
+
+
+def check_schema_version(schema_version: int) -> None:
+    """Raise NewerConfigSchema unless this build reads config of schema_version."""
+    if schema_version > types.CONFIG_SCHEMA_VERSION:
+        raise NewerConfigSchema(
+            f"config schema {schema_version} is newer than this data plane's {types.CONFIG_SCHEMA_VERSION}"
+            "; upgrade the data plane"
+        )
+
+
 MessageT = TypeVar("MessageT", bound=Message)
 
 
@@ -173,14 +192,21 @@ def _with_changes(
 
 
 def snapshot_from_resources(
-    version: int, resources: Iterable[pb.Resource], cipher: CredentialCipher
+    version: int,
+    resources: Iterable[pb.Resource],
+    cipher: CredentialCipher,
+    *,
+    schema_version: int = LEGACY_SCHEMA_VERSION,
 ) -> Snapshot:
-    """A full snapshot at version."""
+    """A full snapshot at version (NewerConfigSchema if its schema is newer than this build's)."""
+    check_schema_version(schema_version)
     return _with_changes(empty_snapshot(), version, resources, (), cipher)
 
 
 def apply_delta(base: Snapshot, batch: pb.DeltaBatch, cipher: CredentialCipher) -> Snapshot:
-    """The snapshot after a delta batch; raises ValueError if it does not start at base."""
+    """The snapshot after a delta batch; raises ValueError if it does not start at base, and
+    NewerConfigSchema if its schema is newer than this build's."""
+    check_schema_version(batch.schema_version)
     if batch.from_version != base.version:
         raise ValueError(f"delta starts at {batch.from_version}, snapshot is at {base.version}")
     upserts = [r for delta in batch.deltas for r in delta.upserts]

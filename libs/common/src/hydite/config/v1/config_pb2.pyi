@@ -60,14 +60,16 @@ class StreamResponse(_message.Message):
     def __init__(self, snapshot_begin: _Optional[_Union[SnapshotBegin, _Mapping]] = ..., snapshot_chunk: _Optional[_Union[SnapshotChunk, _Mapping]] = ..., snapshot_end: _Optional[_Union[SnapshotEnd, _Mapping]] = ..., deltas: _Optional[_Union[DeltaBatch, _Mapping]] = ...) -> None: ...
 
 class SnapshotBegin(_message.Message):
-    __slots__ = ("version", "nonce", "chunk_count")
+    __slots__ = ("version", "nonce", "chunk_count", "schema_version")
     VERSION_FIELD_NUMBER: _ClassVar[int]
     NONCE_FIELD_NUMBER: _ClassVar[int]
     CHUNK_COUNT_FIELD_NUMBER: _ClassVar[int]
+    SCHEMA_VERSION_FIELD_NUMBER: _ClassVar[int]
     version: int
     nonce: str
     chunk_count: int
-    def __init__(self, version: _Optional[int] = ..., nonce: _Optional[str] = ..., chunk_count: _Optional[int] = ...) -> None: ...
+    schema_version: int
+    def __init__(self, version: _Optional[int] = ..., nonce: _Optional[str] = ..., chunk_count: _Optional[int] = ..., schema_version: _Optional[int] = ...) -> None: ...
 
 class SnapshotChunk(_message.Message):
     __slots__ = ("version", "nonce", "index", "resources")
@@ -90,16 +92,18 @@ class SnapshotEnd(_message.Message):
     def __init__(self, version: _Optional[int] = ..., nonce: _Optional[str] = ...) -> None: ...
 
 class DeltaBatch(_message.Message):
-    __slots__ = ("from_version", "version", "nonce", "deltas")
+    __slots__ = ("from_version", "version", "nonce", "deltas", "schema_version")
     FROM_VERSION_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     NONCE_FIELD_NUMBER: _ClassVar[int]
     DELTAS_FIELD_NUMBER: _ClassVar[int]
+    SCHEMA_VERSION_FIELD_NUMBER: _ClassVar[int]
     from_version: int
     version: int
     nonce: str
     deltas: _containers.RepeatedCompositeFieldContainer[Delta]
-    def __init__(self, from_version: _Optional[int] = ..., version: _Optional[int] = ..., nonce: _Optional[str] = ..., deltas: _Optional[_Iterable[_Union[Delta, _Mapping]]] = ...) -> None: ...
+    schema_version: int
+    def __init__(self, from_version: _Optional[int] = ..., version: _Optional[int] = ..., nonce: _Optional[str] = ..., deltas: _Optional[_Iterable[_Union[Delta, _Mapping]]] = ..., schema_version: _Optional[int] = ...) -> None: ...
 
 class Delta(_message.Message):
     __slots__ = ("type_url", "upserts", "removed_names")
