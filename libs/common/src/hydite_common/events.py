@@ -95,6 +95,9 @@ class UsageEvent(TypedDict):
     customer_entity: NotRequired[str]
     """The end user as budgets count them: the registered customer's scoped name
     (`config_types.customer_name`) when the snapshot knows them, else absent (the bare customer_id)."""
+    trace_id: NotRequired[str]
+    """The W3C trace id (32 hex) of the request's trace, when it was traced or came with a
+    traceparent: joins the event to the spans (spend logs do not keep it)."""
 
 
 class UsagePayload(TypedDict):

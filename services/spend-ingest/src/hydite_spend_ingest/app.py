@@ -38,6 +38,7 @@ def metric_lines(app: web.Application) -> list[str]:
         ("batches_total", "counter", "", counters.batches),
         ("events_written_total", "counter", "", counters.events_written),
         ("duplicate_events_total", "counter", "", counters.duplicates),
+        # Dead-lettered: undecodable messages, and events or payloads Postgres refuses.
         ("poison_messages_total", "counter", "", counters.poison),
         ("write_errors_total", "counter", "", counters.write_errors),
         ("tallies_total", "counter", "", counters.tallies),
@@ -79,10 +80,28 @@ def build_app(settings: IngestSettings) -> web.Application:
         return None
 
     async def metrics(request: web.Request) -> web.Response:
-        return web.Response(text="\n".join(metric_lines(request.app)) + "\n", content_type="text/plain")
+        consumer = request.app[CONSUMER]
+        await _read_pending(consumer)
+        text = "\n".join(metric_lines(request.app)) + "\n" + consumer.metrics.exposition()
+        return web.Response(text=text, content_type="text/plain")
 
     app.add_routes([*health_routes(readiness), web.get("/metrics", metrics)])
     return app
+
+
+PENDING_READ_SECONDS = 1.0
+
+
+async def _read_pending(consumer: UsageConsumer) -> None:
+    """Refresh the consumer's pending counts from JetStream (kept as they were if it does not answer)."""
+    try:
+        async with asyncio.timeout(PENDING_READ_SECONDS):
+            info = await consumer.info()
+    except Exception as exc:
+        logging.getLogger(__name__).debug("consumer info unavailable for /metrics (%s)", type(exc).__name__)
+        return
+    consumer.metrics.pending.set(info.num_pending or 0)
+    consumer.metrics.ack_pending.set(info.num_ack_pending or 0)
 
 
 FLUSH_AT_EXIT_SECONDS = 1

@@ -15,13 +15,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import psycopg
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.api import AckPolicy, ConsumerConfig, ConsumerInfo, DeliverPolicy
 
 from hydite_common.events import (
     NewerSchemaVersion,
@@ -36,6 +37,7 @@ from hydite_common.events import (
 )
 from hydite_common.usage_stream import dead_letter_subject, usage_stream_name
 from hydite_spend_ingest.decode import PayloadRow, payload_rows, rows_of
+from hydite_spend_ingest.metrics import IngestMetrics
 from hydite_spend_ingest.settings import IngestSettings
 from hydite_spend_ingest.writer import CopyRow, WriteResult, WriteSet, copy_row, write
 
@@ -98,6 +100,7 @@ class UsageConsumer:
         self._tally_subject = settings.nats_subject("usage", "tally")
         self._on_totals = on_totals
         self.counters = IngestCounters()
+        self.metrics = IngestMetrics()
         self.db_ok = False
         self._stopping = False
         self._newer_versions_seen: set[int] = set()
@@ -106,6 +109,13 @@ class UsageConsumer:
     def durable_name(self) -> str:
         """The durable consumer's name inside this deployment's namespace."""
         return self._settings.nats_name("SPEND_INGEST")
+
+    async def info(self) -> ConsumerInfo:
+        """The durable consumer's state on the server (pending and unacknowledged counts)."""
+        info: ConsumerInfo = await self._js.consumer_info(
+            usage_stream_name(self._settings), self.durable_name()
+        )
+        return info
 
     async def subscribe(self) -> JetStreamContext.PullSubscription:
         """Bind to (creating if needed) the durable pull consumer on the usage stream."""
@@ -237,6 +247,7 @@ class UsageConsumer:
         writes = WriteSet()
         for message in accepted:
             writes.extend(message.writes())
+        started = time.perf_counter()
         try:
             result = await write(conn, writes)
         except psycopg.OperationalError:
@@ -251,6 +262,8 @@ class UsageConsumer:
                 await self._ingest_alone(conn, message)
             return
         self._committed(result)
+        newest = max((event["end_time_ms"] for a in accepted for event, _ in a.rows), default=0.0)
+        self.metrics.written(len(writes.rows), time.perf_counter() - started, newest)
         self._count(
             sum(1 for a in accepted if a.batch is not None), len(writes.rows), result.inserted, accepted
         )
@@ -259,6 +272,9 @@ class UsageConsumer:
 
     async def _accept(self, msg: Msg) -> Accepted | None:
         """The message decoded into what it writes, or None once it is dead-lettered and termed."""
+        with contextlib.suppress(Exception):  # a message not from JetStream has no metadata
+            if msg.metadata.num_delivered > 1:
+                self.metrics.redeliveries.inc()
         try:
             if msg.subject == self._tally_subject:
                 return Accepted(msg, tally=decode_tally(msg.data))

@@ -172,6 +172,8 @@ def build_usage_event(request: InferenceRequest, outcome: Outcome, client_ip_has
     metadata = request.body.get("metadata")
     if metadata:
         event["metadata"] = bounded_metadata(metadata)
+    if request.upstream_traceparent is not None:
+        event["trace_id"] = request.upstream_traceparent[3:35]
     customer = request.customer
     if customer is not None and (customer.team_id or customer.organization_id):
         scope = (customer.team_id, customer.organization_id)
