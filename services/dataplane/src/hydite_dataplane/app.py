@@ -10,16 +10,17 @@ import functools
 import logging
 import os
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from pathlib import Path
 
 import aiohttp
+import swagger_ui_bundle  # type: ignore[import-untyped]
 from aiohttp import web
 from nats.aio.client import Client as NatsClient
 
 from hydite_common.credentials import CredentialCipher
 from hydite_common.errors import HyditeError
-from hydite_common.http import health_routes, json_response, rendering_errors, response_for_exception
+from hydite_common.http import health_routes, rendering_errors, response_for_exception
 from hydite_common.lifecycle import LIFECYCLE, Lifecycle
 from hydite_common.usage_stream import ensure_usage_streams, usage_subject, usage_tally_subject
 from hydite_dataplane.caller import authenticated
@@ -29,7 +30,7 @@ from hydite_dataplane.config.holder import SnapshotHolder
 from hydite_dataplane.errors import ERROR_RENDERERS
 from hydite_dataplane.forward import ControlPlaneForwarder
 from hydite_dataplane.gateway import Gateway, build_gateway
-from hydite_dataplane.health import health, health_services
+from hydite_dataplane.health import health, health_caller, health_services
 from hydite_dataplane.limits import ClusterLimits
 from hydite_dataplane.limits.gossip import LimitGossip
 from hydite_dataplane.limits.shares import ClusterShares
@@ -37,6 +38,9 @@ from hydite_dataplane.limits.spend_view import SpendView
 from hydite_dataplane.messages_count_tokens import count_message_tokens
 from hydite_dataplane.messaging import NatsLink
 from hydite_dataplane.metrics import RequestMetrics
+from hydite_dataplane.openapi.controlplane import ControlPlaneDocument
+from hydite_dataplane.openapi.description import ApiDescription
+from hydite_dataplane.openapi.docs import SwaggerUI
 from hydite_dataplane.pipeline import handle_inference
 from hydite_dataplane.request import Caller
 from hydite_dataplane.resources.stored import STORED_OPERATIONS, relay_stored
@@ -57,6 +61,7 @@ USAGE = web.AppKey("usage", UsagePublisher)
 NATS = web.AppKey("nats", NatsLink)
 GATEWAY = web.AppKey("gateway", Gateway)
 FORWARDER = web.AppKey("forwarder", ControlPlaneForwarder)
+API_DESCRIPTION = web.AppKey("api_description", ApiDescription)
 METRICS = web.AppKey("metrics", RequestMetrics)
 CONFIG_STREAM = web.AppKey("config_stream", ConfigStreamClient)
 LIMITS = web.AppKey("limits", ClusterLimits)
@@ -70,14 +75,17 @@ SERVED_METHODS: dict[str, frozenset[str]] = {
 
 
 KeyedHandler = Callable[[Gateway, Caller, web.Request], Awaitable[web.StreamResponse]]
+CallerPrelude = Callable[[SnapshotHolder, Mapping[str, str], str], Caller]
 
 
-def _keyed(serve: KeyedHandler) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+def _keyed(
+    serve: KeyedHandler, prelude: CallerPrelude = authenticated
+) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     """A route the gateway answers itself, for an authenticated caller allowed the path."""
 
     def handler(request: web.Request) -> Awaitable[web.StreamResponse]:
         gateway = request.app[GATEWAY]
-        return serve(gateway, authenticated(gateway.holder, request.headers, request.path), request)
+        return serve(gateway, prelude(gateway.holder, request.headers, request.path), request)
 
     return handler
 
@@ -88,8 +96,8 @@ GATEWAY_ROUTES: dict[str, Callable[[web.Request], Awaitable[web.StreamResponse]]
     "models.metrics": _keyed(model_metrics),
     "utils.supported_params": _keyed(supported_openai_params),
     "utils.token_counter": _keyed(token_counter),
-    "health.deployments": _keyed(health),
-    "health.services": _keyed(health_services),
+    "health.deployments": _keyed(health, health_caller),
+    "health.services": _keyed(health_services, health_caller),
     "messages.count_tokens": _keyed(count_message_tokens),
     **{
         operation: _keyed(functools.partial(relay_stored, stored))
@@ -199,7 +207,18 @@ def build_app(settings: DataplaneSettings) -> web.Application:
     for health_route in health_routes(readiness, details):
         app.router.add_route(health_route.method, health_route.path, rendering_errors(health_route.handler))
     app.router.add_get("/metrics", rendering_errors(app[METRICS].handle))
+
+    async def openapi_json(request: web.Request) -> web.Response:
+        return await request.app[API_DESCRIPTION].openapi_json(request)
+
+    async def route_table(request: web.Request) -> web.Response:
+        return await request.app[API_DESCRIPTION].routes(request)
+
+    docs = SwaggerUI(Path(swagger_ui_bundle.swagger_ui_path), exposed=settings.expose_docs)
     app.router.add_get("/routes", rendering_errors(route_table))
+    app.router.add_get("/openapi.json", rendering_errors(openapi_json))
+    app.router.add_get("/docs", rendering_errors(docs.page))
+    app.router.add_get("/docs/{asset}", rendering_errors(docs.asset))
 
     in_flight = app[IN_FLIGHT] = set()
     app[METRICS].add_gauge(
@@ -233,13 +252,6 @@ def build_app(settings: DataplaneSettings) -> web.Application:
 
     app.router.add_route("*", "/{tail:.*}", rendering_errors(forward))
     return app
-
-
-async def route_table(_: web.Request) -> web.Response:
-    """GET /routes: the paths this data plane serves itself, with their methods and operation
-    (every other path is the control plane's admin API, forwarded)."""
-    routes = [{"path": r.path, "methods": [r.method], "name": r.operation} for r in ROUTES]
-    return json_response({"routes": routes})
 
 
 def _cluster_limits(settings: DataplaneSettings, holder: SnapshotHolder, publisher_id: str) -> ClusterLimits:
@@ -412,6 +424,7 @@ async def _forwarding(app: web.Application) -> AsyncIterator[None]:
             max_body_bytes=settings.max_admin_body_kb * 1024,
             body_timeout_seconds=settings.request_body_timeout_seconds,
         )
+        app[API_DESCRIPTION] = ApiDescription(ControlPlaneDocument(session, settings.controlplane_url))
         yield
 
 

@@ -13,6 +13,7 @@ import time
 from typing import Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from hydite.config.v1 import config_pb2 as pb
 from hydite_common.config_types import customer_name
@@ -127,6 +128,11 @@ async def read_form(http_request: web.Request) -> dict[str, Any]:
     except ValueError as exc:
         raise InvalidRequestError(
             f"the multipart body cannot be read: {exc}", code="invalid_multipart"
+        ) from None
+    except HttpProcessingError:
+        # A part's headers that do not parse (aiohttp's InvalidHeader is no ValueError).
+        raise InvalidRequestError(
+            "the multipart body cannot be read: a part has malformed headers", code="invalid_multipart"
         ) from None
     body: dict[str, Any] = {}
     for name, value in form.items():
