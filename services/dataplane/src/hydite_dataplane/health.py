@@ -1,18 +1,25 @@
 """GET /health: every deployment the key may use, called cheaply and concurrently;
-GET /health/services: providers summarised from live traffic and cooldowns, without calls."""
+GET /health/services: providers summarised from live traffic and cooldowns, without calls.
+
+Both are for operators too: the master key and the keys of proxy admins (and admin viewers) may
+call them whatever routes those keys are otherwise limited to, and see every deployment."""
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from aiohttp import web
 
 from hydite.config.v1 import config_pb2 as pb
-from hydite_common.errors import HyditeError
+from hydite_common.errors import HyditeError, ServiceUnavailableError
 from hydite_common.http import json_response
+from hydite_dataplane.authz import authorize_route
+from hydite_dataplane.caller import authenticate
 from hydite_dataplane.catalog import visible_model_groups
+from hydite_dataplane.config.holder import SnapshotHolder
 from hydite_dataplane.config.snapshot import DeploymentTarget, Snapshot
 from hydite_dataplane.gateway import Gateway
 from hydite_dataplane.providers.registry import Provider
@@ -28,6 +35,36 @@ PROBES: dict[str, tuple[str, dict[str, Any]]] = {
     "embedding": ("embeddings", {"input": "ping"}),
     "moderation": ("moderations", {"input": "ping"}),
 }
+
+
+ADMIN_ROLES = frozenset({"proxy_admin", "proxy_admin_viewer"})
+"""User roles whose keys reach the health routes and see every deployment there."""
+
+
+def is_operator(caller: Caller) -> bool:
+    """Whether the caller is the master key (the one caller whose key is not in the snapshot) or a
+    key of a proxy admin or admin viewer."""
+    if caller.snapshot.key(caller.key_hash) is None:
+        return True
+    return caller.user is not None and caller.user.user_role in ADMIN_ROLES
+
+
+def health_caller(holder: SnapshotHolder, headers: Mapping[str, str], path: str) -> Caller:
+    """The prelude of the health routes: configured and authenticated; an operator passes, any
+    other key must be allowed the path."""
+    if not holder.ready:
+        raise ServiceUnavailableError("the gateway has not received its configuration yet")
+    caller = authenticate(headers, holder.current)
+    if not is_operator(caller):
+        authorize_route(caller.key, path)
+    return caller
+
+
+def checked_model_groups(caller: Caller) -> dict[str, tuple[DeploymentTarget, ...]]:
+    """What the health routes cover: every deployment for an operator, else what the key may use."""
+    if is_operator(caller):
+        return dict(caller.snapshot.model_groups)
+    return visible_model_groups(caller)
 
 
 def _endpoint(target: DeploymentTarget) -> dict[str, Any]:
@@ -64,7 +101,7 @@ async def check_deployment(provider: Provider, target: DeploymentTarget, snapsho
 
 async def health(gateway: Gateway, caller: Caller, request: web.Request) -> web.Response:
     """LiteLLM's shape: healthy_endpoints, unhealthy_endpoints (with the error) and their counts."""
-    groups = visible_model_groups(caller)
+    groups = checked_model_groups(caller)
     wanted = request.query.get("model")
     targets = [t for name, group in sorted(groups.items()) if not wanted or name == wanted for t in group]
     providers = gateway.providers
@@ -85,7 +122,7 @@ async def health(gateway: Gateway, caller: Caller, request: web.Request) -> web.
 
 async def health_services(gateway: Gateway, caller: Caller, request: web.Request) -> web.Response:
     """Per provider: deployments, how many are cooling down, and the live success rate."""
-    groups = visible_model_groups(caller)
+    groups = checked_model_groups(caller)
     stats, cooldowns = gateway.stats, gateway.cooldowns
     services: dict[str, dict[str, Any]] = {}
     for group in groups.values():

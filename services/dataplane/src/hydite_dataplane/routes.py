@@ -114,4 +114,7 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/health/readiness", "readiness", "public"),
     Route("GET", "/health/readiness/details", "readiness", "public"),
     Route("GET", "/routes", "routes", "public"),
+    Route("GET", "/openapi.json", "openapi", "public"),
+    Route("GET", "/docs", "docs", "public"),
+    Route("GET", "/metrics", "metrics", "public"),
 )

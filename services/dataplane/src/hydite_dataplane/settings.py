@@ -73,6 +73,10 @@ class DataplaneSettings(BaseServiceSettings, SaltKeySettings, ConfigTokenSetting
     cooldown_allowed_fails: int = 3
     cooldown_window_seconds: float = 60.0
     cooldown_seconds: float = 5.0
+    expose_docs: bool = Field(
+        default=False, validation_alias=AliasChoices("EXPOSE_DOCS", "HYDITE_EXPOSE_DOCS")
+    )
+    """Serve Swagger UI at /docs (LiteLLM's EXPOSE_DOCS); /openapi.json is served either way."""
     tracing_otlp_endpoint: str = Field(
         default="",
         validation_alias=AliasChoices("HYDITE_TRACING_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"),
