@@ -49,6 +49,8 @@ from hydite_controlplane.config.propagation import Propagation, written_versions
 from hydite_controlplane.config.servicer import ConfigServicer
 from hydite_controlplane.db import create_engine, ensure_database, run_sql, session_factory
 from hydite_controlplane.messaging import NatsLink
+from hydite_controlplane.metrics import CONTROLPLANE_METRICS, ControlplaneMetrics
+from hydite_controlplane.metrics import install as install_metrics
 from hydite_controlplane.migrations.runner import upgrade_to_head
 from hydite_controlplane.settings import ControlplaneSettings
 from hydite_controlplane.spend_windows import publish_windows_middleware
@@ -105,8 +107,10 @@ async def read_your_writes_middleware(request: web.Request, handler: Handler) ->
 
 def build_app(settings: ControlplaneSettings) -> web.Application:
     """The admin HTTP app; its cleanup context owns the engine, follower and gRPC server."""
+    metrics = ControlplaneMetrics()
     app = web.Application(
         middlewares=[
+            metrics.middleware,
             error_middleware,
             conflict_middleware,
             read_your_writes_middleware,
@@ -149,9 +153,10 @@ def build_app(settings: ControlplaneSettings) -> web.Application:
     app.cleanup_ctx.append(_database_and_streaming)
     app.cleanup_ctx.append(budget_tasks.run_budget_tasks)
     app.add_routes(health_routes(readiness))
+    install_metrics(app, metrics)
     for module in (
         keys, models, users, teams, organizations, customers, budgets, key_groups, spend, spend_reports,
-        audit, status, budget_tasks, tags, openapi,
+        audit, status, tags, openapi,
     ):  # fmt: skip
         app.add_routes(module.ROUTES)
     return app
@@ -185,7 +190,8 @@ async def _database_and_streaming(app: web.Application) -> AsyncIterator[None]:
     app[NODE_STATUS] = NodeStatusStore(app[SESSIONS], controlplane_id())
     app[PROPAGATION] = Propagation(app[SESSIONS], settings.libpq_url, STALE_AFTER_SECONDS)
     listen_task = asyncio.create_task(app[PROPAGATION].listen(), name="config-ack-listener")
-    follower = ChangeFollower(app[CACHE], app[SESSIONS], settings.libpq_url)
+    metrics = app[CONTROLPLANE_METRICS]
+    follower = ChangeFollower(app[CACHE], app[SESSIONS], settings.libpq_url, on_built=metrics.snapshot_built)
     await follower.load_full()
     follow_task = asyncio.create_task(follower.run(), name="config-follower")
 
@@ -200,6 +206,11 @@ async def _database_and_streaming(app: web.Application) -> AsyncIterator[None]:
         ]
     )
     servicer = ConfigServicer(app[CACHE], app[NODE_STATUS], settings.config_token)
+    metrics.read_at_scrape(
+        "hydite_controlplane_config_streams",
+        "Data planes with a config stream open to this replica.",
+        lambda: len(servicer.connected_nodes),
+    )
     pb_grpc.add_ConfigServiceServicer_to_server(servicer, server)  # type: ignore[no-untyped-call]
 
     async def heartbeat() -> None:

@@ -1,7 +1,7 @@
 """The control plane's budget background work, one cleanup context: budget window resets and
 entry writes (spend_windows.BudgetWindows), the proxy budget's windows at start, and budget alerts
 (budget_alerts.BudgetAlerts, with the periods of team members, tags and the proxy from the
-snapshot), with the HTTP client session alert webhooks are sent with; and /metrics."""
+snapshot), with the HTTP client session alert webhooks are sent with; and their /metrics lines."""
 
 from __future__ import annotations
 
@@ -95,16 +95,17 @@ async def run_budget_tasks(app: web.Application) -> AsyncIterator[None]:
             await alerts.close()
 
 
-async def metrics(request: web.Request) -> web.Response:
-    """GET /metrics: budget window resets and alerts, in Prometheus' text format."""
-    windows = request.app[BUDGET_WINDOWS]
-    lines = [
+def metric_lines(app: web.Application) -> list[str]:
+    """Budget window resets and alerts, in Prometheus' text format (part of /metrics)."""
+    if BUDGET_WINDOWS not in app or BUDGET_ALERTS not in app:
+        return []
+    windows = app[BUDGET_WINDOWS]
+    return [
         "# HELP hydite_budget_window_resets_total Window reset transactions this replica committed.",
         "# TYPE hydite_budget_window_resets_total counter",
         f"hydite_budget_window_resets_total {windows.resets}",
-        *request.app[BUDGET_ALERTS].metric_lines(),
+        "# HELP hydite_budget_reset_passes_total Passes of the budget window reset task.",
+        "# TYPE hydite_budget_reset_passes_total counter",
+        f"hydite_budget_reset_passes_total {windows.passes}",
+        *app[BUDGET_ALERTS].metric_lines(),
     ]
-    return web.Response(text="\n".join(lines) + "\n", content_type="text/plain")
-
-
-ROUTES = [web.get("/metrics", metrics)]

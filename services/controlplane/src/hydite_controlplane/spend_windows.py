@@ -72,6 +72,8 @@ class BudgetWindows:
         self._wake = asyncio.Event()
         self.resets = 0
         """Windows-reset transactions this replica committed (for /metrics)."""
+        self.passes = 0
+        """Times the reset task looked for due windows (for /metrics)."""
 
     async def ensure(
         self,
@@ -117,6 +119,7 @@ class BudgetWindows:
     async def reset_once(self) -> list[Entity]:
         """Reset every window due now (those no other replica is resetting) and write their entries."""
         reset: list[Entity] = []
+        self.passes += 1
         while True:
             async with self._sessions() as session:
                 batch = await reset_due(session=session, now=utcnow(), policy=self.policy)

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import psycopg
@@ -38,12 +39,18 @@ class ChangeFollower:
     """Loads the snapshot and applies every committed config change to the cache."""
 
     def __init__(
-        self, cache: SnapshotCache, sessions: async_sessionmaker[AsyncSession], libpq_url: str
+        self,
+        cache: SnapshotCache,
+        sessions: async_sessionmaker[AsyncSession],
+        libpq_url: str,
+        on_built: Callable[[str, float], None] | None = None,
     ) -> None:
+        """on_built: told ("full" or "delta", seconds) after each read and build from Postgres."""
         self._cache = cache
         self._sessions = sessions
         self._libpq_url = libpq_url
         self._lock = asyncio.Lock()
+        self._on_built = on_built
 
     async def load_full(self) -> None:
         """Read the head version and every resource in one consistent read.
@@ -52,6 +59,7 @@ class ChangeFollower:
         data planes still hold their last good version at this very head: they are announced
         as a new version, so every data plane drops them.
         """
+        started = time.perf_counter()
         async with self._lock, self._sessions() as session:
             await run_sql(session, ("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"))
             head = await self._head(session)
@@ -64,6 +72,8 @@ class ChangeFollower:
             for (type_url, name), reason in sorted(quarantined.items()):
                 log.warning("config resource %s %s left out of the snapshot: %s", type_url, name, reason)
             self._cache.reset(head, resources, quarantined)
+        if self._on_built is not None:
+            self._on_built("full", time.perf_counter() - started)
         if quarantined:
             try:
                 await self._announce(quarantined)
@@ -84,7 +94,10 @@ class ChangeFollower:
             if head <= self._cache.version:
                 recovered = await self._recovered(session)
             else:
+                started = time.perf_counter()
                 await self._apply_changes_up_to(session, head)
+                if self._on_built is not None:
+                    self._on_built("delta", time.perf_counter() - started)
         if recovered:
             await self._announce(recovered)
 
