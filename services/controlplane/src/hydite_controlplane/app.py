@@ -11,13 +11,15 @@ import uuid
 from collections.abc import AsyncIterator
 
 import grpc
+import psycopg
+import sqlalchemy.exc
 from aiohttp import web
 from sqlalchemy.exc import IntegrityError
 
 from hydite.config.v1 import config_pb2_grpc as pb_grpc
 from hydite_common.config_types import DATA_PLANE_NODE
 from hydite_common.credentials import CredentialCipher
-from hydite_common.errors import ConflictError
+from hydite_common.errors import ConflictError, ServiceUnavailableError
 from hydite_common.grpc_keepalive import server_options
 from hydite_common.http import Handler, error_middleware, health_routes
 from hydite_common.keys import MASTER_KEY_SETTING, master_key_digest
@@ -86,6 +88,33 @@ async def conflict_middleware(request: web.Request, handler: Handler) -> web.Str
         raise ConflictError("the write conflicts with existing data (a duplicate id or alias)") from None
 
 
+DATABASE_OUTAGES = (
+    sqlalchemy.exc.OperationalError,
+    sqlalchemy.exc.InterfaceError,
+    sqlalchemy.exc.TimeoutError,
+    psycopg.OperationalError,
+    psycopg.InterfaceError,
+)
+"""What reaching Postgres raises while it is down or cut off (a refused or dropped connection)."""
+
+
+@web.middleware
+async def database_outage_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """An admin call that cannot reach Postgres answers 503 with a retry hint, never a 500: the
+    data planes keep serving meanwhile, and the caller should try again."""
+    try:
+        return await handler(request)
+    except DATABASE_OUTAGES as exc:
+        log.warning(
+            "database unavailable during %s %s (%s)", request.method, request.path, type(exc).__name__
+        )
+        raise ServiceUnavailableError(
+            "the control plane cannot reach its database; retry shortly",
+            code="database_unavailable",
+            headers={"Retry-After": "1"},
+        ) from None
+
+
 @web.middleware
 async def read_your_writes_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """A successful admin write that committed config versions answers once every connected data
@@ -112,6 +141,7 @@ def build_app(settings: ControlplaneSettings) -> web.Application:
         middlewares=[
             metrics.middleware,
             error_middleware,
+            database_outage_middleware,
             conflict_middleware,
             read_your_writes_middleware,
             publish_windows_middleware,
