@@ -65,7 +65,8 @@ MUST_SET = {
     "controlplane": {
         "HYDITE_ENVIRONMENT", "HYDITE_DATABASE_URL", "HYDITE_MASTER_KEY", "HYDITE_SALT_KEY",
         "HYDITE_CONFIG_TOKEN", "HYDITE_NATS_URL", "HYDITE_NATS_PREFIX", "HYDITE_ADMIN_PORT",
-        "HYDITE_GRPC_PORT", "HYDITE_RUN_MIGRATIONS", "HYDITE_CONFIG",
+        "HYDITE_GRPC_PORT", "HYDITE_RUN_MIGRATIONS", "HYDITE_CONFIG", "HYDITE_SHUTDOWN_DELAY_SECONDS",
+        "HYDITE_DRAIN_SECONDS",
     },
     "migrate": {
         "HYDITE_ENVIRONMENT", "HYDITE_DATABASE_URL", "HYDITE_MASTER_KEY", "HYDITE_SALT_KEY",
@@ -74,11 +75,12 @@ MUST_SET = {
     "dataplane": {
         "HYDITE_ENVIRONMENT", "HYDITE_SALT_KEY", "HYDITE_CONFIG_TOKEN", "HYDITE_NATS_URL",
         "HYDITE_NATS_PREFIX", "HYDITE_CONTROLPLANE_GRPC", "HYDITE_CONTROLPLANE_URL", "HYDITE_PORT",
-        "HYDITE_NODE_ID", "HYDITE_DRAIN_SECONDS", "HYDITE_USAGE_DRAIN_SECONDS", "HYDITE_USAGE_SPOOL_DIR",
+        "HYDITE_NODE_ID", "HYDITE_SHUTDOWN_DELAY_SECONDS", "HYDITE_DRAIN_SECONDS",
+        "HYDITE_USAGE_DRAIN_SECONDS", "HYDITE_USAGE_SPOOL_DIR", "HYDITE_USAGE_SPOOL_MAX_MB",
     },
     "spend-ingest": {
         "HYDITE_ENVIRONMENT", "HYDITE_DATABASE_URL", "HYDITE_NATS_URL", "HYDITE_NATS_PREFIX",
-        "HYDITE_INGEST_PORT",
+        "HYDITE_INGEST_PORT", "HYDITE_DRAIN_SECONDS",
     },
 }  # fmt: skip
 """Settings every manifest must set for each container, whatever their defaults: secrets, where the
@@ -371,26 +373,56 @@ def test_helm_runs_the_migration_job_before_the_release_and_its_secret_before_th
         assert weight < int(job["metadata"]["annotations"]["helm.sh/hook-weight"])
 
 
-def test_data_plane_drains_within_its_grace_period(renders: dict[str, list[Manifest]]) -> None:
-    """terminationGracePeriodSeconds covers the preStop sleep, HYDITE_DRAIN_SECONDS,
-    HYDITE_USAGE_DRAIN_SECONDS and the final close with room to spare, and the usage spool fits
-    its volume."""
+def _seconds(view: ContainerView, setting: str) -> float:
+    """A duration setting as the container sets it, or the service's default."""
+    value = view.env.get(setting)
+    if value is None:
+        field = SETTINGS[view.name].model_fields[setting.removeprefix("HYDITE_").lower()]
+        return float(field.default)
+    return float(str(value))
+
+
+def test_every_service_stops_within_its_grace_period(renders: dict[str, list[Manifest]]) -> None:
+    """terminationGracePeriodSeconds covers the preStop sleep, HYDITE_SHUTDOWN_DELAY_SECONDS,
+    HYDITE_DRAIN_SECONDS (and the data plane's HYDITE_USAGE_DRAIN_SECONDS and final close) with
+    room to spare; data and control planes sleep in preStop while their endpoints are removed."""
+    for source, objects in renders.items():
+        for name, view in hydite_containers(objects).items():
+            if name == "migrate":
+                continue
+            where = f"{source} {view.label}"
+            sleep = (
+                view.container.get("lifecycle", {})
+                .get("preStop", {})
+                .get("exec", {})
+                .get("command", ["", "0"])
+            )
+            assert sleep[0] in ("sleep", ""), where
+            needed = (
+                int(sleep[1])
+                + _seconds(view, "HYDITE_SHUTDOWN_DELAY_SECONDS")
+                + _seconds(view, "HYDITE_DRAIN_SECONDS")
+            )
+            if name == "dataplane":
+                needed += _seconds(view, "HYDITE_USAGE_DRAIN_SECONDS") + CLOSE_SECONDS
+            if name in ("dataplane", "controlplane"):
+                assert int(sleep[1]) > 0, where
+            assert pod_spec(view.workload)["terminationGracePeriodSeconds"] >= needed + 5, where
+
+
+def test_the_usage_spool_is_a_volume_larger_than_the_spool(renders: dict[str, list[Manifest]]) -> None:
+    """HYDITE_USAGE_SPOOL_DIR is a mounted emptyDir whose sizeLimit exceeds HYDITE_USAGE_SPOOL_MAX_MB,
+    so the spool fills (and batches wait in memory) before the kubelet would evict the pod."""
     for source, objects in renders.items():
         view = hydite_containers(objects)["dataplane"]
         spec = pod_spec(view.workload)
-        sleep = view.container["lifecycle"]["preStop"]["exec"]["command"]
-        assert sleep[0] == "sleep" and int(sleep[1]) > 0, source
-        drain = float(str(view.env["HYDITE_DRAIN_SECONDS"])) + float(
-            str(view.env["HYDITE_USAGE_DRAIN_SECONDS"])
+        mount = next(
+            m for m in view.container["volumeMounts"] if m["mountPath"] == view.env["HYDITE_USAGE_SPOOL_DIR"]
         )
-        assert spec["terminationGracePeriodSeconds"] >= int(sleep[1]) + drain + CLOSE_SECONDS + 2, source
-        spool_dir = view.env["HYDITE_USAGE_SPOOL_DIR"]
-        mount = next(m for m in view.container["volumeMounts"] if m["mountPath"] == spool_dir)
         volume = next(v for v in spec["volumes"] if v["name"] == mount["name"])
         size_limit = volume["emptyDir"]["sizeLimit"]
-        assert size_limit.endswith("Gi") and int(size_limit[:-2]) * 1024 > int(
-            str(view.env.get("HYDITE_USAGE_SPOOL_MAX_MB", "1024"))
-        ), source
+        assert size_limit.endswith("Gi"), source
+        assert int(size_limit[:-2]) * 1024 > int(str(view.env["HYDITE_USAGE_SPOOL_MAX_MB"])), source
 
 
 def test_every_container_runs_locked_down_with_probes_on_its_health_routes(
