@@ -1,7 +1,10 @@
-"""Postgres down, as a control-plane replica sees it: its database connection runs through a TCP
+"""Degraded modes not proven elsewhere (README "Degraded modes" lists the tests of the others).
+
+Postgres down, as a control-plane replica sees it: its database connection runs through a TCP
 proxy the test cuts. The data plane it feeds keeps serving from its snapshot, the replica's
 readiness says the database is unreachable, and admin calls answer an OpenAI-shaped 503 (never a
-500) until the proxy is restored."""
+500) until the proxy is restored. Then the control plane itself down: inference goes on, and admin
+calls forwarded by the data plane answer 503."""
 
 from __future__ import annotations
 
@@ -97,7 +100,7 @@ def _readiness(url: str) -> tuple[int, str]:
     return response.status_code, response.json().get("reason", "")
 
 
-def test_postgres_down_keeps_inference_up_and_admin_answers_503(
+def test_postgres_then_control_plane_down_keep_inference_up_and_admin_answers_503(
     stack: Stack, postgres_proxy: CuttableProxy
 ) -> None:
     """With the replica's database cut: the data plane still answers chat and is ready; the replica
@@ -111,8 +114,10 @@ def test_postgres_down_keeps_inference_up_and_admin_answers_503(
     admin_port, grpc_port = free_port(), free_port()
     replica = stack.start_controlplane(admin_port, grpc_port, HYDITE_DATABASE_URL=proxied)
     dataplane_port = free_port()
-    dataplane = stack.start_dataplane(dataplane_port, f"dataplane-pgdown-{dataplane_port}", grpc_port)
     admin_url, dataplane_url = f"http://127.0.0.1:{admin_port}", f"http://127.0.0.1:{dataplane_port}"
+    dataplane = stack.start_dataplane(
+        dataplane_port, f"dataplane-pgdown-{dataplane_port}", grpc_port, HYDITE_CONTROLPLANE_URL=admin_url
+    )
     headers = {"Authorization": f"Bearer {stack.config.master_key}"}
     try:
         with httpx.Client(base_url=admin_url, headers=headers, timeout=15) as admin:
@@ -147,6 +152,15 @@ def test_postgres_down_keeps_inference_up_and_admin_answers_503(
             postgres_proxy.restore()
             wait_until(lambda: _readiness(admin_url)[0] == 200, timeout=15, interval=0.1)
             ok_post(admin, "/key/generate", {"models": [model]})
+
+        # Control plane down: inference goes on from the snapshot, admin calls through the data
+        # plane answer 503.
+        stack.stop_service(replica)
+        assert chat_status() == 200
+        assert _readiness(dataplane_url)[0] == 200
+        forwarded = httpx.get(dataplane_url + "/key/list", headers=headers, timeout=10)
+        assert forwarded.status_code == 503, forwarded.text
+        assert forwarded.json()["error"]["code"] == "service_unavailable"
     finally:
         stack.stop_service(dataplane)
         stack.stop_service(replica)
