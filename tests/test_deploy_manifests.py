@@ -254,19 +254,19 @@ def test_admin_direct_ingress_is_the_same_in_both_and_only_names_control_plane_p
         assert taken == [], f"{path} would take data-plane routes {taken}"
 
 
+def _field_env_names(settings: type[BaseSettings], field_name: str) -> set[str]:
+    """The environment variables one settings field is read from: prefix + name, or its aliases."""
+    alias = settings.model_fields[field_name].validation_alias
+    if isinstance(alias, str):
+        return {alias.upper()}
+    if isinstance(alias, AliasChoices):
+        return {str(choice).upper() for choice in alias.choices}
+    return {f"{settings.model_config.get('env_prefix', '')}{field_name}".upper()}
+
+
 def _setting_env_names(settings: type[BaseSettings]) -> set[str]:
-    """Every environment variable the settings class reads: prefix + field name, or its aliases."""
-    prefix = str(settings.model_config.get("env_prefix", ""))
-    names: set[str] = set()
-    for field_name, field in settings.model_fields.items():
-        alias = field.validation_alias
-        if isinstance(alias, str):
-            names.add(alias.upper())
-        elif isinstance(alias, AliasChoices):
-            names.update(str(choice).upper() for choice in alias.choices)
-        else:
-            names.add(f"{prefix}{field_name}".upper())
-    return names
+    """Every environment variable the settings class reads."""
+    return {name for field_name in settings.model_fields for name in _field_env_names(settings, field_name)}
 
 
 def _secret_data(objects: list[Manifest], name: str) -> dict[str, str]:
@@ -312,6 +312,9 @@ def test_every_setting_the_services_need_is_set_and_every_one_set_is_real(
                 f"{source} {view.label}: not settings of {settings.__name__}"
             )
             assert MUST_SET[name] - hydite_names == set(), f"{source} {view.label}: missing"
+            for field_name, field in settings.model_fields.items():
+                if field.is_required():
+                    assert _field_env_names(settings, field_name) & set(view.env), f"{source} {view.label}"
             literal = {n for n in SECRET_SETTINGS & hydite_names if not isinstance(view.env[n], SecretValue)}
             assert literal == set(), f"{source} {view.label}: secrets given as literals"
             with monkeypatch.context() as env:
@@ -508,6 +511,18 @@ def test_references_between_objects_resolve(renders: dict[str, list[Manifest]]) 
                 for volume in pod_spec(workload).get("volumes", []):
                     if "configMap" in volume:
                         find(objects, "ConfigMap", volume["configMap"]["name"])
+
+
+def test_the_hpa_scales_on_a_metric_the_data_plane_exports(renders: dict[str, list[Manifest]]) -> None:
+    """Every Pods metric an HPA names is a gauge the data plane registers for /metrics."""
+    sources = "\n".join(
+        p.read_text() for p in (ROOT / "services/dataplane/src/hydite_dataplane").rglob("*.py")
+    )
+    for source, objects in renders.items():
+        for hpa in of_kind(objects, "HorizontalPodAutoscaler"):
+            for metric in hpa["spec"]["metrics"]:
+                if metric["type"] == "Pods":
+                    assert f'"{metric["pods"]["metric"]["name"]}"' in sources, source
 
 
 def _policy(objects: list[Manifest], app: str) -> dict[str, Any]:
