@@ -95,7 +95,6 @@ STAND_IN_SECRETS = {
 }
 """Values of the operator's Secret when a render does not contain it (production)."""
 SWITCHES = {
-    "fullnameOverride": "",
     "image": {"registry": "registry.example.com", "tag": "1.2.3"},
     "secrets": {
         "create": True,
