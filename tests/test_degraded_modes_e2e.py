@@ -4,7 +4,8 @@ Postgres down, as a control-plane replica sees it: its database connection runs 
 proxy the test cuts. The data plane it feeds keeps serving from its snapshot, the replica's
 readiness says the database is unreachable, and admin calls answer an OpenAI-shaped 503 (never a
 500) until the proxy is restored. Then the control plane itself down: inference goes on, and admin
-calls forwarded by the data plane answer 503."""
+calls forwarded by the data plane answer 503. And a data plane that never reached NATS: it serves,
+its limits fall back to shares, and budgets fail open on the spend it never loaded."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ import httpx
 import pytest
 
 from hydite_common.devstack import Stack, free_port
-from tests.harness import ok_post, wait_until
+from tests.harness import ok_post, usage_waiting, wait_until
 
 
 class CuttableProxy:
@@ -164,3 +165,36 @@ def test_postgres_then_control_plane_down_keep_inference_up_and_admin_answers_50
     finally:
         stack.stop_service(dataplane)
         stack.stop_service(replica)
+
+
+def test_a_data_plane_without_nats_serves_and_fails_open_on_spend_it_never_loaded(
+    stack: Stack, admin: httpx.Client
+) -> None:
+    """A data plane that never reached NATS is ready, says limits "fallback" and spend totals not
+    loaded, and admits a key already past its budget (which a data plane that loaded the totals
+    refuses); the request's usage waits in its spool."""
+    model = f"nonats-{free_port()}"
+    ok_post(admin, "/model/new", {"model_name": model, "litellm_params": {"model": "mock/m"}})
+    key = ok_post(admin, "/key/generate", {"models": [model], "max_budget": 1.0})["key"]
+    ok_post(admin, "/key/update", {"key": key, "spend": 5.0})
+    chat = {"model": model, "messages": [{"role": "user", "content": "hi"}]}
+
+    def chat_status(base_url: str) -> int:
+        url = base_url + "/v1/chat/completions"
+        return httpx.post(url, json=chat, headers={"Authorization": f"Bearer {key}"}, timeout=10).status_code
+
+    wait_until(lambda: chat_status(stack.base_url) == 429, timeout=5, interval=0.05)
+    port = free_port()
+    dataplane = stack.start_dataplane(
+        port, f"dataplane-nonats-{port}", None, HYDITE_NATS_URL=f"nats://127.0.0.1:{free_port()}"
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        ready = httpx.get(url + "/health/readiness", timeout=5)
+        assert ready.status_code == 200
+        limits = ready.json()["limits"]
+        assert (limits["nats"], limits["spend_totals_loaded"], limits["mode"]) == (False, False, "fallback")
+        assert chat_status(url) == 200
+        wait_until(lambda: (usage_waiting(url) or 0) >= 1, timeout=5, interval=0.05)
+    finally:
+        stack.stop_service(dataplane)
