@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 import random
 import time
 from collections import deque
@@ -34,6 +35,8 @@ from hydite_dataplane.config.snapshot import DeploymentTarget
 from hydite_dataplane.hooks import Hooks
 from hydite_dataplane.request import InferenceRequest
 from hydite_dataplane.stats import LiveStats
+
+log = logging.getLogger(__name__)
 
 CONTEXT_WINDOW_CODES = frozenset({"context_length_exceeded", "context_window_exceeded"})
 CONTENT_POLICY_CODES = frozenset({"content_policy_violation", "content_filter"})
@@ -313,6 +316,7 @@ class Router:
                 failed.add(target.deployment_id)
                 if not is_retryable(error) or number > retries:
                     raise
+                log.debug("attempt %d on %s failed (%s); retrying", number, target.deployment_id, error.code)
                 # Another deployment is tried at once; the same one only after a backoff.
                 fresh = any(d.deployment_id not in failed for d in eligible)
                 delay = 0.0 if fresh else policy.delay(number, error, self.rng)
