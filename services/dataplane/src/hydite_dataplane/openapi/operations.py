@@ -34,6 +34,24 @@ class OperationDoc:
     """Query parameters it reads (all optional strings)."""
 
 
+_ANTHROPIC_BLOCKS: dict[str, Any] = {
+    "type": "array",
+    "items": {"type": "object", "required": ["type"], "properties": {"type": {"type": "string"}}},
+}
+_ANTHROPIC_MESSAGES: dict[str, Any] = {
+    "type": "array",
+    "minItems": 1,
+    "items": {
+        "type": "object",
+        "required": ["role", "content"],
+        "properties": {
+            "role": {"enum": ["user", "assistant"]},
+            "content": {"anyOf": [{"type": "string"}, _ANTHROPIC_BLOCKS]},
+        },
+    },
+}
+_ANTHROPIC_SYSTEM: dict[str, Any] = {"anyOf": [{"type": "string"}, _ANTHROPIC_BLOCKS]}
+
 GATEWAY_SCHEMAS: dict[str, dict[str, Any]] = {
     "hydite.RerankRequest": {
         "type": "object",
@@ -70,20 +88,8 @@ GATEWAY_SCHEMAS: dict[str, dict[str, Any]] = {
         "properties": {
             "model": {"type": "string"},
             "max_tokens": {"type": "integer", "minimum": 1},
-            "messages": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "required": ["role", "content"],
-                    "properties": {
-                        "role": {"enum": ["user", "assistant"]},
-                        "content": {
-                            "anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "object"}}]
-                        },
-                    },
-                },
-            },
-            "system": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "object"}}]},
+            "messages": _ANTHROPIC_MESSAGES,
+            "system": _ANTHROPIC_SYSTEM,
             "stream": {"type": "boolean"},
             "temperature": {"type": "number"},
             "tools": {"type": "array", "items": {"type": "object"}},
@@ -96,8 +102,8 @@ GATEWAY_SCHEMAS: dict[str, dict[str, Any]] = {
         "required": ["model", "messages"],
         "properties": {
             "model": {"type": "string"},
-            "messages": {"type": "array", "items": {"type": "object"}},
-            "system": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "object"}}]},
+            "messages": _ANTHROPIC_MESSAGES,
+            "system": _ANTHROPIC_SYSTEM,
             "tools": {"type": "array", "items": {"type": "object"}},
         },
     },
