@@ -17,7 +17,7 @@ from hydite_common.settings import BaseServiceSettings
 from hydite_common.usage_stream import usage_subject
 from tests.harness import spend_row, wait_until
 
-DELAY_SECONDS = 1.0
+DELAY_SECONDS = 0.75
 
 
 def _readiness(port: int) -> tuple[int, str] | None:
@@ -76,7 +76,7 @@ def test_spend_ingest_settles_its_batches_and_exits_0(stack: Stack, admin: httpx
         HYDITE_SHUTDOWN_DELAY_SECONDS=str(DELAY_SECONDS),
     )
     node = f"lifecycle-{uuid.uuid4().hex[:8]}"
-    request_ids = [f"{node}-{i}" for i in range(40)]
+    request_ids = [f"{node}-{i}" for i in range(20)]
     assert stack.nats is not None
     nats_url = stack.nats.url
     settings = BaseServiceSettings(nats_prefix=stack.config.nats_prefix)
@@ -95,9 +95,9 @@ def test_spend_ingest_settles_its_batches_and_exits_0(stack: Stack, admin: httpx
         finally:
             await nc.close()
 
-    asyncio.run(publish(range(20)))
+    asyncio.run(publish(range(10)))
     ingest.terminate()
-    asyncio.run(publish(range(20, 40)))
+    asyncio.run(publish(range(10, 20)))
     wait_until(lambda: _stopping(port), timeout=DELAY_SECONDS)
     assert _exit_code(stack, ingest) == 0
     for request_id in request_ids:

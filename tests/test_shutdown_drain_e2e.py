@@ -41,8 +41,8 @@ def _endless_stream_app() -> web.Application:
     return app
 
 
-FINITE_CHUNKS = 30
-SHUTDOWN_DELAY_SECONDS = 1.5
+FINITE_CHUNKS = 20
+SHUTDOWN_DELAY_SECONDS = 1.0
 
 
 def _finite_stream_app() -> web.Application:
