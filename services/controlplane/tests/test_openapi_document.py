@@ -6,7 +6,7 @@ from __future__ import annotations
 from aiohttp import web
 from openapi_spec_validator import validate
 
-from hydite_controlplane.admin.openapi import REQUEST_BODIES, admin_document
+from hydite_controlplane.admin.openapi import QUERY_PARAMETERS, REQUEST_BODIES, admin_document
 from hydite_controlplane.app import build_app
 from hydite_controlplane.settings import ControlplaneSettings
 
@@ -35,11 +35,12 @@ def test_every_route_is_described_and_the_document_is_valid() -> None:
 
 def test_every_route_with_a_body_names_its_request_model() -> None:
     """A route taking a body (any method but GET) has the model that validates it, so its schema
-    is the real one rather than any object; and no entry names a path nobody serves."""
+    is the real one rather than any object; and no body or query entry names a path nobody serves."""
     routes = _app_routes()
     with_bodies = {path for method, path in routes if method != "GET"}
     assert with_bodies <= set(REQUEST_BODIES), sorted(with_bodies - set(REQUEST_BODIES))
     assert set(REQUEST_BODIES) <= {path for _, path in routes}
+    assert set(QUERY_PARAMETERS) <= {path for method, path in routes if method == "GET"}
 
 
 def test_admin_bodies_are_their_models_schemas() -> None:

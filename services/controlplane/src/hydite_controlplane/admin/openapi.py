@@ -91,6 +91,55 @@ REQUEST_BODIES: dict[str, type[BaseModel]] = {
 }
 """The request model each admin path validates its JSON body with (every method that has a body)."""
 
+
+def _entity_queries(entity: entities.Entity) -> dict[str, tuple[str, ...]]:
+    """The query parameters of an entity's generic /info and /list (entity_routes)."""
+    prefix = f"/{entity.kind}"
+    info = (entity.id_field, *((entity.info_alias,) if entity.info_alias else ()))
+    return {f"{prefix}/info": info, f"{prefix}/list": (*entity.list_filters, "page", "page_size")}
+
+
+PAGE = ("page", "page_size")
+DATES = ("start_date", "end_date")
+QUERY_PARAMETERS: dict[str, tuple[str, ...]] = {
+    **_entity_queries(users.USERS),
+    **_entity_queries(teams.TEAMS),
+    **_entity_queries(organizations.ORGANIZATIONS),
+    **_entity_queries(key_groups.KEY_GROUPS),
+    "/key/info": ("key",),
+    "/key/list": ("team_id", "user_id", "organization_id", "key_alias", "return_full_object", "page", "size"),
+    "/model/info": ("litellm_model_id", "model_id"),
+    "/v1/model/info": ("litellm_model_id", "model_id"),
+    "/v2/model/info": ("page", "size", "sortBy", "sortOrder", "model", "modelId", "teamId", "search"),
+    "/model_group/info": ("model_group",),
+    **{
+        f"{prefix}/info": ("user_id", "end_user_id", "team_id", "organization_id")
+        for prefix in ("/customer", "/end_user")
+    },
+    **{f"{prefix}/list": ("team_id", "organization_id", *PAGE) for prefix in ("/customer", "/end_user")},
+    "/budget/info": ("budget_id",),
+    "/spend/logs": (
+        "api_key",
+        "request_id",
+        "user_id",
+        "team_id",
+        "end_user",
+        "model",
+        "status",
+        *DATES,
+        "summarize",
+        *PAGE,
+    ),
+    "/spend/tags": DATES,
+    "/spend/users": ("user_id",),
+    "/global/spend/report": (*DATES, "group_by", "api_key", "team_id", "customer_id"),
+    "/spend/reconciliation": ("start", "end", "node_id"),
+    "/global/activity": DATES,
+    "/tag/list": DATES,
+    "/audit": ("object_type", "object_id"),
+}
+"""Query parameters each GET route reads (all optional strings; a handler refuses what it cannot use)."""
+
 OPTIONAL_BODIES = frozenset({"/key/{key}/regenerate"})
 """Paths whose body may be left out (the key comes from the path)."""
 
@@ -169,6 +218,11 @@ def _operation(method: str, path: str, handler: Any, body_refs: dict[type[BaseMo
         {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
         for name in _PATH_PARAMETER.findall(path)
     ]
+    if method == "GET":
+        parameters += [
+            {"name": name, "in": "query", "required": False, "schema": {"type": "string"}}
+            for name in QUERY_PARAMETERS.get(path, ())
+        ]
     if parameters:
         operation["parameters"] = parameters
     model = REQUEST_BODIES.get(path)
