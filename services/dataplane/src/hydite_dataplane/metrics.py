@@ -86,6 +86,22 @@ class BoundedLabel:
         return label
 
 
+class KeyTotals:
+    """What the keys of one alias label did: requests by HTTP status, tokens, US dollars."""
+
+    __slots__ = ("completion_tokens", "prompt_tokens", "requests", "spend_usd")
+
+    def __init__(self) -> None:
+        self.requests: dict[int, int] = {}
+        self.prompt_tokens = 0
+        self.completion_tokens = 0
+        self.spend_usd = 0.0
+
+
+MAX_KEYS_REMEMBERED = 100_000
+"""Key hashes whose alias label is remembered (a cache, forgotten whole when full)."""
+
+
 class GenAiSeries:
     """What the GenAI metrics of one (operation, provider, model, error) say, counted as requests end."""
 
@@ -143,9 +159,10 @@ class RequestMetrics:
         self.limit_rejections: dict[tuple[str, str], int] = {}
         self.retries: dict[str, int] = {}
         self.fallbacks: dict[str, int] = {}
-        self.key_requests: dict[tuple[str, int], int] = {}
-        self.key_tokens: dict[tuple[str, str], int] = {}
-        self.key_spend: dict[str, float] = {}
+        self.keys: dict[str, KeyTotals] = {}
+        """By key alias label."""
+        self._key_totals: dict[str, tuple[str, KeyTotals]] = {}
+        """By key hash, with the alias they were found for (a key's alias may change)."""
         self.genai: dict[GenAiKey, GenAiSeries] | None = None
         """Counted only once `count_genai()` was called (an OTLP metrics exporter reads them)."""
         self.started_ns = time.time_ns()
@@ -179,9 +196,10 @@ class RequestMetrics:
         self.requests[labels] = self.requests.get(labels, 0) + 1
         seconds = time.perf_counter() - request.start_perf
         duration.observe(seconds)
-        alias = self._key_aliases.of(request.caller.key.key_alias)
-        by_key = (alias, status)
-        self.key_requests[by_key] = self.key_requests.get(by_key, 0) + 1
+        alias = request.caller.key.key_alias
+        known = self._key_totals.get(request.caller.key_hash)
+        key = known[1] if known is not None and known[0] == alias else self._totals_of(request, alias)
+        key.requests[status] = key.requests.get(status, 0) + 1
         if request.overhead_seconds >= 0:
             self.overhead.observe(request.overhead_seconds)
         if outcome.ttft_ms:
@@ -213,12 +231,8 @@ class RequestMetrics:
             completion = (model, deployment, "completion")
             self.tokens[prompt] = self.tokens.get(prompt, 0) + usage.prompt_tokens
             self.tokens[completion] = self.tokens.get(completion, 0) + usage.completion_tokens
-            prompt_by_key = (alias, "prompt")
-            completion_by_key = (alias, "completion")
-            self.key_tokens[prompt_by_key] = self.key_tokens.get(prompt_by_key, 0) + usage.prompt_tokens
-            self.key_tokens[completion_by_key] = (
-                self.key_tokens.get(completion_by_key, 0) + usage.completion_tokens
-            )
+            key.prompt_tokens += usage.prompt_tokens
+            key.completion_tokens += usage.completion_tokens
         price = target.price
         if not price.known:
             unpriced = (model, target.provider)
@@ -228,9 +242,20 @@ class RequestMetrics:
         if cost:
             if price.currency == DEFAULT_CURRENCY:
                 self.spend[(model, deployment)] = self.spend.get((model, deployment), 0.0) + cost
-                self.key_spend[alias] = self.key_spend.get(alias, 0.0) + cost
+                key.spend_usd += cost
             spent = (model, deployment, price.currency)
             self.spend_by_currency[spent] = self.spend_by_currency.get(spent, 0.0) + cost
+
+    def _totals_of(self, request: InferenceRequest, alias: str) -> KeyTotals:
+        """The totals a key of alias counts in, remembered by its hash."""
+        if len(self._key_totals) >= MAX_KEYS_REMEMBERED:
+            self._key_totals.clear()
+        label = self._key_aliases.of(alias)
+        totals = self.keys.get(label)
+        if totals is None:
+            totals = self.keys[label] = KeyTotals()
+        self._key_totals[request.caller.key_hash] = (alias, totals)
+        return totals
 
     def _count_genai(
         self,
@@ -320,21 +345,30 @@ class RequestMetrics:
             "Inference requests finished, by key alias (the first aliases seen; later ones as "
             f"{OTHER_LABEL}) and HTTP status.",
             "counter",
-            ((f'key_alias="{_label(a)}",status="{s}"', n) for (a, s), n in self.key_requests.items()),
+            (
+                (f'key_alias="{_label(a)}",status="{s}"', n)
+                for a, totals in self.keys.items()
+                for s, n in totals.requests.items()
+            ),
         )
         _family(
             lines,
             "hydite_key_tokens_total",
             "Tokens the providers reported, by key alias and kind.",
             "counter",
-            ((f'key_alias="{_label(a)}",kind="{k}"', n) for (a, k), n in self.key_tokens.items()),
+            (
+                (f'key_alias="{_label(a)}",kind="{k}"', n)
+                for a, totals in self.keys.items()
+                if totals.prompt_tokens or totals.completion_tokens
+                for k, n in (("prompt", totals.prompt_tokens), ("completion", totals.completion_tokens))
+            ),
         )
         _family(
             lines,
             "hydite_key_spend_usd_total",
             "Cost of the requests priced in US dollars, by key alias.",
             "counter",
-            ((f'key_alias="{_label(a)}"', v) for a, v in self.key_spend.items()),
+            ((f'key_alias="{_label(a)}"', t.spend_usd) for a, t in self.keys.items() if t.spend_usd),
         )
         _family(
             lines,
