@@ -5,6 +5,8 @@ no answer may be a 5xx. The same stack exposes /docs, whose page and assets are 
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -142,3 +144,28 @@ def test_docs_page_and_assets_come_from_the_gateway(probe_stack: Stack) -> None:
     assert css.headers["content-type"].startswith("text/css")
     missing = httpx.get(probe_stack.base_url + "/docs/index.html", timeout=10)
     assert missing.status_code == 404 and missing.json()["error"]["type"] == "invalid_request_error"
+
+
+CHROMIUM = shutil.which("chromium")
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (Debian package chromium)")
+def test_docs_render_the_operations_in_a_browser(probe_stack: Stack, tmp_path: Path) -> None:
+    """Headless Chromium, with no network but the gateway, renders /docs with the tags of both
+    planes' operations."""
+    assert CHROMIUM is not None
+    # The flags keep Chromium from reaching out for updates, sync or field trials (the network is closed).
+    done = subprocess.run(
+        [
+            CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync",
+            f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=5000", "--dump-dom",
+            probe_stack.base_url + "/docs",
+        ],
+        capture_output=True, text=True, timeout=90, check=True,
+    )  # fmt: skip
+    dom = done.stdout
+    assert 'class="swagger-ui' in dom
+    # Tags start folded: each plane's tags are there, each a section of its operations.
+    rendered = set(re.findall(r'id="operations-tag-([^"]+)"', dom))
+    assert {"inference", "anthropic", "key", "team"} <= rendered, sorted(rendered)
