@@ -142,6 +142,8 @@ def test_docs_page_and_assets_come_from_the_gateway(probe_stack: Stack) -> None:
         assert len(answer.content) > 0
     css = httpx.get(probe_stack.base_url + "/docs/swagger-ui.css", timeout=10)
     assert css.headers["content-type"].startswith("text/css")
+    # The stylesheet's images are inline: it loads nothing from anywhere.
+    assert all(u.strip("\"'").startswith("data:") for u in re.findall(r"url\(([^)]*)\)", css.text))
     missing = httpx.get(probe_stack.base_url + "/docs/index.html", timeout=10)
     assert missing.status_code == 404 and missing.json()["error"]["type"] == "invalid_request_error"
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import aiohttp
+from aiohttp import web
 from openapi_spec_validator import validate
 
 from hydite_common.devstack import free_port
@@ -83,3 +84,31 @@ async def test_without_the_control_plane_the_data_planes_part_is_served() -> Non
     validate(alone)
     assert alone["info"][CONTROLPLANE_EXTENSION] == {"included": False, "reason": missing}
     assert "/key/generate" not in alone["paths"]
+
+
+async def test_the_control_planes_document_is_kept_for_a_while() -> None:
+    """Callers within the keep time share one fetch; after it, the next caller fetches again."""
+    fetches: list[int] = []
+
+    async def openapi(_: web.Request) -> web.Response:
+        fetches.append(1)
+        return web.json_response(ADMIN_DOCUMENT)
+
+    app = web.Application()
+    app.router.add_get("/openapi.json", openapi)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        async with aiohttp.ClientSession() as session:
+            kept = ControlPlaneDocument(session, f"http://127.0.0.1:{port}")
+            first, _ = await kept.current()
+            second, _ = await kept.current()
+            assert first == ADMIN_DOCUMENT and second is first and len(fetches) == 1
+            fresh = ControlPlaneDocument(session, f"http://127.0.0.1:{port}", keep_seconds=0)
+            await fresh.current()
+            await fresh.current()
+            assert len(fetches) == 3
+    finally:
+        await runner.cleanup()
