@@ -46,11 +46,10 @@ def test_every_route_of_the_table_is_an_operation_with_a_doc() -> None:
     assert len(ids) == len(set(ids))
 
 
-def test_the_document_is_valid_alone_and_merged() -> None:
-    """openapi-spec-validator accepts the data plane's part and its merge with an admin document;
-    the data plane's own description of a path it serves wins."""
+def test_the_merged_document_is_valid() -> None:
+    """openapi-spec-validator accepts the data plane's part merged with an admin document (the part
+    alone: the next test); the data plane's own description of a path it serves wins."""
     own = dataplane_document()
-    validate(own)
     whole = merged(own, ADMIN_DOCUMENT, None)
     validate(whole)
     assert whole["paths"]["/key/generate"] == ADMIN_DOCUMENT["paths"]["/key/generate"]
