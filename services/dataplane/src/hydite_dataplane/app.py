@@ -343,6 +343,12 @@ def _metrics(
         "counter",
     )
     metrics.add_gauge(
+        "hydite_config_refused_total",
+        "Config versions this data plane refused (NACKed), e.g. of a newer schema; it kept the one before.",
+        lambda: config_stream.refused_versions,
+        "counter",
+    )
+    metrics.add_gauge(
         "hydite_usage_batches_pending",
         "Usage batches not yet acknowledged by JetStream.",
         lambda: outbox.pending_batches,
@@ -354,12 +360,6 @@ def _metrics(
         "counter",
     )
     metrics.add_gauge(
-    metrics.add_gauge(
-        "hydite_config_refused_total",
-        "Config versions this data plane refused (NACKed), e.g. of a newer schema; it kept the one before.",
-        lambda: config_stream.refused_versions,
-        "counter",
-    )
         "hydite_usage_batches_dropped_total",
         "Usage batches dropped because the outbox was full.",
         lambda: outbox.dropped_batches,
