@@ -18,6 +18,7 @@ from hydite_common.keys import hash_key
 from tests.cluster_limits_helper import (
     CALL_COST,
     CALL_TOKENS,
+    CLUSTER_TIMEOUT_SECONDS,
     AlertListener,
     Answer,
     ClusterStack,
@@ -338,7 +339,7 @@ def test_traffic_on_one_replica_gets_nearly_the_whole_limit(cluster: ClusterStac
         answers.extend(burst(cluster.targets, key, model, 20, concurrency=4, spread=[0]))
         return len(_admitted(answers)) >= math.ceil(limit * 0.9)
 
-    wait_until(nearly_all_admitted, timeout=10, interval=0.1)
+    wait_until(nearly_all_admitted, timeout=CLUSTER_TIMEOUT_SECONDS, interval=0.1)
     assert len(_admitted(answers)) <= _bound(limit), len(_admitted(answers))
     _assert_rate_refusals(answers, "rpm_limit_exceeded")
 

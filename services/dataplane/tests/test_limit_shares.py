@@ -9,7 +9,7 @@ import orjson
 import pytest
 
 from hydite_dataplane.limits.gossip import ENTRIES_PER_PART, ReportAssembler, encode_parts
-from hydite_dataplane.limits.shares import ClusterShares, Report, ReportEntry, Share, whole_base
+from hydite_dataplane.limits.shares import UNIT_SLACK, ClusterShares, Report, ReportEntry, Share, whole_base
 
 NODES = ("dp-a", "dp-b", "dp-c")
 KEY = "key:k|r"
@@ -42,7 +42,7 @@ class Replica:
 
     def try_admit(self, cost: float = 1.0) -> bool:
         share = self.share()
-        if self.used + cost <= self.shares.fraction(share) * self.limit:
+        if self.used + cost <= self.shares.fraction(share) * self.limit + UNIT_SLACK:
             self.used += cost
             share.admitted += cost
             return True
@@ -135,6 +135,47 @@ def test_an_epoch_ending_mid_burst_keeps_the_fractions_and_never_admits_past_the
         _exchange(replicas, clocks)
         assert _total_fraction(replicas) <= 1.0 + 1e-9
     assert admitted == 60
+
+
+def test_a_gift_made_just_before_the_epoch_ends_still_reaches_a_replica_that_moved_on() -> None:
+    """The idle replicas give in the old epoch; the busy one starts the new epoch before their
+    reports arrive: the gifts still count, so no part of the limit is lost for good."""
+    clocks, replicas = _cluster()
+    busy, idle = replicas[1], [replicas[0], replicas[2]]
+    first = sum(busy.try_admit() for _ in range(60))
+    _exchange(replicas, clocks)  # the busy replica reports its refusals
+    clocks.now += 0.1
+    gifts = [replica.shares.report() for replica in idle]
+    clocks.wall += 31
+    busy.shares.report()  # the busy replica moves on first
+    for report in gifts:
+        busy.shares.receive(report)
+    more = sum(busy.try_admit() for _ in range(60))
+    assert first + more == 60
+    for _ in range(3):
+        _exchange(replicas, clocks)
+    assert _total_fraction(replicas) == pytest.approx(1.0)
+
+
+def test_a_refusing_replica_keeps_gifts_that_arrive_before_its_report() -> None:
+    """Gifts reach the busy replica between its refusals and its next report, so at that report
+    it holds more than it uses: it keeps it (its demand goes on), rather than giving it back to a
+    peer that would give it back again, forever in flight between them."""
+    clocks, replicas = _cluster()
+    busy, idle = replicas[0], replicas[1:]
+    admitted = sum(busy.try_admit() for _ in range(30))
+    _exchange(replicas, clocks)  # the busy replica's refusals are heard
+    for _ in range(5):
+        admitted += sum(busy.try_admit() for _ in range(30))
+        clocks.now += 0.1
+        gifts = [replica.shares.report() for replica in idle]
+        for report in gifts:
+            busy.shares.receive(report)
+        busy_report = busy.shares.report()
+        for replica in idle:
+            replica.shares.receive(busy_report)
+    assert admitted == 60
+    assert busy.share().fraction == pytest.approx(1.0)
 
 
 def test_an_idle_limit_returns_to_the_equal_split_and_is_forgotten() -> None:
@@ -230,3 +271,19 @@ def test_reports_round_trip_in_parts_and_malformed_ones_are_refused() -> None:
     ):
         with pytest.raises(ValueError):
             assembler.add(bad)
+
+
+def test_gifts_adding_up_to_more_than_the_whole_limit_survive_the_wire() -> None:
+    """A share moving back and forth between busy replicas: the giver's cumulative gift to one
+    peer passes 1.0 within an epoch, and the peer must still be credited every new part of it."""
+    _clocks, replicas = _cluster()
+    giver, taker = replicas[0].shares, replicas[1].shares
+    giver.share(KEY, 60.0, lambda: 0.0).given["dp-b"] = 1.7
+    (part,) = encode_parts(giver.report())
+    (entry,) = ReportAssembler().add(part).entries  # type: ignore[union-attr]
+    assert entry.given == {"dp-b": 1.7}
+    share = taker.share(KEY, 60.0, lambda: 0.0)
+    share.received["dp-a"] = 1.2
+    before = share.fraction
+    taker.receive(Report("dp-a", giver.instance, giver.epoch, 1, (entry,)))
+    assert share.fraction == pytest.approx(before + 0.5)

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 
 from hydite_common.errors import HyditeError, RateLimitError
 from hydite_dataplane.config.snapshot import DeploymentTarget
-from hydite_dataplane.limits.shares import ClusterShares
+from hydite_dataplane.limits.shares import UNIT_SLACK, ClusterShares
 from hydite_dataplane.limits.windows import RateWindow
 from hydite_dataplane.request import InferenceRequest, Outcome
 
@@ -41,7 +41,7 @@ class DeploymentLimiter:
             share = shares.share(
                 f"deployment:{deployment_id}|r", target.rpm, lambda: window.requests_in_window(self._clock())
             )
-            allowed = shares.fraction(share) * target.rpm
+            allowed = shares.fraction(share) * target.rpm + UNIT_SLACK
             if window.previous_requests * carried + window.requests + 1 > allowed:
                 share.deficit += 1
                 return window.seconds_until_below(allowed, window.requests, window.previous_requests, carried)
@@ -49,7 +49,7 @@ class DeploymentLimiter:
             share = shares.share(
                 f"deployment:{deployment_id}|t", target.tpm, lambda: window.tokens_in_window(self._clock())
             )
-            allowed = shares.fraction(share) * target.tpm
+            allowed = shares.fraction(share) * target.tpm + UNIT_SLACK
             if window.previous_tokens * carried + window.tokens >= allowed:
                 share.deficit += 1
                 return window.seconds_until_below(allowed, window.tokens, window.previous_tokens, carried)

@@ -71,13 +71,18 @@ def _amount(value: Any) -> float:
     return max(number, 0.0)
 
 
+MAX_GIFTS_TOTAL = 1e6
+"""Gifts to one peer are cumulative over an epoch: a share that moves back and forth between busy
+replicas adds up to more than the whole limit, so they are bounded only to stay finite."""
+
+
 def _entry(row: Any) -> ReportEntry:
     if not isinstance(row, list) or len(row) != 6 or not isinstance(row[4], dict):
         raise ValueError("bad entry")
     gifts = row[4]
     if len(gifts) > MAX_GIFTS_PER_ENTRY:
         raise ValueError("too many gifts")
-    given = {_text(node): min(1.0, _amount(part)) for node, part in gifts.items()}
+    given = {_text(node): min(MAX_GIFTS_TOTAL, _amount(part)) for node, part in gifts.items()}
     fraction = min(1.0, _amount(row[5]))
     return ReportEntry(_text(row[0]), _amount(row[1]), _amount(row[2]), _amount(row[3]), given, fraction)
 

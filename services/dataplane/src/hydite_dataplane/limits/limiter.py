@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from hydite_common.errors import RateLimitError
 from hydite_dataplane.limits.plan import PlanCache, prompt_tokens_by_size, requested_output_tokens
 from hydite_dataplane.limits.rules import RateRule
-from hydite_dataplane.limits.shares import CONSOLIDATE_ABOVE, ClusterShares, Share
+from hydite_dataplane.limits.shares import CONSOLIDATE_ABOVE, UNIT_SLACK, ClusterShares, Share
 from hydite_dataplane.limits.windows import WINDOW_SECONDS, RateWindow
 from hydite_dataplane.request import InferenceRequest, Outcome
 
@@ -185,7 +185,7 @@ class RateLimiter:
                     rpm_share = counter.requests_share = shares.share(
                         rule.share_keys[0], limit, counter.requests_meter
                     )
-                allowed = (rpm_share.fraction if override is None else override) * limit
+                allowed = (rpm_share.fraction if override is None else override) * limit + UNIT_SLACK
                 used = window.previous_requests * carried + window.requests + 1
                 if used > allowed:
                     rpm_share.deficit += 1
@@ -201,7 +201,7 @@ class RateLimiter:
                         rule.share_keys[1], limit, counter.tokens_meter
                     )
                 fraction = tpm_share.fraction if override is None else override
-                allowed = fraction * limit
+                allowed = fraction * limit + UNIT_SLACK
                 used = window.previous_tokens * carried + window.tokens + window.reserved_tokens
                 if used + reserve > allowed and not (used < allowed and fraction > CONSOLIDATE_ABOVE):
                     tpm_share.deficit += reserve
@@ -216,7 +216,8 @@ class RateLimiter:
                     flight_share = counter.flight_share = shares.share(
                         rule.share_keys[2], limit, counter.flight_meter
                     )
-                if window.in_flight + 1 > (flight_share.fraction if override is None else override) * limit:
+                in_flight_allowed = (flight_share.fraction if override is None else override) * limit
+                if window.in_flight + 1 > in_flight_allowed + UNIT_SLACK:
                     flight_share.deficit += 1
                     raise _refusal(rule, "parallel", limit, window, carried)
             admitted.append((window, rpm_share, tpm_share, flight_share))

@@ -57,6 +57,8 @@ class Share:
     """Fractions given to each peer this epoch, cumulative."""
     received: dict[str, float] = field(default_factory=dict)
     """Fractions each peer announced giving this replica this epoch, cumulative."""
+    received_before: dict[str, float] = field(default_factory=dict)
+    """The same for the epoch before, whose gifts may still arrive from a peer yet to move on."""
     peer_used: dict[str, float] = field(default_factory=dict)
     """What each peer last reported using, in units."""
     peer_deficit: dict[str, float] = field(default_factory=dict)
@@ -116,6 +118,10 @@ WHOLE_UNIT_KEYS = ("|r", "|t", "|p")
 """Shares of requests, tokens and requests in flight are split in whole units; budgets are not."""
 SETTLED = 1e-9
 """Fractions this close are equal."""
+UNIT_SLACK = 1e-6
+"""What a limit counted in whole units admits beyond fraction × limit: fractions moved between
+replicas gather float rounding (a whole 1.0 may come back as 0.9999999999999999), and that must not
+cost the last request of a limit."""
 
 
 def whole_base(limit: float, members: tuple[str, ...], node_id: str, whole: bool = True) -> float:
@@ -158,6 +164,8 @@ class ClusterShares:
         self._peers: dict[str, _Peer] = {}
         self._period = self._period_now()
         self.epoch = self._epoch_name()
+        self._epoch_before: str | None = None
+        """The epoch compacted last: gifts its reports announce still count."""
         self._seq = 0
         self.connected = False
         """Whether reports go out and come in (NATS is up)."""
@@ -260,6 +268,7 @@ class ClusterShares:
         ):
             return  # late or repeated
         same_epoch = report.epoch == self.epoch
+        epoch_before = not same_epoch and report.epoch == self._epoch_before
         keys = frozenset(entry.key for entry in report.entries)
         if peer is not None:
             for gone in peer.keys - keys:
@@ -271,7 +280,7 @@ class ClusterShares:
         self._peers[node] = _Peer(report.instance, report.epoch, report.seq, now, keys)
         for entry in report.entries:
             share = self._shares.get(entry.key)
-            gift = entry.given.get(self.node_id, 0.0) if same_epoch else 0.0
+            gift = entry.given.get(self.node_id, 0.0) if same_epoch or epoch_before else 0.0
             if share is None:
                 if not gift and not entry.used and not entry.deficit:
                     continue
@@ -280,9 +289,10 @@ class ClusterShares:
             share.peer_fraction[node] = entry.fraction
             share.peer_used[node] = entry.used
             share.peer_deficit[node] = entry.deficit
-            if gift > share.received.get(node, 0.0):
-                share.fraction += gift - share.received.get(node, 0.0)
-                share.received[node] = gift
+            received = share.received if same_epoch else share.received_before
+            if gift > received.get(node, 0.0):
+                share.fraction += gift - received.get(node, 0.0)
+                received[node] = gift
 
     def report(self) -> Report:
         """Rebalance toward the peers refusing the most, then this replica's report (sent every
@@ -348,10 +358,11 @@ class ClusterShares:
             self._give(share, node, give / share.limit)
 
     def _give_back(self, share: Share, used: float, fresh: set[str]) -> None:
-        """Nobody refuses: what this replica holds over its equal part, and does not use, goes to
-        the peer furthest under its own (so an idle limit returns to the equal split)."""
+        """No peer refuses: what this replica holds over its equal part, and does not use, goes to
+        the peer furthest under its own (so an idle limit returns to the equal split). Not while
+        this replica refuses itself: it would only be given back, and stay in flight between them."""
         over = share.fraction - share.default
-        if over < SETTLED:
+        if over < SETTLED or share.deficit > 0:
             return
         spare = share.fraction - used / share.limit
         short, node = max(
@@ -384,14 +395,16 @@ class ClusterShares:
 
     def _compact(self) -> None:
         """The epoch's end: each fraction stays as it is and the gifts start over. Conserved: a
-        gift still on its way when the giver or its receiver moves on is lost, never counted twice
-        (a report of another epoch gives nothing)."""
+        peer still in the old epoch may give in it, and its reports' gifts still count here, against
+        what this replica had received in that epoch; a report of an older epoch gives nothing."""
+        self._epoch_before = self.epoch
         self._period = self._period_now()
         self.epoch = self._epoch_name()
         self.epochs_started += 1
         for share in self._shares.values():
             share.given.clear()
-            share.received.clear()
+            share.received_before = share.received
+            share.received = {}
 
     def _new_epoch(self) -> None:
         """The members changed: gifts start over, and every limit in use gets as base what this
@@ -410,6 +423,8 @@ class ClusterShares:
             share.fraction = (own + max(0.0, limit - used) / count) / limit if in_use else share.default
             share.given.clear()
             share.received.clear()
+            share.received_before.clear()
+        self._epoch_before = None  # the fractions were just computed anew: old gifts are in them
 
 
 def _reverse(node: str) -> tuple[int, ...]:
