@@ -16,7 +16,7 @@ import orjson
 import pytest
 from aiohttp import web
 
-from hydite_common.devstack import Stack, free_port
+from hydite_common.devstack import ServiceProcess, Stack, free_port
 from tests.fakes.openai_server import FakeServerThread
 from tests.harness import ok_get, ok_post, spend_row, synced, wait_until
 
@@ -84,49 +84,64 @@ def _readiness_status(port: int) -> int | None:
         return None
 
 
+class _StreamReader(threading.Thread):
+    """Reads one chat stream to its end (or until the connection is cut), keeping what came."""
+
+    def __init__(self, url: str, key: str, model: str) -> None:
+        super().__init__(daemon=True)
+        self.url, self.key, self.model = url, key, model
+        self.received: list[bytes] = []
+        self.request_ids: list[str] = []
+        self.started = threading.Event()
+
+    def run(self) -> None:
+        body = {"model": self.model, "stream": True, "messages": [{"role": "user", "content": "hi"}]}
+        headers = {"Authorization": f"Bearer {self.key}"}
+        try:
+            with httpx.stream("POST", self.url, json=body, headers=headers, timeout=30) as response:
+                self.request_ids.append(response.headers["x-request-id"])
+                for part in response.iter_bytes():
+                    self.received.append(part)
+                    self.started.set()
+        except httpx.HTTPError:
+            pass
+
+
+def _streaming_dataplane(
+    stack: Stack, admin: httpx.Client, upstream: str, name: str, **env: str
+) -> tuple[int, ServiceProcess, _StreamReader]:
+    """A data plane of its own (with env), and a stream through it to a new model on upstream."""
+    model = f"{name}-{secrets.token_hex(3)}"
+    ok_post(
+        admin,
+        "/model/new",
+        {"model_name": model, "litellm_params": {"model": "openai/m", "api_base": upstream, "api_key": "x"}},
+    )
+    key = ok_post(admin, "/key/generate", {"models": [model]})["key"]
+    port = free_port()
+    service = stack.start_dataplane(port, f"dataplane-{name}-{port}", None, **env)
+    synced(admin)
+    reader = _StreamReader(f"http://127.0.0.1:{port}/v1/chat/completions", key, model)
+    reader.start()
+    return port, service, reader
+
+
 def test_sigterm_turns_readiness_off_keeps_accepting_for_the_delay_and_finishes_the_stream(
     stack: Stack, admin: httpx.Client, finite_upstream: str
 ) -> None:
     """SIGTERM with a stream in flight: readiness is 503 during the delay (the listener still
     accepts), then new connections are refused, the stream still ends with [DONE], the process exits
     0, and the stream's usage is billed."""
-    model = f"finite-{secrets.token_hex(3)}"
-    ok_post(
+    port, service, reader = _streaming_dataplane(
+        stack,
         admin,
-        "/model/new",
-        {
-            "model_name": model,
-            "litellm_params": {"model": "openai/m", "api_base": finite_upstream, "api_key": "x"},
-        },
-    )
-    key = ok_post(admin, "/key/generate", {"models": [model]})["key"]
-    port = free_port()
-    service = stack.start_dataplane(
-        port,
-        f"dataplane-lifecycle-{port}",
-        None,
+        finite_upstream,
+        "lifecycle",
         HYDITE_SHUTDOWN_DELAY_SECONDS=str(SHUTDOWN_DELAY_SECONDS),
         HYDITE_DRAIN_SECONDS="15",
     )
-    synced(admin)
-    received: list[bytes] = []
-    request_ids: list[str] = []
-    started = threading.Event()
-
-    def stream() -> None:
-        body = {"model": model, "stream": True, "messages": [{"role": "user", "content": "hi"}]}
-        headers = {"Authorization": f"Bearer {key}"}
-        url = f"http://127.0.0.1:{port}/v1/chat/completions"
-        with httpx.stream("POST", url, json=body, headers=headers, timeout=30) as response:
-            request_ids.append(response.headers["x-request-id"])
-            for part in response.iter_bytes():
-                received.append(part)
-                started.set()
-
-    reader = threading.Thread(target=stream, daemon=True)
-    reader.start()
     try:
-        assert started.wait(10)
+        assert reader.started.wait(10)
         assert _readiness_status(port) == 200
         service.process.terminate()
         # Readiness turns at once, while the listener still takes new connections.
@@ -139,8 +154,8 @@ def test_sigterm_turns_readiness_off_keeps_accepting_for_the_delay_and_finishes_
     finally:
         stack.stop_service(service)
         reader.join(10)
-    assert b"".join(received).rstrip().endswith(b"data: [DONE]")
-    row = spend_row(admin, request_ids[0], timeout=15)
+    assert b"".join(reader.received).rstrip().endswith(b"data: [DONE]")
+    row = spend_row(admin, reader.request_ids[0], timeout=15)
     assert row["status"] == "success" and row["completion_tokens"] == FINITE_CHUNKS
 
 
@@ -158,44 +173,16 @@ def test_a_stream_past_the_drain_is_cut_billed_and_the_process_exits_in_time(
 ) -> None:
     """SIGTERM with an endless stream in flight: the data plane exits within drain + usage drain
     (plus start-up slack), and the stream's usage row says it was cut at shutdown."""
-    model = f"endless-{secrets.token_hex(3)}"
-    ok_post(
+    _, service, reader = _streaming_dataplane(
+        stack,
         admin,
-        "/model/new",
-        {
-            "model_name": model,
-            "litellm_params": {"model": "openai/m", "api_base": endless_upstream, "api_key": "x"},
-        },
-    )
-    key = ok_post(admin, "/key/generate", {"models": [model]})["key"]
-    port = free_port()
-    service = stack.start_dataplane(
-        port,
-        f"dataplane-drain-{port}",
-        None,
+        endless_upstream,
+        "drain",
         HYDITE_DRAIN_SECONDS=str(DRAIN_SECONDS),
         HYDITE_USAGE_DRAIN_SECONDS=str(USAGE_DRAIN_SECONDS),
     )
-    synced(admin)
-    request_ids: list[str] = []
-    started = threading.Event()
-
-    def stream() -> None:
-        body = {"model": model, "stream": True, "messages": [{"role": "user", "content": "hi"}]}
-        headers = {"Authorization": f"Bearer {key}"}
-        url = f"http://127.0.0.1:{port}/v1/chat/completions"
-        try:
-            with httpx.stream("POST", url, json=body, headers=headers, timeout=30) as response:
-                request_ids.append(response.headers["x-request-id"])
-                for _ in response.iter_bytes():
-                    started.set()
-        except httpx.HTTPError:
-            pass
-
-    reader = threading.Thread(target=stream, daemon=True)
-    reader.start()
     try:
-        assert started.wait(10)
+        assert reader.started.wait(10)
         signalled = time.monotonic()
         service.process.terminate()
         service.process.wait(timeout=DRAIN_SECONDS + USAGE_DRAIN_SECONDS + 5)
@@ -205,7 +192,7 @@ def test_a_stream_past_the_drain_is_cut_billed_and_the_process_exits_in_time(
         reader.join(10)
 
     def logged() -> object:
-        rows = ok_get(admin, "/spend/logs", request_id=request_ids[0])
+        rows = ok_get(admin, "/spend/logs", request_id=reader.request_ids[0])
         return rows[0] if rows else None
 
     row = wait_until(logged, timeout=15, interval=0.1)
