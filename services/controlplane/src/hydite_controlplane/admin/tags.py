@@ -144,12 +144,20 @@ async def new(request: web.Request) -> web.Response:
     async with request.app[SESSIONS]() as session:
         if await session.get(TagRow, body.name) is not None:
             raise ConflictError(f"tag {body.name!r} already exists", param="name")
-        await save_resources(row, session=session)
-        await ensure_windows(session, SPEND_KIND, row.name, await row_periods(row, session=session))
-        shown = await tag_public(row, session=session)
-        _record(session, caller, "new", row.name, None, shown)
-        await session.commit()
+        shown = await _saved(row, caller, "new", None, session=session)
     return json_response({"message": f"Tag {row.name} created successfully", "tag": shown})
+
+
+async def _saved(
+    row: TagRow, caller: AdminCaller, action: str, before: dict[str, Any] | None, *, session: AsyncSession
+) -> dict[str, Any]:
+    """Save a new or changed tag with its budget windows, audit it and commit; the tag as shown."""
+    await save_resources(row, session=session)
+    await ensure_windows(session, SPEND_KIND, row.name, await row_periods(row, session=session))
+    shown = await tag_public(row, session=session)
+    _record(session, caller, action, row.name, before, shown)
+    await session.commit()
+    return shown
 
 
 async def update(request: web.Request) -> web.Response:
@@ -164,11 +172,7 @@ async def update(request: web.Request) -> web.Response:
         before = await tag_public(row, session=session)
         apply_update(row, body, TAG_UPDATES)
         row.updated_by = caller.identity
-        await save_resources(row, session=session)
-        await ensure_windows(session, SPEND_KIND, row.name, await row_periods(row, session=session))
-        shown = await tag_public(row, session=session)
-        _record(session, caller, "update", row.name, before, shown)
-        await session.commit()
+        shown = await _saved(row, caller, "update", before, session=session)
     return json_response({"message": f"Tag {row.name} updated successfully", "tag": shown})
 
 
